@@ -1,0 +1,186 @@
+//! Download ids and the URLs the service worker answers.
+//!
+//! A download lives at `<scope>sluice/<id>/<percent-encoded filename>`, where `scope` is the
+//! service worker's registration scope (an absolute URL ending in `/`) and `id` is 32 lowercase
+//! hex digits. [`DownloadUrl::parse`] accepts exactly that shape; anything else is not ours and
+//! the service worker must leave the request alone.
+
+use std::fmt;
+use std::str::FromStr;
+
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde::{Deserialize, Serialize};
+
+/// Path segment between the scope and the id.
+const PREFIX: &str = "sluice/";
+
+/// Bytes kept as they are in a URL path segment: RFC 3986 unreserved characters.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A 128-bit random download id, written as 32 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DownloadId(u128);
+
+/// A string that is not 32 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a download id is 32 lowercase hex digits, got {0:?}")]
+pub struct InvalidId(pub String);
+
+impl DownloadId {
+    /// A fresh id from the platform's secure random source (`crypto.getRandomValues` on the web).
+    pub fn random() -> Result<Self, getrandom::Error> {
+        let mut bytes = [0u8; 16];
+        getrandom::getrandom(&mut bytes)?;
+        Ok(Self(u128::from_be_bytes(bytes)))
+    }
+
+    /// The id with these 128 bits (tests and replays).
+    pub const fn from_u128(bits: u128) -> Self {
+        Self(bits)
+    }
+
+    /// The 128 bits of this id.
+    pub const fn as_u128(self) -> u128 {
+        self.0
+    }
+}
+
+impl fmt::Display for DownloadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+impl fmt::Debug for DownloadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DownloadId({self})")
+    }
+}
+
+impl FromStr for DownloadId {
+    type Err = InvalidId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let well_formed =
+            s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        match well_formed.then(|| u128::from_str_radix(s, 16)) {
+            Some(Ok(bits)) => Ok(Self(bits)),
+            _ => Err(InvalidId(s.chars().take(64).collect())),
+        }
+    }
+}
+
+impl TryFrom<String> for DownloadId {
+    type Error = InvalidId;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<DownloadId> for String {
+    fn from(id: DownloadId) -> Self {
+        id.to_string()
+    }
+}
+
+/// A parsed service-worker download URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownloadUrl {
+    /// The download this URL serves.
+    pub id: DownloadId,
+    /// The file name, percent-decoded.
+    pub filename: String,
+}
+
+impl DownloadUrl {
+    /// The URL of download `id` under `scope`. `filename` should already be sanitized
+    /// ([`crate::sanitize_filename`]); it is percent-encoded here.
+    pub fn build(scope: &str, id: DownloadId, filename: &str) -> String {
+        let slash = if scope.ends_with('/') { "" } else { "/" };
+        let name = utf8_percent_encode(filename, PATH_SEGMENT);
+        format!("{scope}{slash}{PREFIX}{id}/{name}")
+    }
+
+    /// Parses `url` if it is a download URL under `scope`; `None` means "not ours".
+    ///
+    /// Accepted: `<scope>sluice/<32 lowercase hex>/<non-empty segment>`, with no further `/`,
+    /// no query and no fragment, and a segment that percent-decodes to UTF-8.
+    pub fn parse(scope: &str, url: &str) -> Option<Self> {
+        let scope = scope.strip_suffix('/').unwrap_or(scope);
+        let rest = url.strip_prefix(scope)?.strip_prefix('/')?.strip_prefix(PREFIX)?;
+        let (id, name) = rest.split_once('/')?;
+        if name.is_empty() || name.contains(['/', '?', '#']) {
+            return None;
+        }
+        let id = id.parse().ok()?;
+        let filename = percent_decode_str(name).decode_utf8().ok()?.into_owned();
+        if filename.is_empty() {
+            return None;
+        }
+        Some(Self { id, filename })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCOPE: &str = "http://127.0.0.1:8080/app/";
+
+    #[test]
+    fn ids_are_random_and_round_trip() {
+        let a = DownloadId::random().unwrap();
+        let b = DownloadId::random().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.to_string().len(), 32);
+        assert_eq!(a.to_string().parse::<DownloadId>().unwrap(), a);
+    }
+
+    #[test]
+    fn id_parser_is_strict() {
+        for bad in ["", "0", &"A".repeat(32), &"g".repeat(32), &"0".repeat(33), "+0000000000000000000000000000000"] {
+            assert!(bad.parse::<DownloadId>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn url_round_trip() {
+        let id = DownloadId::from_u128(0xabc);
+        let url = DownloadUrl::build(SCOPE, id, "résumé 2026.pdf");
+        assert_eq!(
+            url,
+            "http://127.0.0.1:8080/app/sluice/00000000000000000000000000000abc/r%C3%A9sum%C3%A9%202026.pdf"
+        );
+        let parsed = DownloadUrl::parse(SCOPE, &url).unwrap();
+        assert_eq!(parsed, DownloadUrl { id, filename: "résumé 2026.pdf".into() });
+        // A scope given without its trailing slash means the same.
+        assert_eq!(DownloadUrl::parse("http://127.0.0.1:8080/app", &url), Some(parsed));
+    }
+
+    #[test]
+    fn anything_else_is_not_ours() {
+        let id = "00000000000000000000000000000abc";
+        for url in [
+            "http://127.0.0.1:8080/app/index.html".to_string(),
+            format!("http://127.0.0.1:8080/other/sluice/{id}/a.txt"),
+            format!("http://127.0.0.1:8080/app/sluice/{id}/"),
+            format!("http://127.0.0.1:8080/app/sluice/{id}"),
+            format!("http://127.0.0.1:8080/app/sluice/{id}/a/b.txt"),
+            format!("http://127.0.0.1:8080/app/sluice/{id}/a.txt?x=1"),
+            format!("http://127.0.0.1:8080/app/sluice/{id}/a.txt#f"),
+            format!("http://127.0.0.1:8080/app/sluice/{}/a.txt", id.to_uppercase()),
+            format!("http://127.0.0.1:8080/app/sluice/{id}/%FF.txt"),
+            format!("http://127.0.0.1:8080/app/xsluice/{id}/a.txt"),
+            format!("http://127.0.0.1:8080/appsluice/{id}/a.txt"),
+            "http://127.0.0.1:8080/app/sluice/xyz/a.txt".to_string(),
+        ] {
+            assert_eq!(DownloadUrl::parse(SCOPE, &url), None, "{url}");
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! Sluice's protocol core: everything page and service worker must agree on, in pure Rust.
+//!
+//! No I/O, no clock, no JavaScript types: the wasm crates feed events in (`handle_*`), take
+//! actions out (`poll_*`) and pass the current time in where it matters. That keeps every rule
+//! natively testable.
+//!
+//! - [`wire`]: the messages that cross `postMessage`, with their version and decoding.
+//! - [`window`]: the credit window of the fallback path, sender (page) and receiver (service worker).
+//! - [`coalesce`]: turns many small writes into chunks of a useful size.
+//! - [`headers`]: file metadata to the download response's headers.
+//! - [`id`]: download ids and the service-worker URLs built from them.
+//! - [`capability`]: which path a browser gets, from probe results.
+//! - [`lease`]: serve-once and expiry of a download URL.
+
+pub mod capability;
+pub mod coalesce;
+pub mod headers;
+pub mod id;
+pub mod lease;
+pub mod wire;
+pub mod window;
+
+pub use capability::{decide, Capability, ForcedMode, Probe, TransferPath, Unsupported};
+pub use coalesce::Coalescer;
+pub use headers::{content_disposition, response_headers, sanitize_filename, HeaderError};
+pub use id::{DownloadId, DownloadUrl};
+pub use lease::{Lease, LeaseError};
+pub use wire::{DecodeError, Envelope, FileMeta, Frame, Message, RequestId, WIRE_VERSION};
+pub use window::{FlowConfig, ProtocolError, ReceiveWindow, SendError, SendWindow};

@@ -1,0 +1,136 @@
+//! `cargo xtask <command>`: Sluice's one-command build, demo and test, set-up included.
+//!
+//! - `build`: wasm crates for `wasm32-unknown-unknown` (release) + wasm-bindgen into `dist/`.
+//! - `demo [--port N]`: `build`, then serve the demo site on http://127.0.0.1:8080.
+//! - `serve [--port N]`: serve the demo site without building.
+//! - `test`: every test: formatting, clippy (native and wasm32), native tests, the wasm build.
+//! - `lint`: formatting and clippy only.
+//!
+//! Every step prints a `==>` line; set-up steps are idempotent.
+
+mod serve;
+mod setup;
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use util::{step, Fail};
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// The wasm crates and how wasm-bindgen emits each: (package, wasm file stem, out name, target).
+const WASM_CRATES: [(&str, &str, &str, &str); 2] = [
+    ("sluice-main-writer", "sluice_main_writer", "sluice", "web"),
+    ("sluice-sw-readable", "sluice_sw_readable", "sluice-sw", "no-modules"),
+];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("build") => build().map(|_| ()),
+        Some("demo") => port(&args).and_then(|port| {
+            build()?;
+            serve::serve(&root(), port)
+        }),
+        Some("serve") => port(&args).and_then(|port| serve::serve(&root(), port)),
+        Some("test") => test(),
+        Some("lint") => setup::wasm_toolchain().and_then(|tc| lint(&tc)),
+        _ => {
+            eprintln!("usage: cargo xtask <build | demo [--port N] | serve [--port N] | test | lint>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Fail(message)) => {
+            eprintln!("xtask: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+fn port(args: &[String]) -> Result<u16, Fail> {
+    match args.iter().position(|a| a == "--port") {
+        None => Ok(8080),
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| Fail("--port takes a port number, e.g. --port 8081".into())),
+    }
+}
+
+/// Builds `dist/`; returns the wasm toolchain it used.
+fn build() -> Result<setup::WasmToolchain, Fail> {
+    let root = root();
+    let toolchain = setup::wasm_toolchain()?;
+    let bindgen = setup::wasm_bindgen_cli(&root)?;
+    step("building the wasm crates (release, wasm32-unknown-unknown)");
+    let mut cargo = toolchain.cargo(&root, "build");
+    cargo.args(["--release"]);
+    for (package, ..) in WASM_CRATES {
+        cargo.args(["--package", package]);
+    }
+    util::run(&mut cargo)?;
+    let dist = root.join("dist");
+    std::fs::create_dir_all(&dist).map_err(|e| Fail(format!("cannot create {}: {e}", dist.display())))?;
+    for (_, stem, out_name, target) in WASM_CRATES {
+        step(&format!("wasm-bindgen --target {target} -> dist/{out_name}.js"));
+        let wasm = toolchain.target_dir(&root).join(WASM_TARGET).join("release").join(format!("{stem}.wasm"));
+        let mut cmd = std::process::Command::new(&bindgen);
+        cmd.args(["--target", target, "--out-name", out_name, "--out-dir"]).arg(&dist).arg(&wasm);
+        if target == "no-modules" {
+            // A distinct global, so an app's own wasm-bindgen output can live beside it.
+            cmd.args(["--no-modules-global", "sluice_sw_wasm"]);
+        }
+        util::run(&mut cmd)?;
+    }
+    for file in ["sluice.js", "sluice_bg.wasm", "sluice.d.ts", "sluice-sw.js", "sluice-sw_bg.wasm", "sluice-sw.d.ts"] {
+        if !dist.join(file).is_file() {
+            return Err(Fail(format!("wasm-bindgen did not write dist/{file}")));
+        }
+    }
+    println!("    dist/ is ready: {}", dist.display());
+    Ok(toolchain)
+}
+
+fn lint(toolchain: &setup::WasmToolchain) -> Result<(), Fail> {
+    let root = root();
+    step("cargo fmt --check");
+    util::run(util::cargo(&root).args(["fmt", "--all", "--check"]))?;
+    step("cargo clippy (native, all targets, -D warnings)");
+    util::run(util::cargo(&root).args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    if *toolchain == setup::WasmToolchain::DebianBuildStd {
+        step("cargo clippy (wasm32): not run, Debian's rustc-web has no clippy");
+        return Ok(());
+    }
+    step("cargo clippy (wasm32, wasm crates, -D warnings)");
+    let mut clippy = toolchain.cargo(&root, "clippy");
+    for (package, ..) in WASM_CRATES {
+        clippy.args(["--package", package]);
+    }
+    util::run(clippy.args(["--", "-D", "warnings"]))
+}
+
+fn test() -> Result<(), Fail> {
+    let root = root();
+    let toolchain = build()?;
+    lint(&toolchain)?;
+    step("native tests (cargo test --workspace)");
+    let counts = util::run_counting_tests(util::cargo(&root).args(["test", "--workspace", "--no-fail-fast"]))?;
+    println!();
+    println!("==> summary: native tests ran: {} passed, {} failed, {} ignored", counts.passed, counts.failed, counts.ignored);
+    if counts.passed == 0 {
+        return Err(Fail("no test ran".into()));
+    }
+    println!("tests: {} passed, {} failed", counts.passed, counts.failed);
+    if counts.failed > 0 {
+        return Err(Fail(format!("{} tests failed", counts.failed)));
+    }
+    Ok(())
+}
