@@ -58,7 +58,7 @@ pub fn sanitize_filename(name: &str) -> String {
         .map_or("", |dot| &trimmed[dot..]);
     let stem = &trimmed[..trimmed.len() - extension.len()];
     let stem = cut_to(stem, MAX_FILENAME_BYTES - extension.len());
-    let stem = stem.trim_end_matches(|c: char| c.is_whitespace());
+    let stem = stem.trim_end_matches(|c: char| c.is_whitespace() || c == '.');
     format!("{stem}{extension}")
 }
 
@@ -200,6 +200,8 @@ mod tests {
         assert_eq!(cut.len(), 254); // 125 two-byte chars + ".pdf"
         let no_ext = "x".repeat(300);
         assert_eq!(sanitize_filename(&no_ext), "x".repeat(255));
+        let dot_at_cut = format!("{}. {}", "a".repeat(254), "x".repeat(40));
+        assert_eq!(sanitize_filename(&dot_at_cut), "a".repeat(254));
         let huge_ext = format!("a.{}", "y".repeat(300));
         assert_eq!(sanitize_filename(&huge_ext).len(), 255);
     }
