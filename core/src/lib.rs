@@ -17,13 +17,13 @@ pub mod coalesce;
 pub mod headers;
 pub mod id;
 pub mod lease;
-pub mod wire;
 pub mod window;
+pub mod wire;
 
 pub use capability::{decide, Capability, ForcedMode, Probe, TransferPath, Unsupported};
 pub use coalesce::Coalescer;
 pub use headers::{content_disposition, response_headers, sanitize_filename, HeaderError};
 pub use id::{DownloadId, DownloadUrl};
 pub use lease::{Lease, LeaseError};
-pub use wire::{DecodeError, Envelope, FileMeta, Frame, Message, RequestId, WIRE_VERSION};
 pub use window::{FlowConfig, ProtocolError, ReceiveWindow, SendError, SendWindow};
+pub use wire::{DecodeError, Envelope, FileMeta, Frame, Message, RequestId, WIRE_VERSION};

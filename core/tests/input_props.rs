@@ -4,7 +4,9 @@
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use sluice_core::{content_disposition, sanitize_filename, DecodeError, DownloadId, DownloadUrl, Frame};
+use sluice_core::{
+    content_disposition, sanitize_filename, DecodeError, DownloadId, DownloadUrl, Frame,
+};
 
 fn decode(value: &Value) -> Result<Frame, DecodeError> {
     Frame::decode(|| value)
@@ -13,10 +15,22 @@ fn decode(value: &Value) -> Result<Frame, DecodeError> {
 /// Arbitrary JSON values, biased towards the field names and kinds frames use.
 fn value() -> impl Strategy<Value = Value> {
     let word = prop_oneof![
-        Just("v".to_string()), Just("body".to_string()), Just("kind".to_string()), Just("msg".to_string()),
-        Just("type".to_string()), Just("id".to_string()), Just("seq".to_string()), Just("len".to_string()),
-        Just("tell".to_string()), Just("request".to_string()), Just("reply".to_string()), Just("chunk".to_string()),
-        Just("open".to_string()), Just("grant".to_string()), Just("req".to_string()), Just("meta".to_string()),
+        Just("v".to_string()),
+        Just("body".to_string()),
+        Just("kind".to_string()),
+        Just("msg".to_string()),
+        Just("type".to_string()),
+        Just("id".to_string()),
+        Just("seq".to_string()),
+        Just("len".to_string()),
+        Just("tell".to_string()),
+        Just("request".to_string()),
+        Just("reply".to_string()),
+        Just("chunk".to_string()),
+        Just("open".to_string()),
+        Just("grant".to_string()),
+        Just("req".to_string()),
+        Just("meta".to_string()),
         "[a-z_]{0,8}",
     ];
     let leaf = prop_oneof![
@@ -24,7 +38,8 @@ fn value() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
         any::<u64>().prop_map(Value::from),
-        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
         Just(Value::from(1)),
         word.clone().prop_map(Value::from),
         Just(Value::from("00000000000000000000000000000007")),

@@ -22,7 +22,12 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// The wasm crates and how wasm-bindgen emits each: (package, wasm file stem, out name, target).
 const WASM_CRATES: [(&str, &str, &str, &str); 2] = [
     ("sluice-main-writer", "sluice_main_writer", "sluice", "web"),
-    ("sluice-sw-readable", "sluice_sw_readable", "sluice-sw", "no-modules"),
+    (
+        "sluice-sw-readable",
+        "sluice_sw_readable",
+        "sluice-sw",
+        "no-modules",
+    ),
 ];
 
 fn main() -> ExitCode {
@@ -37,7 +42,9 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("lint") => setup::wasm_toolchain().and_then(|tc| lint(&tc)),
         _ => {
-            eprintln!("usage: cargo xtask <build | demo [--port N] | serve [--port N] | test | lint>");
+            eprintln!(
+                "usage: cargo xtask <build | demo [--port N] | serve [--port N] | test | lint>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -52,7 +59,10 @@ fn main() -> ExitCode {
 
 /// The workspace root.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 fn port(args: &[String]) -> Result<u16, Fail> {
@@ -78,19 +88,35 @@ fn build() -> Result<setup::WasmToolchain, Fail> {
     }
     util::run(&mut cargo)?;
     let dist = root.join("dist");
-    std::fs::create_dir_all(&dist).map_err(|e| Fail(format!("cannot create {}: {e}", dist.display())))?;
+    std::fs::create_dir_all(&dist)
+        .map_err(|e| Fail(format!("cannot create {}: {e}", dist.display())))?;
     for (_, stem, out_name, target) in WASM_CRATES {
-        step(&format!("wasm-bindgen --target {target} -> dist/{out_name}.js"));
-        let wasm = toolchain.target_dir(&root).join(WASM_TARGET).join("release").join(format!("{stem}.wasm"));
+        step(&format!(
+            "wasm-bindgen --target {target} -> dist/{out_name}.js"
+        ));
+        let wasm = toolchain
+            .target_dir(&root)
+            .join(WASM_TARGET)
+            .join("release")
+            .join(format!("{stem}.wasm"));
         let mut cmd = std::process::Command::new(&bindgen);
-        cmd.args(["--target", target, "--out-name", out_name, "--out-dir"]).arg(&dist).arg(&wasm);
+        cmd.args(["--target", target, "--out-name", out_name, "--out-dir"])
+            .arg(&dist)
+            .arg(&wasm);
         if target == "no-modules" {
             // A distinct global, so an app's own wasm-bindgen output can live beside it.
             cmd.args(["--no-modules-global", "sluice_sw_wasm"]);
         }
         util::run(&mut cmd)?;
     }
-    for file in ["sluice.js", "sluice_bg.wasm", "sluice.d.ts", "sluice-sw.js", "sluice-sw_bg.wasm", "sluice-sw.d.ts"] {
+    for file in [
+        "sluice.js",
+        "sluice_bg.wasm",
+        "sluice.d.ts",
+        "sluice-sw.js",
+        "sluice-sw_bg.wasm",
+        "sluice-sw.d.ts",
+    ] {
         if !dist.join(file).is_file() {
             return Err(Fail(format!("wasm-bindgen did not write dist/{file}")));
         }
@@ -104,7 +130,14 @@ fn lint(toolchain: &setup::WasmToolchain) -> Result<(), Fail> {
     step("cargo fmt --check");
     util::run(util::cargo(&root).args(["fmt", "--all", "--check"]))?;
     step("cargo clippy (native, all targets, -D warnings)");
-    util::run(util::cargo(&root).args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    util::run(util::cargo(&root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     if *toolchain == setup::WasmToolchain::DebianBuildStd {
         step("cargo clippy (wasm32): not run, Debian's rustc-web has no clippy");
         return Ok(());
@@ -122,9 +155,16 @@ fn test() -> Result<(), Fail> {
     let toolchain = build()?;
     lint(&toolchain)?;
     step("native tests (cargo test --workspace)");
-    let counts = util::run_counting_tests(util::cargo(&root).args(["test", "--workspace", "--no-fail-fast"]))?;
+    let counts = util::run_counting_tests(util::cargo(&root).args([
+        "test",
+        "--workspace",
+        "--no-fail-fast",
+    ]))?;
     println!();
-    println!("==> summary: native tests ran: {} passed, {} failed, {} ignored", counts.passed, counts.failed, counts.ignored);
+    println!(
+        "==> summary: native tests ran: {} passed, {} failed, {} ignored",
+        counts.passed, counts.failed, counts.ignored
+    );
     if counts.passed == 0 {
         return Err(Fail("no test ran".into()));
     }

@@ -38,7 +38,12 @@ impl WasmToolchain {
                     .env_remove("RUSTUP_TOOLCHAIN")
                     .env_remove("RUSTC")
                     .env_remove("CARGO")
-                    .args([subcommand, "--target", WASM_TARGET, "-Zbuild-std=std,panic_abort"]);
+                    .args([
+                        subcommand,
+                        "--target",
+                        WASM_TARGET,
+                        "-Zbuild-std=std,panic_abort",
+                    ]);
                 cmd
             }
         }
@@ -55,12 +60,18 @@ impl WasmToolchain {
 
 fn active_has_wasm_std() -> bool {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let Some(libdir) = util::output(Command::new(rustc).args(["--print", "target-libdir", "--target", WASM_TARGET]))
-    else {
+    let Some(libdir) = util::output(Command::new(rustc).args([
+        "--print",
+        "target-libdir",
+        "--target",
+        WASM_TARGET,
+    ])) else {
         return false;
     };
     std::fs::read_dir(libdir).is_ok_and(|entries| {
-        entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
     })
 }
 
@@ -85,7 +96,9 @@ pub fn wasm_toolchain() -> Result<WasmToolchain, Fail> {
         println!("    missing; trying `rustup target add {WASM_TARGET}` (up to 10 minutes)");
         let mut rustup = Command::new("rustup");
         rustup.args(["target", "add", WASM_TARGET]);
-        if util::run_with_timeout(&mut rustup, Duration::from_secs(600)).unwrap_or(false) && active_has_wasm_std() {
+        if util::run_with_timeout(&mut rustup, Duration::from_secs(600)).unwrap_or(false)
+            && active_has_wasm_std()
+        {
             println!("    added");
             return Ok(WasmToolchain::Active);
         }
@@ -103,7 +116,10 @@ pub fn wasm_toolchain() -> Result<WasmToolchain, Fail> {
             DEBIAN_PACKAGES.join(" ")
         )));
     }
-    println!("    installing Debian's {} (apt-get)", DEBIAN_PACKAGES.join(" "));
+    println!(
+        "    installing Debian's {} (apt-get)",
+        DEBIAN_PACKAGES.join(" ")
+    );
     apt_install(&DEBIAN_PACKAGES)?;
     if debian_ready() {
         Ok(WasmToolchain::DebianBuildStd)
@@ -122,14 +138,20 @@ pub fn apt_install(packages: &[&str]) -> Result<(), Fail> {
     let mut updated = Ok(());
     UPDATED.call_once(|| updated = util::run(Command::new("apt-get").args(["update", "-q"])));
     updated?;
-    util::run(Command::new("apt-get").env("DEBIAN_FRONTEND", "noninteractive").args(["install", "-y", "-q"]).args(packages))
+    util::run(
+        Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-q"])
+            .args(packages),
+    )
 }
 
 /// The exact `wasm-bindgen` version in `Cargo.lock`.
 fn locked_wasm_bindgen_version(root: &Path) -> Result<String, Fail> {
     let lock = std::fs::read_to_string(root.join("Cargo.lock"))
         .map_err(|e| Fail(format!("cannot read Cargo.lock: {e}")))?;
-    locked_version(&lock, "wasm-bindgen").ok_or_else(|| Fail("Cargo.lock has no wasm-bindgen package".into()))
+    locked_version(&lock, "wasm-bindgen")
+        .ok_or_else(|| Fail("Cargo.lock has no wasm-bindgen package".into()))
 }
 
 fn locked_version(lock: &str, package: &str) -> Option<String> {
@@ -137,7 +159,11 @@ fn locked_version(lock: &str, package: &str) -> Option<String> {
     let mut lines = lock.lines();
     while let Some(line) = lines.next() {
         if line.trim() == wanted {
-            let version = lines.next()?.trim().strip_prefix("version = \"")?.strip_suffix('"')?;
+            let version = lines
+                .next()?
+                .trim()
+                .strip_prefix("version = \"")?
+                .strip_suffix('"')?;
             return Some(version.to_string());
         }
     }
@@ -196,7 +222,10 @@ mod tests {
     #[test]
     fn reads_locked_version() {
         let lock = "[[package]]\nname = \"wasm-bindgen-macro\"\nversion = \"9.9.9\"\n\n[[package]]\nname = \"wasm-bindgen\"\nversion = \"0.2.130\"\n";
-        assert_eq!(locked_version(lock, "wasm-bindgen").as_deref(), Some("0.2.130"));
+        assert_eq!(
+            locked_version(lock, "wasm-bindgen").as_deref(),
+            Some("0.2.130")
+        );
         assert_eq!(locked_version(lock, "js-sys"), None);
     }
 }
