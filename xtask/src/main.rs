@@ -150,10 +150,46 @@ fn lint(toolchain: &setup::WasmToolchain) -> Result<(), Fail> {
     util::run(clippy.args(["--", "-D", "warnings"]))
 }
 
+/// sluice-core must stay natively testable: no JS bindings in its tree, on any target.
+fn core_is_pure(root: &Path) -> Result<(), Fail> {
+    step("sluice-core depends on no wasm-bindgen, js-sys or web-sys (cargo tree, all targets)");
+    let mut tree = util::cargo(root);
+    tree.args([
+        "tree",
+        "--package",
+        "sluice-core",
+        "--edges",
+        "normal",
+        "--target",
+        "all",
+        "--prefix",
+        "none",
+    ]);
+    let out = util::output(&mut tree).ok_or_else(|| Fail("`cargo tree` failed".into()))?;
+    let bad: Vec<&str> = out
+        .lines()
+        .filter(|l| {
+            ["wasm-bindgen ", "js-sys ", "web-sys "]
+                .iter()
+                .any(|name| l.starts_with(name))
+        })
+        .collect();
+    if bad.is_empty() {
+        println!("    ok");
+        Ok(())
+    } else {
+        Err(Fail(format!(
+            "sluice-core's dependency tree has JS bindings: {}",
+            bad.join(", ")
+        )))
+    }
+}
+
 fn test() -> Result<(), Fail> {
     let root = root();
     let toolchain = build()?;
     lint(&toolchain)?;
+    core_is_pure(&root)?;
     step("native tests (cargo test --workspace)");
     let counts = util::run_counting_tests(util::cargo(&root).args([
         "test",
