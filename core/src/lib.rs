@@ -26,4 +26,4 @@ pub use headers::{content_disposition, response_headers, sanitize_filename, Head
 pub use id::{DownloadId, DownloadUrl};
 pub use lease::{Lease, LeaseError};
 pub use window::{FlowConfig, ProtocolError, ReceiveWindow, SendError, SendWindow};
-pub use wire::{DecodeError, Envelope, FileMeta, Frame, Message, RequestId, WIRE_VERSION};
+pub use wire::{Address, DecodeError, Envelope, FileMeta, Frame, Message, RequestId, WIRE_VERSION};

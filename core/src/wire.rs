@@ -37,8 +37,11 @@ pub struct Frame {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Envelope {
-    /// First frame on a new channel; the frame's `v` is the sender's wire version.
+    /// First frame on a new channel; the frame's `v` is the sender's wire version. Answered
+    /// with [`Envelope::Welcome`].
     Hello,
+    /// The answer to [`Envelope::Hello`]: the peer is there and speaks this version.
+    Welcome,
     /// A message that expects no answer.
     Tell {
         /// The message.
@@ -246,7 +249,7 @@ impl Envelope {
     /// The download-protocol message inside, if any.
     pub fn message(&self) -> Option<&Message> {
         match self {
-            Envelope::Hello => None,
+            Envelope::Hello | Envelope::Welcome => None,
             Envelope::Tell { msg }
             | Envelope::Request { msg, .. }
             | Envelope::Reply { msg, .. } => Some(msg),
@@ -258,7 +261,25 @@ impl Envelope {
     }
 }
 
+/// Who handles a message on the receiving side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Address {
+    /// The channel's control actor: opens downloads, liveness.
+    Control,
+    /// The actor of one download.
+    Download(DownloadId),
+}
+
 impl Message {
+    /// The actor this message is for: [`Message::Open`] and channel-level messages go to
+    /// [`Address::Control`], the rest to their download.
+    pub fn address(&self) -> Address {
+        match (self, self.download_id()) {
+            (Message::Open { .. }, _) | (_, None) => Address::Control,
+            (_, Some(id)) => Address::Download(id),
+        }
+    }
+
     /// The download this message is about; `None` for channel-level messages.
     pub fn download_id(&self) -> Option<DownloadId> {
         match self {
@@ -404,6 +425,7 @@ mod tests {
             },
         ];
         round_trip(Envelope::Hello);
+        round_trip(Envelope::Welcome);
         for msg in messages {
             round_trip(Envelope::Tell { msg: msg.clone() });
             round_trip(Envelope::Request {

@@ -1,6 +1,22 @@
-//! The actor bus over `postMessage` (placeholder: the issue "worker-bus" builds it).
+//! Sluice's actor bus over `postMessage`.
 //!
-//! It will carry [`sluice_core::Frame`]s between page and service worker, correlate requests
-//! with their replies and route messages to one actor per download.
+//! `postMessage` is one-way; the bus makes it a conversation. Each side wraps its endpoint
+//! (a `MessagePort`, a service worker, a worker, or [`memory`] in tests) in a [`Bus`], which
+//!
+//! - says hello with its wire version and queues messages until the peer answered;
+//! - routes every incoming message to the actor at its address ([`sluice_core::Address`]:
+//!   the control actor or one download), and answers "no such actor" for unknown ones;
+//! - correlates requests with replies by slot + generation ([`sluice_core::RequestId`]), with
+//!   timeouts, so a late reply never resolves a newer request;
+//! - rejects malformed input with a logged, counted error, never a panic.
+//!
+//! Single-threaded by design (JavaScript values are `!Send`): spawn with `spawn_local`.
 
-pub use sluice_core::{Envelope, Frame, Message, RequestId};
+mod bus;
+mod endpoint;
+pub mod memory;
+mod requests;
+
+pub use bus::{ActorHandle, Bus, BusConfig, BusError, Incoming, Mailbox, Reply, Responder, Stats};
+pub use endpoint::{Endpoint, Inbound, Listener, PostError, Rejected};
+pub use sluice_core::{Address, Envelope, Frame, Message, RequestId};
