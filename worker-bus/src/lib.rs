@@ -16,6 +16,8 @@ mod bus;
 mod endpoint;
 pub mod memory;
 mod requests;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 pub use bus::{ActorHandle, Bus, BusConfig, BusError, Incoming, Mailbox, Reply, Responder, Stats};
 pub use endpoint::{Endpoint, Inbound, Listener, PostError, Rejected};

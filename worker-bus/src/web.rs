@@ -1,0 +1,273 @@
+//! Endpoints over the browser's `postMessage` targets.
+//!
+//! A frame travels as a plain object (`serde-wasm-bindgen`, JSON-compatible); an attachment
+//! travels beside it under the key `data` and, when it is an `ArrayBuffer`, a `ReadableStream`
+//! or a `MessagePort`, in the transfer list (moved, never copied).
+//!
+//! In a service worker, `message` listeners must exist from the script's first evaluation, so
+//! [`ClientEndpoint`] installs none: the worker's own listener passes each event to
+//! [`dispatch_service_worker_message`].
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use js_sys::{Array, ArrayBuffer, Reflect};
+use serde::Serialize;
+use sluice_core::Frame;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{
+    Client, DedicatedWorkerGlobalScope, EventTarget, ExtendableMessageEvent, MessageEvent,
+    MessagePort, ReadableStream, ServiceWorker, ServiceWorkerContainer, Worker,
+};
+
+use crate::endpoint::{Endpoint, Inbound, Listener, PostError, Rejected};
+
+/// Key of the attachment beside the frame.
+const DATA: &str = "data";
+
+/// Turns a frame and its attachment into what `postMessage` takes.
+fn encode(frame: &Frame, attachment: Option<JsValue>) -> Result<(JsValue, Array), PostError> {
+    let value = frame
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| PostError(e.to_string()))?;
+    let transfer = Array::new();
+    if let Some(attachment) = attachment {
+        Reflect::set(&value, &DATA.into(), &attachment).map_err(|e| PostError(format!("{e:?}")))?;
+        if attachment.is_instance_of::<ArrayBuffer>()
+            || attachment.is_instance_of::<ReadableStream>()
+            || attachment.is_instance_of::<MessagePort>()
+        {
+            transfer.push(&attachment);
+        }
+    }
+    Ok((value, transfer))
+}
+
+/// Decodes a received value; `expected_origin` is checked when the event names an origin.
+fn decode(data: &JsValue, origin: &str, expected_origin: &str) -> Inbound<JsValue> {
+    if !origin.is_empty() && origin != expected_origin {
+        return Err(Rejected::ForeignOrigin(origin.chars().take(200).collect()));
+    }
+    let frame = Frame::decode(|| serde_wasm_bindgen::Deserializer::from(data.clone()))?;
+    let attachment = Reflect::get(data, &DATA.into())
+        .ok()
+        .filter(|v| !v.is_undefined() && !v.is_null());
+    Ok((frame, attachment))
+}
+
+/// This global's origin (`self.origin`).
+fn own_origin() -> String {
+    Reflect::get(&js_sys::global(), &"origin".into())
+        .ok()
+        .and_then(|o| o.as_string())
+        .unwrap_or_default()
+}
+
+fn post_error(e: JsValue) -> PostError {
+    let text = e
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"));
+    PostError(text)
+}
+
+enum Target {
+    Port(MessagePort),
+    Worker(Worker),
+    WorkerScope(DedicatedWorkerGlobalScope),
+    ServiceWorker(ServiceWorker),
+}
+
+/// An endpoint that listens with `addEventListener('message')`: a `MessagePort`, a dedicated
+/// `Worker` (from the page), the worker's own global scope, or the page's view of a service
+/// worker.
+pub struct WebEndpoint {
+    target: Target,
+    events: EventTarget,
+    origin: String,
+}
+
+impl std::fmt::Debug for WebEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.target {
+            Target::Port(_) => "MessagePort",
+            Target::Worker(_) => "Worker",
+            Target::WorkerScope(_) => "DedicatedWorkerGlobalScope",
+            Target::ServiceWorker(_) => "ServiceWorker",
+        };
+        f.debug_struct("WebEndpoint").field("kind", &kind).finish()
+    }
+}
+
+impl WebEndpoint {
+    /// A `MessagePort` (also what a `SharedWorker` gives you); started when the bus listens.
+    pub fn port(port: MessagePort) -> Self {
+        let events = port.clone().unchecked_into();
+        Self {
+            target: Target::Port(port),
+            events,
+            origin: own_origin(),
+        }
+    }
+
+    /// A dedicated worker, seen from the page.
+    pub fn worker(worker: Worker) -> Self {
+        let events = worker.clone().unchecked_into();
+        Self {
+            target: Target::Worker(worker),
+            events,
+            origin: own_origin(),
+        }
+    }
+
+    /// The page, seen from inside a dedicated worker.
+    pub fn worker_scope(scope: DedicatedWorkerGlobalScope) -> Self {
+        let events = scope.clone().unchecked_into();
+        Self {
+            target: Target::WorkerScope(scope),
+            events,
+            origin: own_origin(),
+        }
+    }
+
+    /// A service worker, seen from the page; its messages arrive on `container`.
+    pub fn service_worker(worker: ServiceWorker, container: ServiceWorkerContainer) -> Self {
+        Self {
+            target: Target::ServiceWorker(worker),
+            events: container.unchecked_into(),
+            origin: own_origin(),
+        }
+    }
+}
+
+struct EventListener {
+    target: EventTarget,
+    callback: Closure<dyn FnMut(MessageEvent)>,
+}
+
+impl Drop for EventListener {
+    fn drop(&mut self) {
+        let _ = self
+            .target
+            .remove_event_listener_with_callback("message", self.callback.as_ref().unchecked_ref());
+    }
+}
+
+impl Endpoint for WebEndpoint {
+    type Attachment = JsValue;
+
+    fn post(&self, frame: &Frame, attachment: Option<JsValue>) -> Result<(), PostError> {
+        let (value, transfer) = encode(frame, attachment)?;
+        match &self.target {
+            Target::Port(p) => p.post_message_with_transferable(&value, &transfer),
+            Target::Worker(w) => w.post_message_with_transfer(&value, &transfer),
+            Target::WorkerScope(s) => s.post_message_with_transfer(&value, &transfer),
+            Target::ServiceWorker(s) => s.post_message_with_transferable(&value, &transfer),
+        }
+        .map_err(post_error)
+    }
+
+    fn listen(&self, deliver: Box<dyn Fn(Inbound<JsValue>)>) -> Listener {
+        let origin = self.origin.clone();
+        let callback = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            deliver(decode(&event.data(), &event.origin(), &origin));
+        });
+        let _ = self
+            .events
+            .add_event_listener_with_callback("message", callback.as_ref().unchecked_ref());
+        match &self.target {
+            Target::Port(port) => port.start(),
+            Target::ServiceWorker(_) => {
+                // `startMessages()` (not in web-sys): messages queue until it is called.
+                let start = Reflect::get(&self.events, &"startMessages".into());
+                if let Ok(start) =
+                    start.and_then(|f| f.dyn_into::<js_sys::Function>().map_err(JsValue::from))
+                {
+                    let _ = start.call0(&self.events);
+                }
+            }
+            Target::Worker(_) | Target::WorkerScope(_) => {}
+        }
+        Listener::new(EventListener {
+            target: self.events.clone(),
+            callback,
+        })
+    }
+}
+
+type Deliver = Rc<dyn Fn(Inbound<JsValue>)>;
+
+thread_local! {
+    /// Buses of the service worker, by client id.
+    static CLIENTS: RefCell<HashMap<String, Deliver>> = RefCell::new(HashMap::new());
+}
+
+/// A page (a `Client`), seen from the service worker. Its messages reach the bus through
+/// [`dispatch_service_worker_message`].
+pub struct ClientEndpoint {
+    client: Client,
+}
+
+impl std::fmt::Debug for ClientEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientEndpoint")
+            .field("id", &self.client.id())
+            .finish()
+    }
+}
+
+impl ClientEndpoint {
+    /// The endpoint for `client`.
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+struct Unregister(String);
+
+impl Drop for Unregister {
+    fn drop(&mut self) {
+        let _ = CLIENTS.try_with(|clients| clients.borrow_mut().remove(&self.0));
+    }
+}
+
+impl Endpoint for ClientEndpoint {
+    type Attachment = JsValue;
+
+    fn post(&self, frame: &Frame, attachment: Option<JsValue>) -> Result<(), PostError> {
+        let (value, transfer) = encode(frame, attachment)?;
+        self.client
+            .post_message_with_transfer(&value, &transfer)
+            .map_err(post_error)
+    }
+
+    fn listen(&self, deliver: Box<dyn Fn(Inbound<JsValue>)>) -> Listener {
+        let id = self.client.id();
+        CLIENTS.with(|clients| clients.borrow_mut().insert(id.clone(), Rc::from(deliver)));
+        Listener::new(Unregister(id))
+    }
+}
+
+/// The `Client` that sent `event`, if a page did.
+pub fn message_client(event: &ExtendableMessageEvent) -> Option<Client> {
+    event.source()?.dyn_into::<Client>().ok()
+}
+
+/// Hands a service worker's `message` event to the bus of its client. `false`: no bus
+/// listens for that client (create one with [`ClientEndpoint::new`], then dispatch again).
+pub fn dispatch_service_worker_message(event: &ExtendableMessageEvent) -> bool {
+    let Some(client) = message_client(event) else {
+        return false;
+    };
+    let deliver = CLIENTS.with(|clients| clients.borrow().get(&client.id()).cloned());
+    match deliver {
+        Some(deliver) => {
+            deliver(decode(&event.data(), &event.origin(), &own_origin()));
+            true
+        }
+        None => false,
+    }
+}
