@@ -183,9 +183,7 @@ impl Endpoint for WebEndpoint {
             Target::ServiceWorker(_) => {
                 // `startMessages()` (not in web-sys): messages queue until it is called.
                 let start = Reflect::get(&self.events, &"startMessages".into());
-                if let Ok(start) =
-                    start.and_then(|f| f.dyn_into::<js_sys::Function>().map_err(JsValue::from))
-                {
+                if let Ok(start) = start.and_then(|f| f.dyn_into::<js_sys::Function>()) {
                     let _ = start.call0(&self.events);
                 }
             }

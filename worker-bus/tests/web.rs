@@ -13,54 +13,14 @@ use sluice_worker_bus::web::WebEndpoint;
 use sluice_worker_bus::{Bus, BusConfig, BusError};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use wasm_bindgen_futures::spawn_local;
 use wasm_bindgen_test::*;
-use web_sys::{MessageChannel, RegistrationOptions, ServiceWorker, ServiceWorkerState, Worker};
+use web_sys::MessageChannel;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-async fn sleep(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        web_sys::window()
-            .unwrap()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
-            .unwrap();
-    });
-    JsFuture::from(promise).await.unwrap();
-}
-
-fn worker() -> (Worker, Bus<WebEndpoint>) {
-    let worker = Worker::new("/peer/worker.js").unwrap();
-    (
-        worker.clone(),
-        Bus::new(WebEndpoint::worker(worker), BusConfig::default()),
-    )
-}
-
-async fn service_worker() -> (ServiceWorker, Bus<WebEndpoint>) {
-    let container = web_sys::window().unwrap().navigator().service_worker();
-    let options = RegistrationOptions::new();
-    options.set_scope("/peer/");
-    let registration: web_sys::ServiceWorkerRegistration =
-        JsFuture::from(container.register_with_options("/peer/sw.js", &options))
-            .await
-            .unwrap()
-            .unchecked_into();
-    for _ in 0..200 {
-        if let Some(active) = registration
-            .active()
-            .filter(|w| w.state() == ServiceWorkerState::Activated)
-        {
-            let bus = Bus::new(
-                WebEndpoint::service_worker(active.clone(), container),
-                BusConfig::default(),
-            );
-            return (active, bus);
-        }
-        sleep(50).await;
-    }
-    panic!("the service worker did not activate within 10 s");
-}
+mod common;
+use common::{service_worker, sleep, worker};
 
 fn chunk(seq: u64) -> Message {
     Message::Chunk {

@@ -5,15 +5,18 @@
 //! - `serve [--port N]`: serve the demo site without building.
 //! - `test`: every test: formatting, clippy (native and wasm32), native tests, the wasm build.
 //! - `lint`: formatting and clippy only.
+//! - `bench bus`: the bus's throughput page <-> service worker in each engine (prints figures).
 //!
 //! Every step prints a `==>` line; set-up steps are idempotent.
 
+mod browsers;
 mod serve;
 mod setup;
 mod util;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use util::{step, Fail};
 
@@ -33,7 +36,7 @@ const WASM_CRATES: [(&str, &str, &str, &str); 2] = [
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("build") => build().map(|_| ()),
+        Some("build") => build().map(drop),
         Some("demo") => port(&args).and_then(|port| {
             build()?;
             serve::serve(&root(), port)
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Some("serve") => port(&args).and_then(|port| serve::serve(&root(), port)),
         Some("test") => test(),
         Some("lint") => setup::wasm_toolchain().and_then(|tc| lint(&tc)),
+        Some("bench") if args.get(1).map(String::as_str) == Some("bus") => bench_bus(),
         _ => {
             eprintln!(
                 "usage: cargo xtask <build | demo [--port N] | serve [--port N] | test | lint>"
@@ -76,7 +80,7 @@ fn port(args: &[String]) -> Result<u16, Fail> {
 }
 
 /// Builds `dist/`; returns the wasm toolchain it used.
-fn build() -> Result<setup::WasmToolchain, Fail> {
+fn build() -> Result<(setup::WasmToolchain, PathBuf), Fail> {
     let root = root();
     let toolchain = setup::wasm_toolchain()?;
     let bindgen = setup::wasm_bindgen_cli(&root)?;
@@ -122,7 +126,7 @@ fn build() -> Result<setup::WasmToolchain, Fail> {
         }
     }
     println!("    dist/ is ready: {}", dist.display());
-    Ok(toolchain)
+    Ok((toolchain, bindgen))
 }
 
 fn lint(toolchain: &setup::WasmToolchain) -> Result<(), Fail> {
@@ -142,12 +146,16 @@ fn lint(toolchain: &setup::WasmToolchain) -> Result<(), Fail> {
         step("cargo clippy (wasm32): not run, Debian's rustc-web has no clippy");
         return Ok(());
     }
-    step("cargo clippy (wasm32, wasm crates, -D warnings)");
+    step("cargo clippy (wasm32, wasm crates and their browser tests, -D warnings)");
     let mut clippy = toolchain.cargo(&root, "clippy");
-    for (package, ..) in WASM_CRATES {
+    for package in WASM_CRATES
+        .map(|c| c.0)
+        .into_iter()
+        .chain(["sluice-worker-bus", "sluice-bus-peer"])
+    {
         clippy.args(["--package", package]);
     }
-    util::run(clippy.args(["--", "-D", "warnings"]))
+    util::run(clippy.args(["--all-targets", "--", "-D", "warnings"]))
 }
 
 /// sluice-core must stay natively testable: no JS bindings in its tree, on any target.
@@ -187,26 +195,66 @@ fn core_is_pure(root: &Path) -> Result<(), Fail> {
 
 fn test() -> Result<(), Fail> {
     let root = root();
-    let toolchain = build()?;
+    let (toolchain, bindgen) = build()?;
     lint(&toolchain)?;
     core_is_pure(&root)?;
     step("native tests (cargo test --workspace)");
-    let counts = util::run_counting_tests(util::cargo(&root).args([
-        "test",
-        "--workspace",
-        "--no-fail-fast",
-    ]))?;
-    println!();
-    println!(
-        "==> summary: native tests ran: {} passed, {} failed, {} ignored",
-        counts.passed, counts.failed, counts.ignored
-    );
-    if counts.passed == 0 {
-        return Err(Fail("no test ran".into()));
+    let mut native = util::cargo(&root);
+    native.args(["test", "--workspace", "--no-fail-fast"]);
+    let native = util::run_counting_tests(&mut native, Duration::from_secs(1800))?.counts;
+    if native.passed == 0 {
+        return Err(Fail("no native test ran".into()));
     }
-    println!("tests: {} passed, {} failed", counts.passed, counts.failed);
-    if counts.failed > 0 {
-        return Err(Fail(format!("{} tests failed", counts.failed)));
+    if native.failed > 0 {
+        return Err(Fail(format!("{} native tests failed", native.failed)));
+    }
+    let drivers = browsers::ensure(&root, &bindgen)?;
+    browsers::build_bus_peer(&root, toolchain, &bindgen)?;
+    let mut per_engine = Vec::new();
+    for engine in browsers::Engine::ALL {
+        let args = ["--package", "sluice-worker-bus", "--test", "web"];
+        per_engine.push((
+            engine,
+            browsers::run_wasm_tests(&root, toolchain, &drivers, engine, &args, &[])?,
+        ));
+    }
+    println!();
+    println!("==> summary");
+    println!(
+        "    native: {} passed, {} failed, {} ignored",
+        native.passed, native.failed, native.ignored
+    );
+    let mut total = native;
+    for (engine, counts) in &per_engine {
+        println!(
+            "    browser tests in {}: {} passed, {} failed",
+            engine.name(),
+            counts.passed,
+            counts.failed
+        );
+        total.passed += counts.passed;
+        total.failed += counts.failed;
+    }
+    println!("tests: {} passed, {} failed", total.passed, total.failed);
+    Ok(())
+}
+
+/// Prints round trips per second and MB/s of the bus in each engine.
+fn bench_bus() -> Result<(), Fail> {
+    let root = root();
+    let toolchain = setup::wasm_toolchain()?;
+    let bindgen = setup::wasm_bindgen_cli(&root)?;
+    let drivers = browsers::ensure(&root, &bindgen)?;
+    browsers::build_bus_peer(&root, toolchain, &bindgen)?;
+    for engine in browsers::Engine::ALL {
+        let args = [
+            "--release",
+            "--package",
+            "sluice-worker-bus",
+            "--test",
+            "bench",
+        ];
+        browsers::run_wasm_tests(&root, toolchain, &drivers, engine, &args, &["--nocapture"])?;
     }
     Ok(())
 }

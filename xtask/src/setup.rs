@@ -175,43 +175,63 @@ fn cli_version(program: &Path) -> Option<String> {
     out.split_whitespace().nth(1).map(str::to_string)
 }
 
-/// A `wasm-bindgen` CLI of exactly the crate's version: found on PATH or in cargo's bin
-/// folder, else installed with `cargo install`.
+/// A `wasm-bindgen` CLI of exactly the crate's version.
 pub fn wasm_bindgen_cli(root: &Path) -> Result<PathBuf, Fail> {
     let version = locked_wasm_bindgen_version(root)?;
-    step(&format!("wasm-bindgen-cli {version}"));
+    cargo_binary(root, "wasm-bindgen-cli", "wasm-bindgen", Some(&version))
+}
+
+/// The program `binary` of the crate `package` (at exactly `version`, if given): found in
+/// cargo's bin folder or on PATH, else installed with `cargo install`.
+pub fn cargo_binary(
+    root: &Path,
+    package: &str,
+    binary: &str,
+    version: Option<&str>,
+) -> Result<PathBuf, Fail> {
+    step(&format!("{package} {}", version.unwrap_or("(any version)")));
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")))
         .unwrap_or_default();
-    let installed = cargo_home.join("bin").join("wasm-bindgen");
-    for candidate in [installed.clone(), PathBuf::from("wasm-bindgen")] {
-        if cli_version(&candidate).as_deref() == Some(version.as_str()) {
+    let installed = cargo_home.join("bin").join(binary);
+    let fits = |program: &Path| match (cli_version(program), version) {
+        (Some(found), Some(wanted)) => found == wanted,
+        (found, None) => found.is_some(),
+        (None, Some(_)) => false,
+    };
+    for candidate in [installed.clone(), PathBuf::from(binary)] {
+        if fits(&candidate) {
             println!("    found {}", candidate.display());
             return Ok(candidate);
         }
     }
-    println!("    installing with `cargo install wasm-bindgen-cli --version {version}` (about 5 minutes)");
+    println!("    installing with `cargo install {package}` (a few minutes)");
     let install = |locked: bool| {
         let mut cmd = util::cargo(root);
-        cmd.args(["install", "wasm-bindgen-cli", "--version", &version]);
+        cmd.args(["install", package]);
+        if let Some(version) = version {
+            cmd.args(["--version", version]);
+        }
         if locked {
             cmd.arg("--locked");
         }
         util::run(&mut cmd)
     };
-    // The CLI's own lock file can name a crate version the registry no longer serves; then
-    // resolve afresh.
+    // A crate's own lock file can name a dependency version the registry no longer serves;
+    // then resolve afresh.
     if install(true).is_err() {
         println!("    `--locked` failed; retrying with fresh dependency resolution");
         install(false)?;
     }
-    match cli_version(&installed) {
-        Some(found) if found == version => Ok(installed),
-        found => Err(Fail(format!(
-            "after `cargo install`, {} reports version {found:?}, expected {version}",
-            installed.display()
-        ))),
+    if fits(&installed) {
+        Ok(installed)
+    } else {
+        Err(Fail(format!(
+            "after `cargo install {package}`, {} reports version {:?}, expected {version:?}",
+            installed.display(),
+            cli_version(&installed)
+        )))
     }
 }
 

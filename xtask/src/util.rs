@@ -107,30 +107,68 @@ impl Counts {
     }
 }
 
+/// What a test command printed, and its counts.
+#[derive(Debug, Default)]
+pub struct TestRun {
+    pub counts: Counts,
+    pub output: String,
+}
+
 /// Runs a `cargo test` command, echoing its output, and sums its counts. Fails if cargo
-/// failed without a failing test to show for it (a build error, a crash).
-pub fn run_counting_tests(cmd: &mut Command) -> Result<Counts, Fail> {
+/// failed without a failing test to show for it (a build error, a crash), or ran past
+/// `limit` (then it and its children are killed).
+pub fn run_counting_tests(cmd: &mut Command, limit: Duration) -> Result<TestRun, Fail> {
+    use std::os::unix::process::CommandExt;
     let mut child = cmd
         .stdout(Stdio::piped())
+        .process_group(0)
         .spawn()
         .map_err(|e| Fail(format!("cannot start `{}`: {e}", describe(cmd))))?;
-    let mut counts = Counts::default();
+    let group = child.id();
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let finished = finished.clone();
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            while start.elapsed() < limit {
+                if finished.load(std::sync::atomic::Ordering::SeqCst) {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{group}")])
+                .status();
+            true
+        })
+    };
+    let mut run = TestRun::default();
     if let Some(stdout) = child.stdout.take() {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             println!("{line}");
-            counts.add_line(&line);
+            run.counts.add_line(&line);
+            run.output.push_str(&line);
+            run.output.push('\n');
         }
     }
     let status = child
         .wait()
         .map_err(|e| Fail(format!("waiting for `{}`: {e}", describe(cmd))))?;
-    if !status.success() && counts.failed == 0 {
+    finished.store(true, std::sync::atomic::Ordering::SeqCst);
+    if watchdog.join().unwrap_or(false) {
+        return Err(Fail(format!(
+            "`{}` did not finish within {}s; stopped it",
+            describe(cmd),
+            limit.as_secs()
+        )));
+    }
+    if !status.success() && run.counts.failed == 0 {
         return Err(Fail(format!(
             "`{}` failed ({status}) before reporting a failing test",
             describe(cmd)
         )));
     }
-    Ok(counts)
+    Ok(run)
 }
 
 #[cfg(test)]

@@ -1,0 +1,52 @@
+//! Shared by the browser tests and the benchmark: starting the peers.
+#![allow(dead_code)]
+
+use js_sys::Promise;
+use sluice_worker_bus::web::WebEndpoint;
+use sluice_worker_bus::{Bus, BusConfig};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{RegistrationOptions, ServiceWorker, ServiceWorkerState, Worker};
+
+pub async fn sleep(ms: i32) {
+    let promise = Promise::new(&mut |resolve, _| {
+        web_sys::window()
+            .unwrap()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
+            .unwrap();
+    });
+    JsFuture::from(promise).await.unwrap();
+}
+
+pub fn worker() -> (Worker, Bus<WebEndpoint>) {
+    let worker = Worker::new("/peer/worker.js").unwrap();
+    (
+        worker.clone(),
+        Bus::new(WebEndpoint::worker(worker), BusConfig::default()),
+    )
+}
+
+pub async fn service_worker() -> (ServiceWorker, Bus<WebEndpoint>) {
+    let container = web_sys::window().unwrap().navigator().service_worker();
+    let options = RegistrationOptions::new();
+    options.set_scope("/peer/");
+    let registration: web_sys::ServiceWorkerRegistration =
+        JsFuture::from(container.register_with_options("/peer/sw.js", &options))
+            .await
+            .unwrap()
+            .unchecked_into();
+    for _ in 0..200 {
+        if let Some(active) = registration
+            .active()
+            .filter(|w| w.state() == ServiceWorkerState::Activated)
+        {
+            let bus = Bus::new(
+                WebEndpoint::service_worker(active.clone(), container),
+                BusConfig::default(),
+            );
+            return (active, bus);
+        }
+        sleep(50).await;
+    }
+    panic!("the service worker did not activate within 10 s");
+}

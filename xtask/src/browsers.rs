@@ -1,0 +1,186 @@
+//! The three engines: installing them and their drivers, and running wasm-bindgen tests in
+//! each with wasm-bindgen-test-runner (no silent skips: every engine must report its tests).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::setup::{self, WasmToolchain};
+use crate::util::{self, step, Counts, Fail};
+
+/// A browser engine on this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Chromium,
+    Firefox,
+    WebKit,
+}
+
+impl Engine {
+    pub const ALL: [Engine; 3] = [Engine::Chromium, Engine::Firefox, Engine::WebKit];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Chromium => "chromium",
+            Engine::Firefox => "firefox",
+            Engine::WebKit => "webkit",
+        }
+    }
+
+    /// The browser wasm-bindgen-test-runner names when it starts.
+    fn runner_label(self) -> &'static str {
+        match self {
+            Engine::Chromium => "Chrome",
+            Engine::Firefox => "Firefox",
+            Engine::WebKit => "Safari",
+        }
+    }
+}
+
+/// Debian packages that bring the engines, their drivers and a virtual display.
+const PACKAGES: [&str; 5] = [
+    "chromium",
+    "chromium-driver",
+    "firefox-esr",
+    "webkit2gtk-driver",
+    "xvfb",
+];
+const PROGRAMS: [&str; 5] = [
+    "/usr/bin/chromium",
+    "/usr/bin/chromedriver",
+    "/usr/bin/firefox-esr",
+    "/usr/bin/WebKitWebDriver",
+    "/usr/bin/xvfb-run",
+];
+
+/// Paths of the drivers.
+#[derive(Debug, Clone)]
+pub struct Drivers {
+    pub geckodriver: PathBuf,
+    pub test_runner: PathBuf,
+}
+
+/// Installs what is missing: the browsers (apt, as root) and geckodriver (cargo install).
+pub fn ensure(root: &Path, bindgen: &Path) -> Result<Drivers, Fail> {
+    step("browsers and drivers: Chromium, Firefox ESR, WebKitGTK (WebKitWebDriver), Xvfb");
+    let missing: Vec<&str> = PROGRAMS
+        .iter()
+        .copied()
+        .filter(|p| !Path::new(p).exists())
+        .collect();
+    if missing.is_empty() {
+        println!("    installed");
+    } else if util::output(Command::new("id").arg("-u")).as_deref() == Some("0") {
+        println!(
+            "    missing {}; installing {} (apt-get)",
+            missing.join(", "),
+            PACKAGES.join(" ")
+        );
+        setup::apt_install(&PACKAGES)?;
+    } else {
+        return Err(Fail(format!(
+            "missing {} and not root: run `apt-get install -y {}` as root, then try again",
+            missing.join(", "),
+            PACKAGES.join(" ")
+        )));
+    }
+    let geckodriver = setup::cargo_binary(root, "geckodriver", "geckodriver", None)?;
+    let test_runner = bindgen.with_file_name("wasm-bindgen-test-runner");
+    let test_runner = if test_runner.is_file() {
+        test_runner
+    } else {
+        PathBuf::from("wasm-bindgen-test-runner")
+    };
+    Ok(Drivers {
+        geckodriver,
+        test_runner,
+    })
+}
+
+/// Builds the bus's test peer (`worker-bus/peer/pkg/`), which the browser tests load.
+pub fn build_bus_peer(root: &Path, toolchain: WasmToolchain, bindgen: &Path) -> Result<(), Fail> {
+    step("building the bus's test peer (worker-bus/peer/pkg)");
+    util::run(
+        toolchain
+            .cargo(root, "build")
+            .args(["--package", "sluice-bus-peer"]),
+    )?;
+    let wasm = toolchain
+        .target_dir(root)
+        .join(crate::WASM_TARGET)
+        .join("debug")
+        .join("sluice_bus_peer.wasm");
+    util::run(
+        Command::new(bindgen)
+            .args([
+                "--target",
+                "no-modules",
+                "--no-modules-global",
+                "sluice_bus_peer",
+                "--out-dir",
+            ])
+            .arg(root.join("worker-bus/peer/pkg"))
+            .arg(wasm),
+    )
+}
+
+/// Runs `cargo test --target wasm32 <args>` in `engine`; fails unless the engine really ran
+/// tests and all passed. `extra` goes to the test runner (e.g. `--nocapture`).
+pub fn run_wasm_tests(
+    root: &Path,
+    toolchain: WasmToolchain,
+    drivers: &Drivers,
+    engine: Engine,
+    args: &[&str],
+    extra: &[&str],
+) -> Result<Counts, Fail> {
+    step(&format!(
+        "{}: cargo test --target wasm32-unknown-unknown {}",
+        engine.name(),
+        args.join(" ")
+    ));
+    let runner = drivers.test_runner.display().to_string();
+    let mut cmd = toolchain.cargo(root, "test");
+    cmd.args(args).arg("--").args(extra);
+    for var in [
+        "CHROMEDRIVER",
+        "GECKODRIVER",
+        "SAFARIDRIVER",
+        "WASM_BINDGEN_USE_BROWSER",
+    ] {
+        cmd.env_remove(var);
+    }
+    let runner = match engine {
+        Engine::Chromium => {
+            cmd.env("CHROMEDRIVER", "/usr/bin/chromedriver");
+            runner
+        }
+        Engine::Firefox => {
+            cmd.env("GECKODRIVER", &drivers.geckodriver);
+            runner
+        }
+        Engine::WebKit => {
+            // WebKitGTK has no headless mode: it needs a (virtual) display.
+            cmd.env("SAFARIDRIVER", "/usr/bin/WebKitWebDriver");
+            format!("xvfb-run -a {runner}")
+        }
+    };
+    cmd.env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", runner);
+    cmd.env("WASM_BINDGEN_TEST_TIMEOUT", "300");
+    let run = util::run_counting_tests(&mut cmd, std::time::Duration::from_secs(900))?;
+    let label = format!("Running headless tests in {}", engine.runner_label());
+    if !run.output.contains(&label) {
+        return Err(Fail(format!(
+            "{}: the tests did not run in the browser (no \"{label}\")",
+            engine.name()
+        )));
+    }
+    if run.counts.passed == 0 || run.counts.failed > 0 {
+        return Err(Fail(format!(
+            "{}: {} passed, {} failed: every engine must run and pass its browser tests",
+            engine.name(),
+            run.counts.passed,
+            run.counts.failed
+        )));
+    }
+    Ok(run.counts)
+}
