@@ -109,42 +109,23 @@ mod tests {
 
     #[test]
     fn decisions() {
-        let webkit = Probe {
-            stream_transferable: false,
-            ..ALL
-        };
+        let webkit = Probe { stream_transferable: false, ..ALL };
         assert_eq!(decide(ALL, ForcedMode::Auto), Capability::Transfer);
         assert_eq!(decide(webkit, ForcedMode::Auto), Capability::Fallback);
         assert_eq!(decide(ALL, ForcedMode::Fallback), Capability::Fallback);
         assert_eq!(decide(webkit, ForcedMode::Fallback), Capability::Fallback);
         assert_eq!(decide(ALL, ForcedMode::Transfer), Capability::Transfer);
-        assert_eq!(
-            decide(webkit, ForcedMode::Transfer),
-            Capability::Unsupported(Unsupported::TransferUnavailable)
-        );
+        assert_eq!(decide(webkit, ForcedMode::Transfer), Capability::Unsupported(Unsupported::TransferUnavailable));
         assert_eq!(
             decide(Probe::default(), ForcedMode::Fallback),
             Capability::Unsupported(Unsupported::NoServiceWorker)
         );
         assert_eq!(
-            decide(
-                Probe {
-                    registration_active: false,
-                    ..ALL
-                },
-                ForcedMode::Auto
-            ),
+            decide(Probe { registration_active: false, ..ALL }, ForcedMode::Auto),
             Capability::Unsupported(Unsupported::NotActive)
         );
         assert_eq!(
-            decide(
-                Probe {
-                    response_from_stream: false,
-                    ..ALL
-                },
-                ForcedMode::Auto
-            )
-            .path(),
+            decide(Probe { response_from_stream: false, ..ALL }, ForcedMode::Auto).path(),
             Err(Unsupported::NoStreamResponse)
         );
     }

@@ -18,11 +18,7 @@ impl Coalescer {
     pub fn new(min_chunk: u32, max_chunk: u32) -> Self {
         let max = (max_chunk as usize).max(1);
         let min = (min_chunk as usize).clamp(1, max);
-        Self {
-            min,
-            max,
-            buf: Vec::new(),
-        }
+        Self { min, max, buf: Vec::new() }
     }
 
     /// Takes as many bytes of `data` as fit before the next chunk is due and returns how many.
@@ -32,8 +28,7 @@ impl Coalescer {
             return 0;
         }
         if self.buf.capacity() == 0 {
-            self.buf
-                .reserve_exact(self.min.max(data.len().min(self.max)));
+            self.buf.reserve_exact(self.min.max(data.len().min(self.max)));
         }
         let n = data.len().min(self.max - self.buf.len());
         self.buf.extend_from_slice(&data[..n]);

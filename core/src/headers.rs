@@ -66,16 +66,7 @@ pub fn sanitize_filename(name: &str) -> String {
 /// `attachment; filename="<ascii fallback>"; filename*=UTF-8''<percent-encoded>`.
 pub fn content_disposition(name: &str) -> String {
     let name = sanitize_filename(name);
-    let ascii: String = name
-        .chars()
-        .map(|c| {
-            if !c.is_ascii() || c == '"' || c == '\\' {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
+    let ascii: String = name.chars().map(|c| if !c.is_ascii() || c == '"' || c == '\\' { '_' } else { c }).collect();
     let encoded = utf8_percent_encode(&name, ATTR_CHAR);
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
@@ -87,18 +78,12 @@ pub fn response_headers(meta: &FileMeta) -> Result<Vec<(&'static str, String)>, 
         Some(given) if is_valid_content_type(given) => given.to_string(),
         Some(given) => return Err(HeaderError::InvalidContentType(given.to_string())),
     };
-    let mut headers = vec![
-        ("Content-Type", content_type),
-        ("Content-Disposition", content_disposition(&meta.name)),
-    ];
+    let mut headers = vec![("Content-Type", content_type), ("Content-Disposition", content_disposition(&meta.name))];
     if let Some(size) = meta.size {
         headers.push(("Content-Length", size.to_string()));
     }
     headers.extend([
-        (
-            "Content-Security-Policy",
-            "default-src 'none'; sandbox".to_string(),
-        ),
+        ("Content-Security-Policy", "default-src 'none'; sandbox".to_string()),
         ("X-Content-Type-Options", "nosniff".to_string()),
         ("Cache-Control", "no-store".to_string()),
         ("Referrer-Policy", "no-referrer".to_string()),
@@ -126,9 +111,7 @@ fn cut_to(s: &str, max: usize) -> &str {
 
 /// RFC 7230 `token`.
 fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// `type/subtype *( OWS ";" OWS name=value )`, value a token or a quoted string.
@@ -160,11 +143,7 @@ mod tests {
     use super::*;
 
     fn meta(name: &str, size: Option<u64>, content_type: Option<&str>) -> FileMeta {
-        FileMeta {
-            name: name.into(),
-            size,
-            content_type: content_type.map(Into::into),
-        }
+        FileMeta { name: name.into(), size, content_type: content_type.map(Into::into) }
     }
 
     #[test]
@@ -188,10 +167,7 @@ mod tests {
     fn header_injection_is_impossible() {
         let value = content_disposition("evil\r\nSet-Cookie: x.txt");
         assert!(!value.contains(['\r', '\n']), "{value:?}");
-        assert_eq!(
-            sanitize_filename("evil\r\nSet-Cookie: x.txt"),
-            "evilSet-Cookie: x.txt"
-        );
+        assert_eq!(sanitize_filename("evil\r\nSet-Cookie: x.txt"), "evilSet-Cookie: x.txt");
         for (_, v) in response_headers(&meta("a\r\nb\0c.txt", Some(3), None)).unwrap() {
             assert!(!v.contains(['\r', '\n', '\0']), "{v:?}");
         }
@@ -227,15 +203,9 @@ mod tests {
         let headers = response_headers(&meta("report.csv", Some(42), Some("text/csv"))).unwrap();
         let expected: Vec<(&str, String)> = vec![
             ("Content-Type", "text/csv".into()),
-            (
-                "Content-Disposition",
-                "attachment; filename=\"report.csv\"; filename*=UTF-8''report.csv".into(),
-            ),
+            ("Content-Disposition", "attachment; filename=\"report.csv\"; filename*=UTF-8''report.csv".into()),
             ("Content-Length", "42".into()),
-            (
-                "Content-Security-Policy",
-                "default-src 'none'; sandbox".into(),
-            ),
+            ("Content-Security-Policy", "default-src 'none'; sandbox".into()),
             ("X-Content-Type-Options", "nosniff".into()),
             ("Cache-Control", "no-store".into()),
             ("Referrer-Policy", "no-referrer".into()),
@@ -247,32 +217,16 @@ mod tests {
     fn unknown_size_has_no_content_length_and_default_type() {
         let headers = response_headers(&meta("a.bin", None, None)).unwrap();
         assert!(headers.iter().all(|(name, _)| *name != "Content-Length"));
-        assert_eq!(
-            headers[0],
-            ("Content-Type", DEFAULT_CONTENT_TYPE.to_string())
-        );
+        assert_eq!(headers[0], ("Content-Type", DEFAULT_CONTENT_TYPE.to_string()));
         assert_eq!(headers.len(), 6);
     }
 
     #[test]
     fn content_types_are_validated() {
-        for ok in [
-            "text/csv",
-            "text/csv; charset=utf-8",
-            "application/vnd.ms-excel",
-            "a/b;x=\"y z\"",
-        ] {
+        for ok in ["text/csv", "text/csv; charset=utf-8", "application/vnd.ms-excel", "a/b;x=\"y z\""] {
             assert!(response_headers(&meta("a", None, Some(ok))).is_ok(), "{ok}");
         }
-        for bad in [
-            "text",
-            "text/",
-            "/csv",
-            "text/csv\r\nX: y",
-            "te xt/csv",
-            "text/csv; charset",
-            "a/b/c",
-        ] {
+        for bad in ["text", "text/", "/csv", "text/csv\r\nX: y", "te xt/csv", "text/csv; charset", "a/b/c"] {
             assert_eq!(
                 response_headers(&meta("a", None, Some(bad))),
                 Err(HeaderError::InvalidContentType(bad.trim().into())),

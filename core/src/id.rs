@@ -15,11 +15,7 @@ use serde::{Deserialize, Serialize};
 const PREFIX: &str = "sluice/";
 
 /// Bytes kept as they are in a URL path segment: RFC 3986 unreserved characters.
-const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// A 128-bit random download id, written as 32 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -66,9 +62,7 @@ impl FromStr for DownloadId {
     type Err = InvalidId;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let well_formed = s.len() == 32
-            && s.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let well_formed = s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         match well_formed.then(|| u128::from_str_radix(s, 16)) {
             Some(Ok(bits)) => Ok(Self(bits)),
             _ => Err(InvalidId(s.chars().take(64).collect())),
@@ -114,10 +108,7 @@ impl DownloadUrl {
     /// no query and no fragment, and a segment that percent-decodes to UTF-8.
     pub fn parse(scope: &str, url: &str) -> Option<Self> {
         let scope = scope.strip_suffix('/').unwrap_or(scope);
-        let rest = url
-            .strip_prefix(scope)?
-            .strip_prefix('/')?
-            .strip_prefix(PREFIX)?;
+        let rest = url.strip_prefix(scope)?.strip_prefix('/')?.strip_prefix(PREFIX)?;
         let (id, name) = rest.split_once('/')?;
         if name.is_empty() || name.contains(['/', '?', '#']) {
             return None;
@@ -148,14 +139,7 @@ mod tests {
 
     #[test]
     fn id_parser_is_strict() {
-        for bad in [
-            "",
-            "0",
-            &"A".repeat(32),
-            &"g".repeat(32),
-            &"0".repeat(33),
-            "+0000000000000000000000000000000",
-        ] {
+        for bad in ["", "0", &"A".repeat(32), &"g".repeat(32), &"0".repeat(33), "+0000000000000000000000000000000"] {
             assert!(bad.parse::<DownloadId>().is_err(), "{bad:?}");
         }
     }
@@ -169,18 +153,9 @@ mod tests {
             "http://127.0.0.1:8080/app/sluice/00000000000000000000000000000abc/r%C3%A9sum%C3%A9%202026.pdf"
         );
         let parsed = DownloadUrl::parse(SCOPE, &url).unwrap();
-        assert_eq!(
-            parsed,
-            DownloadUrl {
-                id,
-                filename: "résumé 2026.pdf".into()
-            }
-        );
+        assert_eq!(parsed, DownloadUrl { id, filename: "résumé 2026.pdf".into() });
         // A scope given without its trailing slash means the same.
-        assert_eq!(
-            DownloadUrl::parse("http://127.0.0.1:8080/app", &url),
-            Some(parsed)
-        );
+        assert_eq!(DownloadUrl::parse("http://127.0.0.1:8080/app", &url), Some(parsed));
     }
 
     #[test]
@@ -194,10 +169,7 @@ mod tests {
             format!("http://127.0.0.1:8080/app/sluice/{id}/a/b.txt"),
             format!("http://127.0.0.1:8080/app/sluice/{id}/a.txt?x=1"),
             format!("http://127.0.0.1:8080/app/sluice/{id}/a.txt#f"),
-            format!(
-                "http://127.0.0.1:8080/app/sluice/{}/a.txt",
-                id.to_uppercase()
-            ),
+            format!("http://127.0.0.1:8080/app/sluice/{}/a.txt", id.to_uppercase()),
             format!("http://127.0.0.1:8080/app/sluice/{id}/%FF.txt"),
             format!("http://127.0.0.1:8080/app/xsluice/{id}/a.txt"),
             format!("http://127.0.0.1:8080/appsluice/{id}/a.txt"),

@@ -33,11 +33,7 @@ enum LeaseState {
 impl Lease {
     /// A lease opened at `now` that expires `ttl` later unless claimed.
     pub fn new(now: Duration, ttl: Duration) -> Self {
-        Self {
-            state: LeaseState::Waiting {
-                deadline: now.saturating_add(ttl),
-            },
-        }
+        Self { state: LeaseState::Waiting { deadline: now.saturating_add(ttl) } }
     }
 
     /// The request for the URL arrived: succeeds once, if in time.

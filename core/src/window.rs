@@ -58,7 +58,9 @@ pub enum ConfigError {
     #[error("the window must allow at least one chunk and one byte")]
     EmptyWindow,
     /// Above [`MAX_WINDOW_CHUNKS`] or [`MAX_WINDOW_BYTES`].
-    #[error("the window is larger than the service worker accepts ({MAX_WINDOW_CHUNKS} chunks, {MAX_WINDOW_BYTES} bytes)")]
+    #[error(
+        "the window is larger than the service worker accepts ({MAX_WINDOW_CHUNKS} chunks, {MAX_WINDOW_BYTES} bytes)"
+    )]
     WindowTooLarge,
     /// Chunk sizes must satisfy `1 <= min_chunk <= max_chunk <= window_bytes`.
     #[error("chunk sizes must satisfy 1 <= min_chunk ({min}) <= max_chunk ({max}) <= window_bytes ({window})")]
@@ -226,10 +228,7 @@ pub enum SendError {
 impl SendError {
     /// Waiting for credit, as opposed to a final error.
     pub fn is_blocked(&self) -> bool {
-        matches!(
-            self,
-            SendError::NoChunkCredit | SendError::NoByteCredit { .. }
-        )
+        matches!(self, SendError::NoChunkCredit | SendError::NoByteCredit { .. })
     }
 }
 
@@ -268,12 +267,7 @@ pub struct SendWindow {
 
 impl SendWindow {
     /// A download opened at `now`, of `declared` bytes if known, with no credit yet.
-    pub fn new(
-        id: DownloadId,
-        config: FlowConfig,
-        declared: Option<u64>,
-        now: Duration,
-    ) -> Result<Self, ConfigError> {
+    pub fn new(id: DownloadId, config: FlowConfig, declared: Option<u64>, now: Duration) -> Result<Self, ConfigError> {
         config.validate()?;
         Ok(Self {
             id,
@@ -315,16 +309,8 @@ impl SendWindow {
     /// Progress at `now`.
     pub fn progress(&self, now: Duration) -> Progress {
         let secs = now.saturating_sub(self.opened_at).as_secs_f64();
-        let rate = if secs > 0.0 {
-            self.sent as f64 / secs
-        } else {
-            0.0
-        };
-        Progress {
-            bytes: self.sent,
-            total: self.declared,
-            bytes_per_second: rate,
-        }
+        let rate = if secs > 0.0 { self.sent as f64 / secs } else { 0.0 };
+        Progress { bytes: self.sent, total: self.declared, bytes_per_second: rate }
     }
 
     /// A [`Message::Grant`] arrived.
@@ -334,13 +320,8 @@ impl SendWindow {
         }
         let total_chunks = u64::from(self.credit_chunks) + u64::from(chunks);
         let total_bytes = self.credit_bytes.saturating_add(bytes);
-        if total_chunks > u64::from(self.config.window_chunks)
-            || total_bytes > self.config.window_bytes
-        {
-            let e = ProtocolError::GrantBeyondWindow {
-                chunks: total_chunks,
-                bytes: total_bytes,
-            };
+        if total_chunks > u64::from(self.config.window_chunks) || total_bytes > self.config.window_bytes {
+            let e = ProtocolError::GrantBeyondWindow { chunks: total_chunks, bytes: total_bytes };
             return Err(self.fail(SendError::Failed(e.to_string())));
         }
         self.credit_chunks = total_chunks as u32;
@@ -374,37 +355,24 @@ impl SendWindow {
             SendState::Ended(e) => return Err(e.clone()),
         }
         if len > u64::from(self.config.max_chunk) {
-            return Err(SendError::ChunkTooLarge {
-                len,
-                max: self.config.max_chunk,
-            });
+            return Err(SendError::ChunkTooLarge { len, max: self.config.max_chunk });
         }
         let attempted = self.sent + len;
         if let Some(declared) = self.declared.filter(|&d| attempted > d) {
-            return Err(SendError::SizeExceeded {
-                declared,
-                attempted,
-            });
+            return Err(SendError::SizeExceeded { declared, attempted });
         }
         if self.credit_chunks == 0 {
             return Err(SendError::NoChunkCredit);
         }
         if self.credit_bytes < len {
-            return Err(SendError::NoByteCredit {
-                needed: len,
-                available: self.credit_bytes,
-            });
+            return Err(SendError::NoByteCredit { needed: len, available: self.credit_bytes });
         }
         self.credit_chunks -= 1;
         self.credit_bytes -= len;
         self.sent = attempted;
         let seq = self.next_seq;
         self.next_seq += 1;
-        Ok(Message::Chunk {
-            id: self.id,
-            seq,
-            len: len as u32,
-        })
+        Ok(Message::Chunk { id: self.id, seq, len: len as u32 })
     }
 
     /// No more bytes. With a declared size that was not met, the download is aborted instead
@@ -416,18 +384,12 @@ impl SendWindow {
             SendState::Ended(e) => return Err(e.clone()),
         }
         if let Some(declared) = self.declared.filter(|&d| d != self.sent) {
-            let e = SendError::SizeMismatch {
-                declared,
-                sent: self.sent,
-            };
+            let e = SendError::SizeMismatch { declared, sent: self.sent };
             self.abort(&e.to_string());
             return Err(e);
         }
         self.state = SendState::Closed;
-        self.outbox = Some(Message::Close {
-            id: self.id,
-            total: self.sent,
-        });
+        self.outbox = Some(Message::Close { id: self.id, total: self.sent });
         Ok(())
     }
 
@@ -436,10 +398,7 @@ impl SendWindow {
         if self.state == SendState::Open {
             let mut reason = reason.to_string();
             crate::wire::truncate(&mut reason, MAX_TEXT_BYTES);
-            self.outbox = Some(Message::Abort {
-                id: self.id,
-                reason: reason.clone(),
-            });
+            self.outbox = Some(Message::Abort { id: self.id, reason: reason.clone() });
             self.state = SendState::Ended(SendError::Aborted(reason));
         }
     }
@@ -450,10 +409,7 @@ impl SendWindow {
     }
 
     fn fail(&mut self, e: SendError) -> SendError {
-        self.outbox = Some(Message::Abort {
-            id: self.id,
-            reason: e.to_string(),
-        });
+        self.outbox = Some(Message::Abort { id: self.id, reason: e.to_string() });
         self.state = SendState::Ended(e.clone());
         e
     }
@@ -617,9 +573,7 @@ impl<T: ByteLength> ReceiveWindow<T> {
     fn accept_chunk(&self, seq: u64, len: u32, bytes: &T) -> Result<bool, ProtocolError> {
         match self.state {
             ReceiveState::Open => {}
-            ReceiveState::Closing | ReceiveState::Ended => {
-                return Err(ProtocolError::ChunkAfterClose { seq })
-            }
+            ReceiveState::Closing | ReceiveState::Ended => return Err(ProtocolError::ChunkAfterClose { seq }),
             // In-flight chunks after a cancel or failure are expected; they carry nothing new.
             ReceiveState::Failed { .. } | ReceiveState::Cancelled => return Ok(false),
         }
@@ -632,21 +586,13 @@ impl<T: ByteLength> ReceiveWindow<T> {
         }
         let actual = bytes.byte_len();
         if actual != u64::from(len) {
-            return Err(ProtocolError::LengthMismatch {
-                seq,
-                header: len,
-                actual,
-            });
+            return Err(ProtocolError::LengthMismatch { seq, header: len, actual });
         }
         if self.outstanding_chunks == 0 {
             return Err(ProtocolError::Unsolicited { seq });
         }
         if u64::from(len) > self.outstanding_bytes {
-            return Err(ProtocolError::ByteCreditExceeded {
-                seq,
-                len,
-                credit: self.outstanding_bytes,
-            });
+            return Err(ProtocolError::ByteCreditExceeded { seq, len, credit: self.outstanding_bytes });
         }
         let received = self.received + u64::from(len);
         if let Some(declared) = self.declared.filter(|&d| received > d) {
@@ -660,29 +606,15 @@ impl<T: ByteLength> ReceiveWindow<T> {
         match self.state {
             ReceiveState::Open => {}
             ReceiveState::Closing | ReceiveState::Ended => {
-                let e = ProtocolError::SizeMismatch {
-                    expected: total,
-                    received: self.received,
-                };
-                return if total == self.received {
-                    Ok(())
-                } else {
-                    Err(e)
-                };
+                let e = ProtocolError::SizeMismatch { expected: total, received: self.received };
+                return if total == self.received { Ok(()) } else { Err(e) };
             }
             ReceiveState::Failed { .. } | ReceiveState::Cancelled => return Ok(()),
         }
         let expected = self.declared.unwrap_or(total);
         if total != self.received || expected != self.received {
-            let expected = if total != self.received {
-                total
-            } else {
-                expected
-            };
-            let e = ProtocolError::SizeMismatch {
-                expected,
-                received: self.received,
-            };
+            let expected = if total != self.received { total } else { expected };
+            let e = ProtocolError::SizeMismatch { expected, received: self.received };
             self.fail(Failure::Protocol(e.clone()));
             return Err(e);
         }
@@ -695,10 +627,7 @@ impl<T: ByteLength> ReceiveWindow<T> {
         if matches!(self.state, ReceiveState::Open | ReceiveState::Closing) {
             self.queue.clear();
             self.queued_bytes = 0;
-            self.state = ReceiveState::Failed {
-                reported: false,
-                why: Failure::Aborted(reason.to_string()),
-            };
+            self.state = ReceiveState::Failed { reported: false, why: Failure::Aborted(reason.to_string()) };
         }
     }
 
@@ -710,10 +639,7 @@ impl<T: ByteLength> ReceiveWindow<T> {
             self.state = ReceiveState::Cancelled;
             let mut reason = reason.to_string();
             crate::wire::truncate(&mut reason, MAX_TEXT_BYTES);
-            self.outbox.push_back(Message::Cancel {
-                id: self.id,
-                reason,
-            });
+            self.outbox.push_back(Message::Cancel { id: self.id, reason });
         }
     }
 
@@ -727,19 +653,13 @@ impl<T: ByteLength> ReceiveWindow<T> {
         }
         let used_chunks = self.queue.len() as u64 + u64::from(self.outstanding_chunks);
         let free_chunks = u64::from(self.window_chunks).saturating_sub(used_chunks) as u32;
-        let free_bytes = self
-            .window_bytes
-            .saturating_sub(self.queued_bytes + self.outstanding_bytes);
+        let free_bytes = self.window_bytes.saturating_sub(self.queued_bytes + self.outstanding_bytes);
         if free_chunks == 0 && free_bytes == 0 {
             return None;
         }
         self.outstanding_chunks += free_chunks;
         self.outstanding_bytes += free_bytes;
-        Some(Message::Grant {
-            id: self.id,
-            chunks: free_chunks,
-            bytes: free_bytes,
-        })
+        Some(Message::Grant { id: self.id, chunks: free_chunks, bytes: free_bytes })
     }
 
     /// The next thing for the consumer's stream.
@@ -775,10 +695,7 @@ impl<T: ByteLength> ReceiveWindow<T> {
             code: ErrorCode::Protocol,
             message: why.to_string(),
         });
-        self.state = ReceiveState::Failed {
-            reported: false,
-            why,
-        };
+        self.state = ReceiveState::Failed { reported: false, why };
     }
 }
 

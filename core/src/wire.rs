@@ -215,10 +215,7 @@ struct VersionTag {
 impl Frame {
     /// A frame of this build's version.
     pub fn new(body: Envelope) -> Self {
-        Self {
-            v: WIRE_VERSION,
-            body,
-        }
+        Self { v: WIRE_VERSION, body }
     }
 
     /// Decodes a frame. `source` is called once or twice, each time giving a deserializer over
@@ -230,10 +227,7 @@ impl Frame {
     {
         let tag = VersionTag::deserialize(source()).map_err(|_| DecodeError::NotAFrame)?;
         if tag.v != WIRE_VERSION {
-            return Err(DecodeError::VersionMismatch {
-                ours: WIRE_VERSION,
-                theirs: tag.v,
-            });
+            return Err(DecodeError::VersionMismatch { ours: WIRE_VERSION, theirs: tag.v });
         }
         let frame = Frame::deserialize(source()).map_err(|e| {
             let mut text = e.to_string();
@@ -250,9 +244,7 @@ impl Envelope {
     pub fn message(&self) -> Option<&Message> {
         match self {
             Envelope::Hello | Envelope::Welcome => None,
-            Envelope::Tell { msg }
-            | Envelope::Request { msg, .. }
-            | Envelope::Reply { msg, .. } => Some(msg),
+            Envelope::Tell { msg } | Envelope::Request { msg, .. } | Envelope::Reply { msg, .. } => Some(msg),
         }
     }
 
@@ -311,17 +303,9 @@ impl Message {
             }
         };
         match self {
-            Message::Open {
-                meta,
-                window_chunks,
-                window_bytes,
-                ..
-            } => {
+            Message::Open { meta, window_chunks, window_bytes, .. } => {
                 text(&meta.name, "file name too long")?;
-                text(
-                    meta.content_type.as_deref().unwrap_or(""),
-                    "content type too long",
-                )?;
+                text(meta.content_type.as_deref().unwrap_or(""), "content type too long")?;
                 safe(meta.size.unwrap_or(0), "size above 2^53 - 1")?;
                 safe(*window_bytes, "window bytes above 2^53 - 1")?;
                 if *window_chunks == 0 || *window_bytes == 0 {
@@ -332,12 +316,8 @@ impl Message {
             Message::Grant { bytes, .. } => safe(*bytes, "grant above 2^53 - 1"),
             Message::Chunk { seq, .. } => safe(*seq, "sequence number above 2^53 - 1"),
             Message::Close { total, .. } => safe(*total, "total above 2^53 - 1"),
-            Message::Abort { reason, .. } | Message::Cancel { reason, .. } => {
-                text(reason, "reason too long")
-            }
-            Message::Ping { nonce } | Message::Pong { nonce } => {
-                safe(*nonce, "nonce above 2^53 - 1")
-            }
+            Message::Abort { reason, .. } | Message::Cancel { reason, .. } => text(reason, "reason too long"),
+            Message::Ping { nonce } | Message::Pong { nonce } => safe(*nonce, "nonce above 2^53 - 1"),
             Message::Error { message, .. } => text(message, "error text too long"),
             Message::Ack => Ok(()),
         }
@@ -376,75 +356,32 @@ mod tests {
 
     #[test]
     fn every_message_round_trips() {
-        let meta = FileMeta {
-            name: "a.txt".into(),
-            size: Some(3),
-            content_type: None,
-        };
-        let req = RequestId {
-            slot: 3,
-            generation: 9,
-        };
+        let meta = FileMeta { name: "a.txt".into(), size: Some(3), content_type: None };
+        let req = RequestId { slot: 3, generation: 9 };
         let messages = [
-            Message::Open {
-                id: id(),
-                meta,
-                path: TransferPath::Fallback,
-                window_chunks: 8,
-                window_bytes: 1 << 23,
-            },
-            Message::Grant {
-                id: id(),
-                chunks: 2,
-                bytes: 1 << 20,
-            },
-            Message::Chunk {
-                id: id(),
-                seq: 5,
-                len: 65536,
-            },
-            Message::Close {
-                id: id(),
-                total: 10,
-            },
-            Message::Abort {
-                id: id(),
-                reason: "disk full".into(),
-            },
-            Message::Cancel {
-                id: id(),
-                reason: "user".into(),
-            },
+            Message::Open { id: id(), meta, path: TransferPath::Fallback, window_chunks: 8, window_bytes: 1 << 23 },
+            Message::Grant { id: id(), chunks: 2, bytes: 1 << 20 },
+            Message::Chunk { id: id(), seq: 5, len: 65536 },
+            Message::Close { id: id(), total: 10 },
+            Message::Abort { id: id(), reason: "disk full".into() },
+            Message::Cancel { id: id(), reason: "user".into() },
             Message::Ping { nonce: 1 },
             Message::Pong { nonce: 1 },
             Message::Ack,
-            Message::Error {
-                id: None,
-                code: ErrorCode::NoSuchActor,
-                message: "x".into(),
-            },
+            Message::Error { id: None, code: ErrorCode::NoSuchActor, message: "x".into() },
         ];
         round_trip(Envelope::Hello);
         round_trip(Envelope::Welcome);
         for msg in messages {
             round_trip(Envelope::Tell { msg: msg.clone() });
-            round_trip(Envelope::Request {
-                req,
-                msg: msg.clone(),
-            });
+            round_trip(Envelope::Request { req, msg: msg.clone() });
             round_trip(Envelope::Reply { req, msg });
         }
     }
 
     #[test]
     fn wire_shape_is_stable() {
-        let frame = Frame::new(Envelope::Tell {
-            msg: Message::Chunk {
-                id: id(),
-                seq: 1,
-                len: 2,
-            },
-        });
+        let frame = Frame::new(Envelope::Tell { msg: Message::Chunk { id: id(), seq: 1, len: 2 } });
         assert_eq!(
             serde_json::to_value(&frame).unwrap(),
             json!({"v": 1, "body": {"kind": "tell", "msg": {"type": "chunk", "id": "00000000000000000000000000000007", "seq": 1, "len": 2}}})
@@ -454,37 +391,21 @@ mod tests {
     #[test]
     fn versions_refuse_each_other() {
         let other = json!({"v": 2, "body": {"kind": "something_new"}});
-        assert_eq!(
-            decode(&other),
-            Err(DecodeError::VersionMismatch { ours: 1, theirs: 2 })
-        );
-        assert!(decode(&other)
-            .unwrap_err()
-            .to_string()
-            .contains("speaks 1, the peer 2"));
+        assert_eq!(decode(&other), Err(DecodeError::VersionMismatch { ours: 1, theirs: 2 }));
+        assert!(decode(&other).unwrap_err().to_string().contains("speaks 1, the peer 2"));
     }
 
     #[test]
     fn garbage_is_a_typed_error() {
         assert_eq!(decode(&json!(null)), Err(DecodeError::NotAFrame));
         assert_eq!(decode(&json!("hello")), Err(DecodeError::NotAFrame));
-        assert_eq!(
-            decode(&json!({"v": "1", "body": {}})),
-            Err(DecodeError::NotAFrame)
-        );
-        assert!(matches!(
-            decode(&json!({"v": 1, "body": {"kind": "nope"}})),
-            Err(DecodeError::Malformed(_))
-        ));
+        assert_eq!(decode(&json!({"v": "1", "body": {}})), Err(DecodeError::NotAFrame));
+        assert!(matches!(decode(&json!({"v": 1, "body": {"kind": "nope"}})), Err(DecodeError::Malformed(_))));
         let huge = json!({"v": 1, "body": {"kind": "tell", "msg": {"type": "close", "id": "00000000000000000000000000000007", "total": u64::MAX}}});
-        assert_eq!(
-            decode(&huge),
-            Err(DecodeError::OutOfRange("total above 2^53 - 1"))
-        );
+        assert_eq!(decode(&huge), Err(DecodeError::OutOfRange("total above 2^53 - 1")));
         let negative = json!({"v": 1, "body": {"kind": "tell", "msg": {"type": "chunk", "id": "00000000000000000000000000000007", "seq": -1, "len": 1}}});
         assert!(matches!(decode(&negative), Err(DecodeError::Malformed(_))));
-        let bad_id =
-            json!({"v": 1, "body": {"kind": "tell", "msg": {"type": "ack_x", "id": "zz"}}});
+        let bad_id = json!({"v": 1, "body": {"kind": "tell", "msg": {"type": "ack_x", "id": "zz"}}});
         assert!(matches!(decode(&bad_id), Err(DecodeError::Malformed(_))));
     }
 

@@ -4,9 +4,7 @@
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use sluice_core::{
-    content_disposition, sanitize_filename, DecodeError, DownloadId, DownloadUrl, Frame,
-};
+use sluice_core::{content_disposition, sanitize_filename, DecodeError, DownloadId, DownloadUrl, Frame};
 
 fn decode(value: &Value) -> Result<Frame, DecodeError> {
     Frame::decode(|| value)
@@ -38,8 +36,7 @@ fn value() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
         any::<u64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
         Just(Value::from(1)),
         word.clone().prop_map(Value::from),
         Just(Value::from("00000000000000000000000000000007")),

@@ -84,19 +84,12 @@ impl Page {
                     out.push_back((header, chunk));
                 }
                 Err(e) => {
-                    assert!(
-                        e.is_blocked() || self.window.error().is_some(),
-                        "unexpected {e:?}"
-                    );
+                    assert!(e.is_blocked() || self.window.error().is_some(), "unexpected {e:?}");
                     break;
                 }
             }
         }
-        if self.closing
-            && self.pending.is_empty()
-            && self.coalescer.buffered() == 0
-            && self.window.error().is_none()
-        {
+        if self.closing && self.pending.is_empty() && self.coalescer.buffered() == 0 && self.window.error().is_none() {
             match self.window.close() {
                 Ok(()) | Err(SendError::Closed) => {}
                 Err(SendError::SizeMismatch { declared, sent }) => assert_ne!(declared, sent),
@@ -340,13 +333,7 @@ fn sender_errors_name_what_unblocks_them() {
     assert!(e.is_blocked());
     assert!(e.to_string().contains("grants credit"), "{e}");
     page.handle_grant(1, 5).unwrap();
-    assert_eq!(
-        page.send(10),
-        Err(SendError::NoByteCredit {
-            needed: 10,
-            available: 5
-        })
-    );
+    assert_eq!(page.send(10), Err(SendError::NoByteCredit { needed: 10, available: 5 }));
     assert_eq!(
         page.handle_grant(100, 0).unwrap_err().to_string(),
         "the service worker failed the download: credit granted beyond the window (101 chunks, 5 bytes)"
@@ -360,79 +347,28 @@ fn receiver_rejects_broken_rules() {
     let fresh = || {
         let mut w: ReceiveWindow<Vec<u8>> = ReceiveWindow::new(id, 2, 100, None).unwrap();
         w.handle_pull();
-        assert_eq!(
-            w.poll_transmit(),
-            Some(Message::Grant {
-                id,
-                chunks: 2,
-                bytes: 100
-            })
-        );
+        assert_eq!(w.poll_transmit(), Some(Message::Grant { id, chunks: 2, bytes: 100 }));
         w
     };
     let mut unsolicited: ReceiveWindow<Vec<u8>> = ReceiveWindow::new(id, 2, 100, None).unwrap();
-    assert_eq!(
-        unsolicited.handle_chunk(0, 1, vec![1]),
-        Err(Unsolicited { seq: 0 })
-    );
-    assert!(matches!(
-        unsolicited.poll_deliver(),
-        Some(Delivery::Failed(_))
-    ));
-    assert_eq!(
-        fresh().handle_chunk(1, 1, vec![1]),
-        Err(OutOfOrder {
-            seq: 1,
-            expected: 0
-        })
-    );
-    assert_eq!(
-        fresh().handle_chunk(0, 2, vec![1]),
-        Err(LengthMismatch {
-            seq: 0,
-            header: 2,
-            actual: 1
-        })
-    );
-    assert_eq!(
-        fresh().handle_chunk(0, 101, vec![0; 101]),
-        Err(ByteCreditExceeded {
-            seq: 0,
-            len: 101,
-            credit: 100
-        })
-    );
+    assert_eq!(unsolicited.handle_chunk(0, 1, vec![1]), Err(Unsolicited { seq: 0 }));
+    assert!(matches!(unsolicited.poll_deliver(), Some(Delivery::Failed(_))));
+    assert_eq!(fresh().handle_chunk(1, 1, vec![1]), Err(OutOfOrder { seq: 1, expected: 0 }));
+    assert_eq!(fresh().handle_chunk(0, 2, vec![1]), Err(LengthMismatch { seq: 0, header: 2, actual: 1 }));
+    assert_eq!(fresh().handle_chunk(0, 101, vec![0; 101]), Err(ByteCreditExceeded { seq: 0, len: 101, credit: 100 }));
     let mut dup = fresh();
     dup.handle_chunk(0, 1, vec![1]).unwrap();
-    assert_eq!(
-        dup.handle_chunk(0, 1, vec![1]),
-        Err(Duplicate {
-            seq: 0,
-            expected: 1
-        })
-    );
+    assert_eq!(dup.handle_chunk(0, 1, vec![1]), Err(Duplicate { seq: 0, expected: 1 }));
     let mut twice = fresh();
     twice.handle_chunk(0, 1, vec![1]).unwrap();
     twice.handle_chunk(1, 1, vec![1]).unwrap();
-    assert_eq!(
-        twice.handle_chunk(2, 1, vec![1]),
-        Err(Unsolicited { seq: 2 })
-    );
+    assert_eq!(twice.handle_chunk(2, 1, vec![1]), Err(Unsolicited { seq: 2 }));
     let mut closed = fresh();
     closed.handle_close(0).unwrap();
-    assert_eq!(
-        closed.handle_chunk(0, 1, vec![1]),
-        Err(ChunkAfterClose { seq: 0 })
-    );
+    assert_eq!(closed.handle_chunk(0, 1, vec![1]), Err(ChunkAfterClose { seq: 0 }));
     let mut lying = fresh();
     lying.handle_chunk(0, 3, vec![1, 2, 3]).unwrap();
-    assert_eq!(
-        lying.handle_close(4),
-        Err(SizeMismatch {
-            expected: 4,
-            received: 3
-        })
-    );
+    assert_eq!(lying.handle_close(4), Err(SizeMismatch { expected: 4, received: 3 }));
     // The error also goes back to the page.
     assert!(matches!(lying.poll_transmit(), Some(Message::Error { .. })));
 }

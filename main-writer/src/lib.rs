@@ -8,11 +8,7 @@ use wasm_bindgen::prelude::*;
 /// The Sluice build and wire version, e.g. `sluice 0.1.0 (wire 1)`.
 #[wasm_bindgen]
 pub fn version() -> String {
-    format!(
-        "sluice {} (wire {})",
-        env!("CARGO_PKG_VERSION"),
-        sluice_core::WIRE_VERSION
-    )
+    format!("sluice {} (wire {})", env!("CARGO_PKG_VERSION"), sluice_core::WIRE_VERSION)
 }
 
 /// The `Content-Disposition` header Sluice sends for a file name.

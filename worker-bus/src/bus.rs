@@ -27,11 +27,7 @@ pub struct BusConfig {
 
 impl Default for BusConfig {
     fn default() -> Self {
-        Self {
-            request_timeout: Duration::from_secs(10),
-            mailbox_capacity: 1024,
-            max_pending_requests: 1 << 16,
-        }
+        Self { request_timeout: Duration::from_secs(10), mailbox_capacity: 1024, max_pending_requests: 1 << 16 }
     }
 }
 
@@ -136,11 +132,7 @@ impl<E: Endpoint> fmt::Debug for Responder<E> {
 
 impl<E: Endpoint> Responder<E> {
     /// Sends the reply.
-    pub fn reply(
-        mut self,
-        msg: Message,
-        attachment: Option<E::Attachment>,
-    ) -> Result<(), BusError> {
+    pub fn reply(mut self, msg: Message, attachment: Option<E::Attachment>) -> Result<(), BusError> {
         match (self.req.take(), self.bus.upgrade()) {
             (Some(req), Some(bus)) => bus.send(Envelope::Reply { req, msg }, attachment),
             _ => Err(BusError::Closed),
@@ -151,11 +143,7 @@ impl<E: Endpoint> Responder<E> {
 impl<E: Endpoint> Drop for Responder<E> {
     fn drop(&mut self) {
         if let (Some(req), Some(bus)) = (self.req.take(), self.bus.upgrade()) {
-            let msg = error(
-                None,
-                ErrorCode::Internal,
-                "the actor dropped the request without replying".into(),
-            );
+            let msg = error(None, ErrorCode::Internal, "the actor dropped the request without replying".into());
             let _ = bus.send(Envelope::Reply { req, msg }, None);
         }
     }
@@ -168,9 +156,7 @@ pub struct Mailbox<E: Endpoint> {
 
 impl<E: Endpoint> fmt::Debug for Mailbox<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Mailbox")
-            .field("queued", &self.rx.len())
-            .finish()
+        f.debug_struct("Mailbox").field("queued", &self.rx.len()).finish()
     }
 }
 
@@ -251,9 +237,7 @@ pub struct Bus<E: Endpoint> {
 
 impl<E: Endpoint> Clone for Bus<E> {
     fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-        }
+        Self { inner: self.inner.clone() }
     }
 }
 
@@ -305,10 +289,7 @@ impl<E: Endpoint> Bus<E> {
     /// Counters so far.
     pub fn stats(&self) -> Stats {
         let state = self.inner.state.borrow();
-        Stats {
-            pending_requests: state.requests.len(),
-            ..state.stats
-        }
+        Stats { pending_requests: state.requests.len(), ..state.stats }
     }
 
     /// The peer answered the handshake.
@@ -327,10 +308,7 @@ impl<E: Endpoint> Bus<E> {
         }
         let (tx, rx) = async_channel::bounded(self.inner.config.mailbox_capacity.max(1));
         state.actors.insert(address, tx);
-        let registration = Registration {
-            bus: Rc::downgrade(&self.inner),
-            address,
-        };
+        let registration = Registration { bus: Rc::downgrade(&self.inner), address };
         Ok((ActorHandle(Rc::new(registration)), Mailbox { rx }))
     }
 
@@ -340,13 +318,8 @@ impl<E: Endpoint> Bus<E> {
     }
 
     /// Sends `msg` and waits for its reply, at most [`BusConfig::request_timeout`].
-    pub async fn request(
-        &self,
-        msg: Message,
-        attachment: Option<E::Attachment>,
-    ) -> Answer<E::Attachment> {
-        self.request_within(msg, attachment, self.inner.config.request_timeout)
-            .await
+    pub async fn request(&self, msg: Message, attachment: Option<E::Attachment>) -> Answer<E::Attachment> {
+        self.request_within(msg, attachment, self.inner.config.request_timeout).await
     }
 
     /// Sends `msg` and waits for its reply, at most `timeout`. Dropping the future frees its
@@ -368,12 +341,8 @@ impl<E: Endpoint> Bus<E> {
             }
             state.requests.insert()
         };
-        let _slot = SlotGuard {
-            bus: Rc::downgrade(&self.inner),
-            req,
-        };
-        self.inner
-            .send(Envelope::Request { req, msg }, attachment)?;
+        let _slot = SlotGuard { bus: Rc::downgrade(&self.inner), req };
+        self.inner.send(Envelope::Request { req, msg }, attachment)?;
         let timer = futures_timer::Delay::new(timeout);
         match future::select(rx, timer).await {
             Either::Left((Ok(Ok(reply)), _)) => match reply.msg {
@@ -487,27 +456,11 @@ impl<E: Endpoint> Inner<E> {
                 self.peer_ready();
             }
             Envelope::Welcome => self.peer_ready(),
-            Envelope::Tell {
-                msg: Message::Ping { nonce },
-            } => {
-                let _ = self.send(
-                    Envelope::Tell {
-                        msg: Message::Pong { nonce },
-                    },
-                    None,
-                );
+            Envelope::Tell { msg: Message::Ping { nonce } } => {
+                let _ = self.send(Envelope::Tell { msg: Message::Pong { nonce } }, None);
             }
-            Envelope::Request {
-                req,
-                msg: Message::Ping { nonce },
-            } => {
-                let _ = self.send(
-                    Envelope::Reply {
-                        req,
-                        msg: Message::Pong { nonce },
-                    },
-                    None,
-                );
+            Envelope::Request { req, msg: Message::Ping { nonce } } => {
+                let _ = self.send(Envelope::Reply { req, msg: Message::Pong { nonce } }, None);
             }
             Envelope::Tell { msg } => self.route(msg, attachment, None),
             Envelope::Request { req, msg } => self.route(msg, attachment, Some(req)),
@@ -526,56 +479,28 @@ impl<E: Endpoint> Inner<E> {
         }
     }
 
-    fn route(
-        self: &Rc<Self>,
-        msg: Message,
-        attachment: Option<E::Attachment>,
-        req: Option<RequestId>,
-    ) {
+    fn route(self: &Rc<Self>, msg: Message, attachment: Option<E::Attachment>, req: Option<RequestId>) {
         let address = msg.address();
         let mailbox = self.state.borrow().actors.get(&address).cloned();
         let id = msg.download_id();
         let is_error = matches!(msg, Message::Error { .. });
-        let responder = req.map(|req| Responder {
-            bus: Rc::downgrade(self),
-            req: Some(req),
-        });
+        let responder = req.map(|req| Responder { bus: Rc::downgrade(self), req: Some(req) });
         let refused = match mailbox {
-            Some(tx) => match tx.try_send(Incoming {
-                msg,
-                attachment,
-                responder,
-            }) {
+            Some(tx) => match tx.try_send(Incoming { msg, attachment, responder }) {
                 Ok(()) => return,
                 Err(async_channel::TrySendError::Full(incoming)) => {
                     self.state.borrow_mut().stats.mailbox_full += 1;
-                    (
-                        incoming,
-                        ErrorCode::Internal,
-                        format!("the mailbox of {address:?} is full"),
-                    )
+                    (incoming, ErrorCode::Internal, format!("the mailbox of {address:?} is full"))
                 }
                 Err(async_channel::TrySendError::Closed(incoming)) => {
                     self.state.borrow_mut().stats.no_such_actor += 1;
-                    (
-                        incoming,
-                        ErrorCode::NoSuchActor,
-                        format!("no actor at {address:?}"),
-                    )
+                    (incoming, ErrorCode::NoSuchActor, format!("no actor at {address:?}"))
                 }
             },
             None => {
                 self.state.borrow_mut().stats.no_such_actor += 1;
-                let incoming = Incoming {
-                    msg: Message::Ack,
-                    attachment: None,
-                    responder,
-                };
-                (
-                    incoming,
-                    ErrorCode::NoSuchActor,
-                    format!("no actor at {address:?}"),
-                )
+                let incoming = Incoming { msg: Message::Ack, attachment: None, responder };
+                (incoming, ErrorCode::NoSuchActor, format!("no actor at {address:?}"))
             }
         };
         let (mut incoming, code, message) = refused;

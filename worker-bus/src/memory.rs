@@ -30,22 +30,14 @@ pub struct MemoryEndpoint {
 
 impl std::fmt::Debug for MemoryEndpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryEndpoint")
-            .field("pending", &self.pending())
-            .finish()
+        f.debug_struct("MemoryEndpoint").field("pending", &self.pending()).finish()
     }
 }
 
 /// Two connected endpoints.
 pub fn pair() -> (MemoryEndpoint, MemoryEndpoint) {
     let (a, b) = (Rc::new(Side::default()), Rc::new(Side::default()));
-    (
-        MemoryEndpoint {
-            own: a.clone(),
-            peer: b.clone(),
-        },
-        MemoryEndpoint { own: b, peer: a },
-    )
+    (MemoryEndpoint { own: a.clone(), peer: b.clone() }, MemoryEndpoint { own: b, peer: a })
 }
 
 impl MemoryEndpoint {

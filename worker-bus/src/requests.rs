@@ -14,10 +14,7 @@ pub(crate) struct Requests<T> {
 
 impl<T> Requests<T> {
     pub(crate) fn new() -> Self {
-        Self {
-            slots: Slab::new(),
-            next_generation: 0,
-        }
+        Self { slots: Slab::new(), next_generation: 0 }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -31,22 +28,14 @@ impl<T> Requests<T> {
         self.next_generation = self.next_generation.wrapping_add(1);
         let slot = self.slots.insert((generation, tx));
         // The caller bounds the table far below u32::MAX entries.
-        (
-            RequestId {
-                slot: slot as u32,
-                generation,
-            },
-            rx,
-        )
+        (RequestId { slot: slot as u32, generation }, rx)
     }
 
     /// Takes the waiting request `id` out, if it is still there (same slot, same generation).
     pub(crate) fn take(&mut self, id: RequestId) -> Option<oneshot::Sender<T>> {
         let slot = id.slot as usize;
         match self.slots.get(slot) {
-            Some((generation, _)) if *generation == id.generation => {
-                Some(self.slots.remove(slot).1)
-            }
+            Some((generation, _)) if *generation == id.generation => Some(self.slots.remove(slot).1),
             _ => None,
         }
     }
@@ -69,10 +58,7 @@ mod tests {
         let (new, _rx2) = table.insert();
         assert_eq!(new.slot, old.slot);
         assert_ne!(new.generation, old.generation);
-        assert!(
-            table.take(old).is_none(),
-            "a stale id must not resolve the new request"
-        );
+        assert!(table.take(old).is_none(), "a stale id must not resolve the new request");
         assert!(table.take(new).is_some());
         assert!(table.take(new).is_none());
         assert_eq!(table.len(), 0);

@@ -18,8 +18,8 @@ use sluice_core::Frame;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{
-    Client, DedicatedWorkerGlobalScope, EventTarget, ExtendableMessageEvent, MessageEvent,
-    MessagePort, ReadableStream, ServiceWorker, ServiceWorkerContainer, Worker,
+    Client, DedicatedWorkerGlobalScope, EventTarget, ExtendableMessageEvent, MessageEvent, MessagePort, ReadableStream,
+    ServiceWorker, ServiceWorkerContainer, Worker,
 };
 
 use crate::endpoint::{Endpoint, Inbound, Listener, PostError, Rejected};
@@ -29,9 +29,8 @@ const DATA: &str = "data";
 
 /// Turns a frame and its attachment into what `postMessage` takes.
 fn encode(frame: &Frame, attachment: Option<JsValue>) -> Result<(JsValue, Array), PostError> {
-    let value = frame
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| PostError(e.to_string()))?;
+    let value =
+        frame.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| PostError(e.to_string()))?;
     let transfer = Array::new();
     if let Some(attachment) = attachment {
         Reflect::set(&value, &DATA.into(), &attachment).map_err(|e| PostError(format!("{e:?}")))?;
@@ -51,18 +50,13 @@ fn decode(data: &JsValue, origin: &str, expected_origin: &str) -> Inbound<JsValu
         return Err(Rejected::ForeignOrigin(origin.chars().take(200).collect()));
     }
     let frame = Frame::decode(|| serde_wasm_bindgen::Deserializer::from(data.clone()))?;
-    let attachment = Reflect::get(data, &DATA.into())
-        .ok()
-        .filter(|v| !v.is_undefined() && !v.is_null());
+    let attachment = Reflect::get(data, &DATA.into()).ok().filter(|v| !v.is_undefined() && !v.is_null());
     Ok((frame, attachment))
 }
 
 /// This global's origin (`self.origin`).
 fn own_origin() -> String {
-    Reflect::get(&js_sys::global(), &"origin".into())
-        .ok()
-        .and_then(|o| o.as_string())
-        .unwrap_or_default()
+    Reflect::get(&js_sys::global(), &"origin".into()).ok().and_then(|o| o.as_string()).unwrap_or_default()
 }
 
 fn post_error(e: JsValue) -> PostError {
@@ -106,40 +100,24 @@ impl WebEndpoint {
     /// A `MessagePort` (also what a `SharedWorker` gives you); started when the bus listens.
     pub fn port(port: MessagePort) -> Self {
         let events = port.clone().unchecked_into();
-        Self {
-            target: Target::Port(port),
-            events,
-            origin: own_origin(),
-        }
+        Self { target: Target::Port(port), events, origin: own_origin() }
     }
 
     /// A dedicated worker, seen from the page.
     pub fn worker(worker: Worker) -> Self {
         let events = worker.clone().unchecked_into();
-        Self {
-            target: Target::Worker(worker),
-            events,
-            origin: own_origin(),
-        }
+        Self { target: Target::Worker(worker), events, origin: own_origin() }
     }
 
     /// The page, seen from inside a dedicated worker.
     pub fn worker_scope(scope: DedicatedWorkerGlobalScope) -> Self {
         let events = scope.clone().unchecked_into();
-        Self {
-            target: Target::WorkerScope(scope),
-            events,
-            origin: own_origin(),
-        }
+        Self { target: Target::WorkerScope(scope), events, origin: own_origin() }
     }
 
     /// A service worker, seen from the page; its messages arrive on `container`.
     pub fn service_worker(worker: ServiceWorker, container: ServiceWorkerContainer) -> Self {
-        Self {
-            target: Target::ServiceWorker(worker),
-            events: container.unchecked_into(),
-            origin: own_origin(),
-        }
+        Self { target: Target::ServiceWorker(worker), events: container.unchecked_into(), origin: own_origin() }
     }
 }
 
@@ -150,9 +128,7 @@ struct EventListener {
 
 impl Drop for EventListener {
     fn drop(&mut self) {
-        let _ = self
-            .target
-            .remove_event_listener_with_callback("message", self.callback.as_ref().unchecked_ref());
+        let _ = self.target.remove_event_listener_with_callback("message", self.callback.as_ref().unchecked_ref());
     }
 }
 
@@ -175,9 +151,7 @@ impl Endpoint for WebEndpoint {
         let callback = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             deliver(decode(&event.data(), &event.origin(), &origin));
         });
-        let _ = self
-            .events
-            .add_event_listener_with_callback("message", callback.as_ref().unchecked_ref());
+        let _ = self.events.add_event_listener_with_callback("message", callback.as_ref().unchecked_ref());
         match &self.target {
             Target::Port(port) => port.start(),
             Target::ServiceWorker(_) => {
@@ -189,10 +163,7 @@ impl Endpoint for WebEndpoint {
             }
             Target::Worker(_) | Target::WorkerScope(_) => {}
         }
-        Listener::new(EventListener {
-            target: self.events.clone(),
-            callback,
-        })
+        Listener::new(EventListener { target: self.events.clone(), callback })
     }
 }
 
@@ -211,9 +182,7 @@ pub struct ClientEndpoint {
 
 impl std::fmt::Debug for ClientEndpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientEndpoint")
-            .field("id", &self.client.id())
-            .finish()
+        f.debug_struct("ClientEndpoint").field("id", &self.client.id()).finish()
     }
 }
 
@@ -237,9 +206,7 @@ impl Endpoint for ClientEndpoint {
 
     fn post(&self, frame: &Frame, attachment: Option<JsValue>) -> Result<(), PostError> {
         let (value, transfer) = encode(frame, attachment)?;
-        self.client
-            .post_message_with_transfer(&value, &transfer)
-            .map_err(post_error)
+        self.client.post_message_with_transfer(&value, &transfer).map_err(post_error)
     }
 
     fn listen(&self, deliver: Box<dyn Fn(Inbound<JsValue>)>) -> Listener {

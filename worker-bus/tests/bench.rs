@@ -16,18 +16,14 @@ use wasm_bindgen_test::*;
 wasm_bindgen_test_configure!(run_in_browser);
 
 mod common;
-use common::{service_worker, worker};
+use common::{service_worker, service_worker_port, worker};
 
 const ROUND_TRIPS: u64 = 2000;
 const BYTES_PER_SIZE: u64 = 128 << 20;
 const IN_FLIGHT: usize = 8;
 
 fn chunk(seq: u64) -> Message {
-    Message::Chunk {
-        id: ECHO,
-        seq,
-        len: 0,
-    }
+    Message::Chunk { id: ECHO, seq, len: 0 }
 }
 
 fn seconds_since(start: f64) -> f64 {
@@ -46,9 +42,7 @@ async fn round_trips_per_second(bus: &Bus<WebEndpoint>) -> f64 {
 /// is transferred there and back and then sent again.
 async fn megabytes_per_second(bus: &Bus<WebEndpoint>, size: u32) -> f64 {
     let count = BYTES_PER_SIZE / u64::from(size);
-    let mut free: Vec<JsValue> = (0..IN_FLIGHT)
-        .map(|_| ArrayBuffer::new(size).into())
-        .collect();
+    let mut free: Vec<JsValue> = (0..IN_FLIGHT).map(|_| ArrayBuffer::new(size).into()).collect();
     let mut waiting = FuturesUnordered::new();
     let start = js_sys::Date::now();
     let mut sent = 0;
@@ -69,42 +63,23 @@ async fn megabytes_per_second(bus: &Bus<WebEndpoint>, size: u32) -> f64 {
 async fn bus_throughput() {
     let (worker_handle, worker_bus) = worker();
     let (_sw, sw_bus) = service_worker().await;
+    let (_sw, port_bus) = service_worker_port().await;
     let mut rows = Vec::new();
-    for bus in [&worker_bus, &sw_bus] {
+    for bus in [&worker_bus, &sw_bus, &port_bus] {
         let rtt = round_trips_per_second(bus).await;
         let small = megabytes_per_second(bus, 64 << 10).await;
         let large = megabytes_per_second(bus, 1 << 20).await;
         rows.push([rtt, small, large]);
     }
-    console_log!("bus benchmark ({ROUND_TRIPS} round trips; {} MiB per payload size; {IN_FLIGHT} requests in flight)", BYTES_PER_SIZE >> 20);
     console_log!(
-        "{:<32} {:>14} {:>14} {:>14}",
-        "peer",
-        "round trips/s",
-        "64 KiB MB/s",
-        "1 MiB MB/s"
+        "bus benchmark ({ROUND_TRIPS} round trips; {} MiB per payload size; {IN_FLIGHT} requests in flight)",
+        BYTES_PER_SIZE >> 20
     );
-    for (name, row) in ["page <-> dedicated worker", "page <-> service worker"]
-        .iter()
-        .zip(&rows)
-    {
-        console_log!(
-            "{:<32} {:>14.0} {:>14.1} {:>14.1}",
-            name,
-            row[0],
-            row[1],
-            row[2]
-        );
+    console_log!("{:<32} {:>14} {:>14} {:>14}", "peer", "round trips/s", "64 KiB MB/s", "1 MiB MB/s");
+    for (name, row) in ["page <-> dedicated worker", "page <-> service worker"].iter().zip(&rows) {
+        console_log!("{:<32} {:>14.0} {:>14.1} {:>14.1}", name, row[0], row[1], row[2]);
     }
-    let ratio: Vec<String> = (0..3)
-        .map(|i| format!("{:.2}", rows[1][i] / rows[0][i]))
-        .collect();
-    console_log!(
-        "{:<32} {:>14} {:>14} {:>14}",
-        "service worker / baseline",
-        ratio[0],
-        ratio[1],
-        ratio[2]
-    );
+    let ratio: Vec<String> = (0..3).map(|i| format!("{:.2}", rows[1][i] / rows[0][i])).collect();
+    console_log!("{:<32} {:>14} {:>14} {:>14}", "service worker / baseline", ratio[0], ratio[1], ratio[2]);
     worker_handle.terminate();
 }

@@ -34,15 +34,10 @@ fn settle(pool: &mut LocalPool, a: &MemBus, b: &MemBus) {
 }
 
 /// Spawns `future` and returns where its output will be.
-fn spawn<T: 'static>(
-    pool: &LocalPool,
-    future: impl Future<Output = T> + 'static,
-) -> Rc<RefCell<Option<T>>> {
+fn spawn<T: 'static>(pool: &LocalPool, future: impl Future<Output = T> + 'static) -> Rc<RefCell<Option<T>>> {
     let slot = Rc::new(RefCell::new(None));
     let out = slot.clone();
-    pool.spawner()
-        .spawn_local(async move { *out.borrow_mut() = Some(future.await) })
-        .unwrap();
+    pool.spawner().spawn_local(async move { *out.borrow_mut() = Some(future.await) }).unwrap();
     slot
 }
 
@@ -52,12 +47,8 @@ fn echo_actor(pool: &LocalPool, bus: &MemBus, address: Address) -> ActorHandle<M
     pool.spawner()
         .spawn_local(async move {
             while let Some(incoming) = mailbox.recv().await {
-                if let (Message::Chunk { seq, .. }, Some(responder)) =
-                    (incoming.msg, incoming.responder)
-                {
-                    responder
-                        .reply(Message::Pong { nonce: seq * 3 }, incoming.attachment)
-                        .unwrap();
+                if let (Message::Chunk { seq, .. }, Some(responder)) = (incoming.msg, incoming.responder) {
+                    responder.reply(Message::Pong { nonce: seq * 3 }, incoming.attachment).unwrap();
                 }
             }
         })
@@ -66,11 +57,7 @@ fn echo_actor(pool: &LocalPool, bus: &MemBus, address: Address) -> ActorHandle<M
 }
 
 fn chunk(seq: u64) -> Message {
-    Message::Chunk {
-        id: ID,
-        seq,
-        len: 0,
-    }
+    Message::Chunk { id: ID, seq, len: 0 }
 }
 
 #[test]
@@ -86,20 +73,14 @@ fn handshake_queues_until_hello() {
     assert_eq!(b.endpoint().pending(), 1);
     settle(&mut pool, &a, &b);
     assert!(a.is_ready() && b.is_ready());
-    assert_eq!(
-        answer.borrow_mut().take().unwrap().unwrap().msg,
-        Message::Pong { nonce: 21 }
-    );
+    assert_eq!(answer.borrow_mut().take().unwrap().unwrap().msg, Message::Pong { nonce: 21 });
 }
 
 #[test]
 fn ten_thousand_concurrent_requests_get_their_own_replies_under_shuffled_delivery() {
     let mut pool = LocalPool::new();
     // All 10,000 arrive in one burst: the actor's mailbox must hold them.
-    let (a, b) = buses(BusConfig {
-        mailbox_capacity: 10_000,
-        ..BusConfig::default()
-    });
+    let (a, b) = buses(BusConfig { mailbox_capacity: 10_000, ..BusConfig::default() });
     let _echo = echo_actor(&pool, &b, Address::Download(ID));
     settle(&mut pool, &a, &b);
     let done = Rc::new(Cell::new(0u32));
@@ -108,19 +89,9 @@ fn ten_thousand_concurrent_requests_get_their_own_replies_under_shuffled_deliver
         pool.spawner()
             .spawn_local(async move {
                 let (reply, expected) = if seq % 10 == 0 {
-                    (
-                        bus.request(Message::Ping { nonce: seq }, None)
-                            .await
-                            .unwrap(),
-                        seq,
-                    )
+                    (bus.request(Message::Ping { nonce: seq }, None).await.unwrap(), seq)
                 } else {
-                    (
-                        bus.request(chunk(seq), Some(seq.to_le_bytes().to_vec()))
-                            .await
-                            .unwrap(),
-                        seq * 3,
-                    )
+                    (bus.request(chunk(seq), Some(seq.to_le_bytes().to_vec())).await.unwrap(), seq * 3)
                 };
                 assert_eq!(reply.msg, Message::Pong { nonce: expected });
                 if seq % 10 != 0 {
@@ -153,10 +124,7 @@ fn a_late_reply_is_dropped_and_cannot_resolve_the_request_that_reused_its_slot()
     settle(&mut pool, &a, &b);
 
     let first = pool.run_until(a.request_within(chunk(1), None, Duration::from_millis(1)));
-    assert_eq!(
-        first.unwrap_err(),
-        BusError::Timeout(Duration::from_millis(1))
-    );
+    assert_eq!(first.unwrap_err(), BusError::Timeout(Duration::from_millis(1)));
     assert_eq!(a.stats().timeouts, 1);
     assert_eq!(a.stats().pending_requests, 0);
 
@@ -170,15 +138,9 @@ fn a_late_reply_is_dropped_and_cannot_resolve_the_request_that_reused_its_slot()
     a.endpoint().deliver_all();
     pool.run_until_stalled();
     assert_eq!(a.stats().late_replies, 1);
-    assert!(
-        answer.borrow().is_none(),
-        "the late reply resolved the newer request"
-    );
+    assert!(answer.borrow().is_none(), "the late reply resolved the newer request");
     settle(&mut pool, &a, &b);
-    assert_eq!(
-        answer.borrow_mut().take().unwrap().unwrap().msg,
-        Message::Pong { nonce: 6 }
-    );
+    assert_eq!(answer.borrow_mut().take().unwrap().unwrap().msg, Message::Pong { nonce: 6 });
 }
 
 #[test]
@@ -187,9 +149,7 @@ fn dropped_requests_free_their_slots() {
     let (a, b) = buses(BusConfig::default());
     let _echo = echo_actor(&pool, &b, Address::Download(ID));
     settle(&mut pool, &a, &b);
-    let mut requests: Vec<_> = (0..100)
-        .map(|seq| Box::pin(a.request(chunk(seq), None)))
-        .collect();
+    let mut requests: Vec<_> = (0..100).map(|seq| Box::pin(a.request(chunk(seq), None))).collect();
     let waker = futures::task::noop_waker();
     let mut cx = std::task::Context::from_waker(&waker);
     for request in &mut requests {
@@ -239,16 +199,7 @@ fn unknown_addresses_get_a_typed_answer_and_errors_are_not_echoed() {
     let answer = spawn(&pool, async move { bus.request(chunk(0), None).await });
     settle(&mut pool, &a, &b);
     let answer = answer.borrow_mut().take().unwrap();
-    assert!(
-        matches!(
-            answer,
-            Err(BusError::Remote {
-                code: ErrorCode::NoSuchActor,
-                ..
-            })
-        ),
-        "{answer:?}"
-    );
+    assert!(matches!(answer, Err(BusError::Remote { code: ErrorCode::NoSuchActor, .. })), "{answer:?}");
     a.tell(chunk(1), None).unwrap();
     settle(&mut pool, &a, &b);
     assert_eq!(b.stats().no_such_actor, 2);
@@ -262,10 +213,7 @@ fn actors_stop_when_their_last_handle_drops() {
     let mut pool = LocalPool::new();
     let (a, b) = buses(BusConfig::default());
     let (handle, mailbox) = b.actor(Address::Control).unwrap();
-    assert_eq!(
-        b.actor(Address::Control).unwrap_err(),
-        BusError::AddressInUse(Address::Control)
-    );
+    assert_eq!(b.actor(Address::Control).unwrap_err(), BusError::AddressInUse(Address::Control));
     let second = handle.clone();
     drop(handle);
     settle(&mut pool, &a, &b);
@@ -273,17 +221,11 @@ fn actors_stop_when_their_last_handle_drops() {
     settle(&mut pool, &a, &b);
     assert!(pool.run_until(mailbox.recv()).is_some());
     drop(second);
-    assert!(
-        pool.run_until(mailbox.recv()).is_none(),
-        "the mailbox outlived its last handle"
-    );
+    assert!(pool.run_until(mailbox.recv()).is_none(), "the mailbox outlived its last handle");
     a.tell(Message::Pong { nonce: 2 }, None).unwrap();
     settle(&mut pool, &a, &b);
     assert_eq!(b.stats().no_such_actor, 1);
-    assert!(
-        b.actor(Address::Control).is_ok(),
-        "the address is free again"
-    );
+    assert!(b.actor(Address::Control).is_ok(), "the address is free again");
 }
 
 #[test]
@@ -291,32 +233,18 @@ fn a_dropped_responder_answers_with_an_error() {
     let mut pool = LocalPool::new();
     let (a, b) = buses(BusConfig::default());
     let (_handle, mailbox) = b.actor(Address::Download(ID)).unwrap();
-    pool.spawner()
-        .spawn_local(async move { while mailbox.recv().await.is_some() {} })
-        .unwrap();
+    pool.spawner().spawn_local(async move { while mailbox.recv().await.is_some() {} }).unwrap();
     let bus = a.clone();
     let answer = spawn(&pool, async move { bus.request(chunk(0), None).await });
     settle(&mut pool, &a, &b);
     let answer = answer.borrow_mut().take().unwrap();
-    assert!(
-        matches!(
-            answer,
-            Err(BusError::Remote {
-                code: ErrorCode::Internal,
-                ..
-            })
-        ),
-        "{answer:?}"
-    );
+    assert!(matches!(answer, Err(BusError::Remote { code: ErrorCode::Internal, .. })), "{answer:?}");
 }
 
 #[test]
 fn a_full_mailbox_refuses_instead_of_growing() {
     let mut pool = LocalPool::new();
-    let config = BusConfig {
-        mailbox_capacity: 2,
-        ..BusConfig::default()
-    };
+    let config = BusConfig { mailbox_capacity: 2, ..BusConfig::default() };
     let (a, b) = buses(config);
     let (_handle, _mailbox) = b.actor(Address::Download(ID)).unwrap();
     settle(&mut pool, &a, &b);
@@ -332,21 +260,13 @@ fn version_mismatch_fails_both_sides_clearly() {
     let mut pool = LocalPool::new();
     let (x, y) = pair();
     x.set_wire_version(2);
-    let (a, b) = (
-        Bus::new(x, BusConfig::default()),
-        Bus::new(y, BusConfig::default()),
-    );
+    let (a, b) = (Bus::new(x, BusConfig::default()), Bus::new(y, BusConfig::default()));
     let bus = b.clone();
     let answer = spawn(&pool, async move { bus.request(chunk(0), None).await });
     settle(&mut pool, &a, &b);
     let expected_b = BusError::VersionMismatch { ours: 1, theirs: 2 };
     assert_eq!(answer.borrow_mut().take().unwrap().unwrap_err(), expected_b);
     assert_eq!(b.tell(chunk(1), None).unwrap_err(), expected_b);
-    assert_eq!(
-        a.tell(chunk(1), None).unwrap_err(),
-        BusError::VersionMismatch { ours: 2, theirs: 1 }
-    );
-    assert!(expected_b
-        .to_string()
-        .contains("load the same Sluice build"));
+    assert_eq!(a.tell(chunk(1), None).unwrap_err(), BusError::VersionMismatch { ours: 2, theirs: 1 });
+    assert!(expected_b.to_string().contains("load the same Sluice build"));
 }

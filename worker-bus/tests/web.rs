@@ -23,11 +23,7 @@ mod common;
 use common::{service_worker, sleep, worker};
 
 fn chunk(seq: u64) -> Message {
-    Message::Chunk {
-        id: ECHO,
-        seq,
-        len: 0,
-    }
+    Message::Chunk { id: ECHO, seq, len: 0 }
 }
 
 async fn round_trip(bus: &Bus<WebEndpoint>) {
@@ -43,19 +39,11 @@ async fn transfer_one_mib(bus: &Bus<WebEndpoint>) {
     let bytes: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
     let buffer = Uint8Array::from(&bytes[..]).buffer();
     let request = bus.request(chunk(5), Some(buffer.clone().into()));
-    let reply = poll_once_then(request, |()| {
-        assert_eq!(
-            buffer.byte_length(),
-            0,
-            "the sender's buffer was not detached"
-        )
-    });
+    let reply =
+        poll_once_then(request, |()| assert_eq!(buffer.byte_length(), 0, "the sender's buffer was not detached"));
     assert_eq!(reply.await.unwrap().msg, Message::Pong { nonce: 15 });
     // Answered with the same bytes, transferred back.
-    let reply = bus
-        .request(chunk(6), Some(Uint8Array::from(&bytes[..]).buffer().into()))
-        .await
-        .unwrap();
+    let reply = bus.request(chunk(6), Some(Uint8Array::from(&bytes[..]).buffer().into())).await.unwrap();
     let back: ArrayBuffer = reply.attachment.unwrap().dyn_into().unwrap();
     assert_eq!(Uint8Array::new(&back).to_vec(), bytes);
 }
@@ -75,32 +63,15 @@ async fn poll_once_then<F: std::future::Future>(future: F, check: impl FnOnce(()
 
 async fn times_out(bus: &Bus<WebEndpoint>) {
     let before = bus.stats().timeouts;
-    let answer = bus
-        .request_within(
-            Message::Chunk {
-                id: SILENT,
-                seq: 0,
-                len: 0,
-            },
-            None,
-            Duration::from_millis(300),
-        )
-        .await;
-    assert_eq!(
-        answer.unwrap_err(),
-        BusError::Timeout(Duration::from_millis(300))
-    );
+    let answer =
+        bus.request_within(Message::Chunk { id: SILENT, seq: 0, len: 0 }, None, Duration::from_millis(300)).await;
+    assert_eq!(answer.unwrap_err(), BusError::Timeout(Duration::from_millis(300)));
     assert_eq!(bus.stats().timeouts, before + 1);
     assert_eq!(bus.stats().pending_requests, 0);
 }
 
 async fn rejected_by_peer(bus: &Bus<WebEndpoint>) -> u64 {
-    match bus
-        .request(Message::Close { id: ECHO, total: 0 }, None)
-        .await
-        .unwrap()
-        .msg
-    {
+    match bus.request(Message::Close { id: ECHO, total: 0 }, None).await.unwrap().msg {
         Message::Pong { nonce } => nonce,
         other => panic!("{other:?}"),
     }
@@ -109,12 +80,7 @@ async fn rejected_by_peer(bus: &Bus<WebEndpoint>) -> u64 {
 fn garbage() -> Vec<JsValue> {
     let not_a_frame = js_sys::JSON::parse(r#"{"v": 1, "body": {"kind": "no_such_kind"}}"#).unwrap();
     let huge = js_sys::JSON::parse(r#"{"v": 1, "body": {"kind": "tell", "msg": {"type": "close", "id": "0000000000000000000000000000ec40", "total": 1e300}}}"#).unwrap();
-    vec![
-        JsValue::from_str("garbage"),
-        JsValue::NULL,
-        not_a_frame,
-        huge,
-    ]
+    vec![JsValue::from_str("garbage"), JsValue::NULL, not_a_frame, huge]
 }
 
 #[wasm_bindgen_test]
@@ -155,12 +121,8 @@ async fn message_port_and_malformed_input_on_this_side() {
     let (_echo, mailbox) = far.actor(Address::Download(ECHO)).unwrap();
     spawn_local(async move {
         while let Some(incoming) = mailbox.recv().await {
-            if let (Message::Chunk { seq, .. }, Some(responder)) =
-                (incoming.msg, incoming.responder)
-            {
-                responder
-                    .reply(Message::Pong { nonce: seq * 3 }, incoming.attachment)
-                    .unwrap();
+            if let (Message::Chunk { seq, .. }, Some(responder)) = (incoming.msg, incoming.responder) {
+                responder.reply(Message::Pong { nonce: seq * 3 }, incoming.attachment).unwrap();
             }
         }
     });
@@ -171,18 +133,6 @@ async fn message_port_and_malformed_input_on_this_side() {
     assert_eq!(reply.msg, Message::Pong { nonce: 12 });
     sleep(50).await;
     assert_eq!(near.stats().rejected, 4);
-    let unknown = near
-        .request(
-            Message::Chunk {
-                id: SILENT,
-                seq: 0,
-                len: 0,
-            },
-            None,
-        )
-        .await;
-    assert!(
-        matches!(unknown, Err(BusError::Remote { .. })),
-        "{unknown:?}"
-    );
+    let unknown = near.request(Message::Chunk { id: SILENT, seq: 0, len: 0 }, None).await;
+    assert!(matches!(unknown, Err(BusError::Remote { .. })), "{unknown:?}");
 }

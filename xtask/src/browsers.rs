@@ -37,13 +37,7 @@ impl Engine {
 }
 
 /// Debian packages that bring the engines, their drivers and a virtual display.
-const PACKAGES: [&str; 5] = [
-    "chromium",
-    "chromium-driver",
-    "firefox-esr",
-    "webkit2gtk-driver",
-    "xvfb",
-];
+const PACKAGES: [&str; 5] = ["chromium", "chromium-driver", "firefox-esr", "webkit2gtk-driver", "xvfb"];
 const PROGRAMS: [&str; 5] = [
     "/usr/bin/chromium",
     "/usr/bin/chromedriver",
@@ -62,19 +56,11 @@ pub struct Drivers {
 /// Installs what is missing: the browsers (apt, as root) and geckodriver (cargo install).
 pub fn ensure(root: &Path, bindgen: &Path) -> Result<Drivers, Fail> {
     step("browsers and drivers: Chromium, Firefox ESR, WebKitGTK (WebKitWebDriver), Xvfb");
-    let missing: Vec<&str> = PROGRAMS
-        .iter()
-        .copied()
-        .filter(|p| !Path::new(p).exists())
-        .collect();
+    let missing: Vec<&str> = PROGRAMS.iter().copied().filter(|p| !Path::new(p).exists()).collect();
     if missing.is_empty() {
         println!("    installed");
     } else if util::output(Command::new("id").arg("-u")).as_deref() == Some("0") {
-        println!(
-            "    missing {}; installing {} (apt-get)",
-            missing.join(", "),
-            PACKAGES.join(" ")
-        );
+        println!("    missing {}; installing {} (apt-get)", missing.join(", "), PACKAGES.join(" "));
         setup::apt_install(&PACKAGES)?;
     } else {
         return Err(Fail(format!(
@@ -85,39 +71,24 @@ pub fn ensure(root: &Path, bindgen: &Path) -> Result<Drivers, Fail> {
     }
     let geckodriver = setup::cargo_binary(root, "geckodriver", "geckodriver", None)?;
     let test_runner = bindgen.with_file_name("wasm-bindgen-test-runner");
-    let test_runner = if test_runner.is_file() {
-        test_runner
-    } else {
-        PathBuf::from("wasm-bindgen-test-runner")
-    };
-    Ok(Drivers {
-        geckodriver,
-        test_runner,
-    })
+    let test_runner = if test_runner.is_file() { test_runner } else { PathBuf::from("wasm-bindgen-test-runner") };
+    Ok(Drivers { geckodriver, test_runner })
 }
 
 /// Builds the bus's test peer (`worker-bus/peer/pkg/`), which the browser tests load.
-pub fn build_bus_peer(root: &Path, toolchain: WasmToolchain, bindgen: &Path) -> Result<(), Fail> {
-    step("building the bus's test peer (worker-bus/peer/pkg)");
-    util::run(
-        toolchain
-            .cargo(root, "build")
-            .args(["--package", "sluice-bus-peer"]),
-    )?;
-    let wasm = toolchain
-        .target_dir(root)
-        .join(crate::WASM_TARGET)
-        .join("debug")
-        .join("sluice_bus_peer.wasm");
+pub fn build_bus_peer(root: &Path, toolchain: WasmToolchain, bindgen: &Path, release: bool) -> Result<(), Fail> {
+    let profile = if release { "release" } else { "debug" };
+    step(&format!("building the bus's test peer ({profile}, worker-bus/peer/pkg)"));
+    let mut cargo = toolchain.cargo(root, "build");
+    cargo.args(["--package", "sluice-bus-peer"]);
+    if release {
+        cargo.arg("--release");
+    }
+    util::run(&mut cargo)?;
+    let wasm = toolchain.target_dir(root).join(crate::WASM_TARGET).join(profile).join("sluice_bus_peer.wasm");
     util::run(
         Command::new(bindgen)
-            .args([
-                "--target",
-                "no-modules",
-                "--no-modules-global",
-                "sluice_bus_peer",
-                "--out-dir",
-            ])
+            .args(["--target", "no-modules", "--no-modules-global", "sluice_bus_peer", "--out-dir"])
             .arg(root.join("worker-bus/peer/pkg"))
             .arg(wasm),
     )
@@ -133,20 +104,11 @@ pub fn run_wasm_tests(
     args: &[&str],
     extra: &[&str],
 ) -> Result<Counts, Fail> {
-    step(&format!(
-        "{}: cargo test --target wasm32-unknown-unknown {}",
-        engine.name(),
-        args.join(" ")
-    ));
+    step(&format!("{}: cargo test --target wasm32-unknown-unknown {}", engine.name(), args.join(" ")));
     let runner = drivers.test_runner.display().to_string();
     let mut cmd = toolchain.cargo(root, "test");
     cmd.args(args).arg("--").args(extra);
-    for var in [
-        "CHROMEDRIVER",
-        "GECKODRIVER",
-        "SAFARIDRIVER",
-        "WASM_BINDGEN_USE_BROWSER",
-    ] {
+    for var in ["CHROMEDRIVER", "GECKODRIVER", "SAFARIDRIVER", "WASM_BINDGEN_USE_BROWSER"] {
         cmd.env_remove(var);
     }
     let runner = match engine {
@@ -169,10 +131,7 @@ pub fn run_wasm_tests(
     let run = util::run_counting_tests(&mut cmd, std::time::Duration::from_secs(900))?;
     let label = format!("Running headless tests in {}", engine.runner_label());
     if !run.output.contains(&label) {
-        return Err(Fail(format!(
-            "{}: the tests did not run in the browser (no \"{label}\")",
-            engine.name()
-        )));
+        return Err(Fail(format!("{}: the tests did not run in the browser (no \"{label}\")", engine.name())));
     }
     if run.counts.passed == 0 || run.counts.failed > 0 {
         return Err(Fail(format!(

@@ -25,12 +25,7 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// The wasm crates and how wasm-bindgen emits each: (package, wasm file stem, out name, target).
 const WASM_CRATES: [(&str, &str, &str, &str); 2] = [
     ("sluice-main-writer", "sluice_main_writer", "sluice", "web"),
-    (
-        "sluice-sw-readable",
-        "sluice_sw_readable",
-        "sluice-sw",
-        "no-modules",
-    ),
+    ("sluice-sw-readable", "sluice_sw_readable", "sluice-sw", "no-modules"),
 ];
 
 fn main() -> ExitCode {
@@ -46,9 +41,7 @@ fn main() -> ExitCode {
         Some("lint") => setup::wasm_toolchain().and_then(|tc| lint(&tc)),
         Some("bench") if args.get(1).map(String::as_str) == Some("bus") => bench_bus(),
         _ => {
-            eprintln!(
-                "usage: cargo xtask <build | demo [--port N] | serve [--port N] | test | lint>"
-            );
+            eprintln!("usage: cargo xtask <build | demo [--port N] | serve [--port N] | test | lint>");
             return ExitCode::from(2);
         }
     };
@@ -63,10 +56,7 @@ fn main() -> ExitCode {
 
 /// The workspace root.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 fn port(args: &[String]) -> Result<u16, Fail> {
@@ -92,35 +82,19 @@ fn build() -> Result<(setup::WasmToolchain, PathBuf), Fail> {
     }
     util::run(&mut cargo)?;
     let dist = root.join("dist");
-    std::fs::create_dir_all(&dist)
-        .map_err(|e| Fail(format!("cannot create {}: {e}", dist.display())))?;
+    std::fs::create_dir_all(&dist).map_err(|e| Fail(format!("cannot create {}: {e}", dist.display())))?;
     for (_, stem, out_name, target) in WASM_CRATES {
-        step(&format!(
-            "wasm-bindgen --target {target} -> dist/{out_name}.js"
-        ));
-        let wasm = toolchain
-            .target_dir(&root)
-            .join(WASM_TARGET)
-            .join("release")
-            .join(format!("{stem}.wasm"));
+        step(&format!("wasm-bindgen --target {target} -> dist/{out_name}.js"));
+        let wasm = toolchain.target_dir(&root).join(WASM_TARGET).join("release").join(format!("{stem}.wasm"));
         let mut cmd = std::process::Command::new(&bindgen);
-        cmd.args(["--target", target, "--out-name", out_name, "--out-dir"])
-            .arg(&dist)
-            .arg(&wasm);
+        cmd.args(["--target", target, "--out-name", out_name, "--out-dir"]).arg(&dist).arg(&wasm);
         if target == "no-modules" {
             // A distinct global, so an app's own wasm-bindgen output can live beside it.
             cmd.args(["--no-modules-global", "sluice_sw_wasm"]);
         }
         util::run(&mut cmd)?;
     }
-    for file in [
-        "sluice.js",
-        "sluice_bg.wasm",
-        "sluice.d.ts",
-        "sluice-sw.js",
-        "sluice-sw_bg.wasm",
-        "sluice-sw.d.ts",
-    ] {
+    for file in ["sluice.js", "sluice_bg.wasm", "sluice.d.ts", "sluice-sw.js", "sluice-sw_bg.wasm", "sluice-sw.d.ts"] {
         if !dist.join(file).is_file() {
             return Err(Fail(format!("wasm-bindgen did not write dist/{file}")));
         }
@@ -134,25 +108,14 @@ fn lint(toolchain: &setup::WasmToolchain) -> Result<(), Fail> {
     step("cargo fmt --check");
     util::run(util::cargo(&root).args(["fmt", "--all", "--check"]))?;
     step("cargo clippy (native, all targets, -D warnings)");
-    util::run(util::cargo(&root).args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
+    util::run(util::cargo(&root).args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     if *toolchain == setup::WasmToolchain::DebianBuildStd {
         step("cargo clippy (wasm32): not run, Debian's rustc-web has no clippy");
         return Ok(());
     }
     step("cargo clippy (wasm32, wasm crates and their browser tests, -D warnings)");
     let mut clippy = toolchain.cargo(&root, "clippy");
-    for package in WASM_CRATES
-        .map(|c| c.0)
-        .into_iter()
-        .chain(["sluice-worker-bus", "sluice-bus-peer"])
-    {
+    for package in WASM_CRATES.map(|c| c.0).into_iter().chain(["sluice-worker-bus", "sluice-bus-peer"]) {
         clippy.args(["--package", package]);
     }
     util::run(clippy.args(["--all-targets", "--", "-D", "warnings"]))
@@ -162,34 +125,17 @@ fn lint(toolchain: &setup::WasmToolchain) -> Result<(), Fail> {
 fn core_is_pure(root: &Path) -> Result<(), Fail> {
     step("sluice-core depends on no wasm-bindgen, js-sys or web-sys (cargo tree, all targets)");
     let mut tree = util::cargo(root);
-    tree.args([
-        "tree",
-        "--package",
-        "sluice-core",
-        "--edges",
-        "normal",
-        "--target",
-        "all",
-        "--prefix",
-        "none",
-    ]);
+    tree.args(["tree", "--package", "sluice-core", "--edges", "normal", "--target", "all", "--prefix", "none"]);
     let out = util::output(&mut tree).ok_or_else(|| Fail("`cargo tree` failed".into()))?;
     let bad: Vec<&str> = out
         .lines()
-        .filter(|l| {
-            ["wasm-bindgen ", "js-sys ", "web-sys "]
-                .iter()
-                .any(|name| l.starts_with(name))
-        })
+        .filter(|l| ["wasm-bindgen ", "js-sys ", "web-sys "].iter().any(|name| l.starts_with(name)))
         .collect();
     if bad.is_empty() {
         println!("    ok");
         Ok(())
     } else {
-        Err(Fail(format!(
-            "sluice-core's dependency tree has JS bindings: {}",
-            bad.join(", ")
-        )))
+        Err(Fail(format!("sluice-core's dependency tree has JS bindings: {}", bad.join(", "))))
     }
 }
 
@@ -209,29 +155,18 @@ fn test() -> Result<(), Fail> {
         return Err(Fail(format!("{} native tests failed", native.failed)));
     }
     let drivers = browsers::ensure(&root, &bindgen)?;
-    browsers::build_bus_peer(&root, toolchain, &bindgen)?;
+    browsers::build_bus_peer(&root, toolchain, &bindgen, false)?;
     let mut per_engine = Vec::new();
     for engine in browsers::Engine::ALL {
         let args = ["--package", "sluice-worker-bus", "--test", "web"];
-        per_engine.push((
-            engine,
-            browsers::run_wasm_tests(&root, toolchain, &drivers, engine, &args, &[])?,
-        ));
+        per_engine.push((engine, browsers::run_wasm_tests(&root, toolchain, &drivers, engine, &args, &[])?));
     }
     println!();
     println!("==> summary");
-    println!(
-        "    native: {} passed, {} failed, {} ignored",
-        native.passed, native.failed, native.ignored
-    );
+    println!("    native: {} passed, {} failed, {} ignored", native.passed, native.failed, native.ignored);
     let mut total = native;
     for (engine, counts) in &per_engine {
-        println!(
-            "    browser tests in {}: {} passed, {} failed",
-            engine.name(),
-            counts.passed,
-            counts.failed
-        );
+        println!("    browser tests in {}: {} passed, {} failed", engine.name(), counts.passed, counts.failed);
         total.passed += counts.passed;
         total.failed += counts.failed;
     }
@@ -245,15 +180,9 @@ fn bench_bus() -> Result<(), Fail> {
     let toolchain = setup::wasm_toolchain()?;
     let bindgen = setup::wasm_bindgen_cli(&root)?;
     let drivers = browsers::ensure(&root, &bindgen)?;
-    browsers::build_bus_peer(&root, toolchain, &bindgen)?;
+    browsers::build_bus_peer(&root, toolchain, &bindgen, true)?;
     for engine in browsers::Engine::ALL {
-        let args = [
-            "--release",
-            "--package",
-            "sluice-worker-bus",
-            "--test",
-            "bench",
-        ];
+        let args = ["--release", "--package", "sluice-worker-bus", "--test", "bench"];
         browsers::run_wasm_tests(&root, toolchain, &drivers, engine, &args, &["--nocapture"])?;
     }
     Ok(())

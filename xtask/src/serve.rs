@@ -27,9 +27,7 @@ fn resolve(roots: &[PathBuf], url: &str) -> Option<PathBuf> {
     let mut relative = PathBuf::new();
     for part in path.split('/').filter(|p| !p.is_empty()) {
         let part = Path::new(part);
-        if part.components().count() != 1
-            || !matches!(part.components().next(), Some(Component::Normal(_)))
-        {
+        if part.components().count() != 1 || !matches!(part.components().next(), Some(Component::Normal(_))) {
             return None;
         }
         relative.push(part);
@@ -37,10 +35,7 @@ fn resolve(roots: &[PathBuf], url: &str) -> Option<PathBuf> {
     if relative.as_os_str().is_empty() {
         relative.push("index.html");
     }
-    roots
-        .iter()
-        .map(|root| root.join(&relative))
-        .find(|p| p.is_file())
+    roots.iter().map(|root| root.join(&relative)).find(|p| p.is_file())
 }
 
 /// Serves until killed.
@@ -48,18 +43,13 @@ pub fn serve(root: &Path, port: u16) -> Result<(), Fail> {
     let roots = [root.join("dist"), root.join("compat-tests").join("demo")];
     let addr = format!("127.0.0.1:{port}");
     let server = Server::http(&addr).map_err(|e| Fail(format!("cannot listen on {addr}: {e}")))?;
-    step(&format!(
-        "serving the demo on http://{addr}/ (Ctrl-C to stop)"
-    ));
+    step(&format!("serving the demo on http://{addr}/ (Ctrl-C to stop)"));
     for request in server.incoming_requests() {
         let file = resolve(&roots, request.url());
         let result = match file.and_then(|f| std::fs::read(&f).ok().map(|body| (f, body))) {
             Some((file, body)) => {
                 let mut response = Response::from_data(body);
-                for (name, value) in [
-                    ("Content-Type", content_type(&file)),
-                    ("Cache-Control", "no-cache"),
-                ] {
+                for (name, value) in [("Content-Type", content_type(&file)), ("Cache-Control", "no-cache")] {
                     if let Ok(header) = Header::from_bytes(name, value) {
                         response.add_header(header);
                     }
@@ -83,10 +73,7 @@ mod tests {
     fn resolves_only_files_below_the_roots() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let roots = [root.join("src")];
-        assert_eq!(
-            resolve(&roots, "/main.rs?x=1"),
-            Some(root.join("src/main.rs"))
-        );
+        assert_eq!(resolve(&roots, "/main.rs?x=1"), Some(root.join("src/main.rs")));
         assert_eq!(resolve(&roots, "/../Cargo.toml"), None);
         assert_eq!(resolve(&roots, "/nope.rs"), None);
         assert_eq!(resolve(&roots, "/"), None);

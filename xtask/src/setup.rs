@@ -38,12 +38,7 @@ impl WasmToolchain {
                     .env_remove("RUSTUP_TOOLCHAIN")
                     .env_remove("RUSTC")
                     .env_remove("CARGO")
-                    .args([
-                        subcommand,
-                        "--target",
-                        WASM_TARGET,
-                        "-Zbuild-std=std,panic_abort",
-                    ]);
+                    .args([subcommand, "--target", WASM_TARGET, "-Zbuild-std=std,panic_abort"]);
                 cmd
             }
         }
@@ -60,19 +55,12 @@ impl WasmToolchain {
 
 fn active_has_wasm_std() -> bool {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let Some(libdir) = util::output(Command::new(rustc).args([
-        "--print",
-        "target-libdir",
-        "--target",
-        WASM_TARGET,
-    ])) else {
+    let Some(libdir) = util::output(Command::new(rustc).args(["--print", "target-libdir", "--target", WASM_TARGET]))
+    else {
         return false;
     };
-    std::fs::read_dir(libdir).is_ok_and(|entries| {
-        entries
-            .flatten()
-            .any(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
-    })
+    std::fs::read_dir(libdir)
+        .is_ok_and(|entries| entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libstd-")))
 }
 
 fn is_root() -> bool {
@@ -96,9 +84,7 @@ pub fn wasm_toolchain() -> Result<WasmToolchain, Fail> {
         println!("    missing; trying `rustup target add {WASM_TARGET}` (up to 10 minutes)");
         let mut rustup = Command::new("rustup");
         rustup.args(["target", "add", WASM_TARGET]);
-        if util::run_with_timeout(&mut rustup, Duration::from_secs(600)).unwrap_or(false)
-            && active_has_wasm_std()
-        {
+        if util::run_with_timeout(&mut rustup, Duration::from_secs(600)).unwrap_or(false) && active_has_wasm_std() {
             println!("    added");
             return Ok(WasmToolchain::Active);
         }
@@ -116,10 +102,7 @@ pub fn wasm_toolchain() -> Result<WasmToolchain, Fail> {
             DEBIAN_PACKAGES.join(" ")
         )));
     }
-    println!(
-        "    installing Debian's {} (apt-get)",
-        DEBIAN_PACKAGES.join(" ")
-    );
+    println!("    installing Debian's {} (apt-get)", DEBIAN_PACKAGES.join(" "));
     apt_install(&DEBIAN_PACKAGES)?;
     if debian_ready() {
         Ok(WasmToolchain::DebianBuildStd)
@@ -139,19 +122,15 @@ pub fn apt_install(packages: &[&str]) -> Result<(), Fail> {
     UPDATED.call_once(|| updated = util::run(Command::new("apt-get").args(["update", "-q"])));
     updated?;
     util::run(
-        Command::new("apt-get")
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .args(["install", "-y", "-q"])
-            .args(packages),
+        Command::new("apt-get").env("DEBIAN_FRONTEND", "noninteractive").args(["install", "-y", "-q"]).args(packages),
     )
 }
 
 /// The exact `wasm-bindgen` version in `Cargo.lock`.
 fn locked_wasm_bindgen_version(root: &Path) -> Result<String, Fail> {
-    let lock = std::fs::read_to_string(root.join("Cargo.lock"))
-        .map_err(|e| Fail(format!("cannot read Cargo.lock: {e}")))?;
-    locked_version(&lock, "wasm-bindgen")
-        .ok_or_else(|| Fail("Cargo.lock has no wasm-bindgen package".into()))
+    let lock =
+        std::fs::read_to_string(root.join("Cargo.lock")).map_err(|e| Fail(format!("cannot read Cargo.lock: {e}")))?;
+    locked_version(&lock, "wasm-bindgen").ok_or_else(|| Fail("Cargo.lock has no wasm-bindgen package".into()))
 }
 
 fn locked_version(lock: &str, package: &str) -> Option<String> {
@@ -159,11 +138,7 @@ fn locked_version(lock: &str, package: &str) -> Option<String> {
     let mut lines = lock.lines();
     while let Some(line) = lines.next() {
         if line.trim() == wanted {
-            let version = lines
-                .next()?
-                .trim()
-                .strip_prefix("version = \"")?
-                .strip_suffix('"')?;
+            let version = lines.next()?.trim().strip_prefix("version = \"")?.strip_suffix('"')?;
             return Some(version.to_string());
         }
     }
@@ -183,12 +158,7 @@ pub fn wasm_bindgen_cli(root: &Path) -> Result<PathBuf, Fail> {
 
 /// The program `binary` of the crate `package` (at exactly `version`, if given): found in
 /// cargo's bin folder or on PATH, else installed with `cargo install`.
-pub fn cargo_binary(
-    root: &Path,
-    package: &str,
-    binary: &str,
-    version: Option<&str>,
-) -> Result<PathBuf, Fail> {
+pub fn cargo_binary(root: &Path, package: &str, binary: &str, version: Option<&str>) -> Result<PathBuf, Fail> {
     step(&format!("{package} {}", version.unwrap_or("(any version)")));
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
@@ -242,10 +212,7 @@ mod tests {
     #[test]
     fn reads_locked_version() {
         let lock = "[[package]]\nname = \"wasm-bindgen-macro\"\nversion = \"9.9.9\"\n\n[[package]]\nname = \"wasm-bindgen\"\nversion = \"0.2.130\"\n";
-        assert_eq!(
-            locked_version(lock, "wasm-bindgen").as_deref(),
-            Some("0.2.130")
-        );
+        assert_eq!(locked_version(lock, "wasm-bindgen").as_deref(), Some("0.2.130"));
         assert_eq!(locked_version(lock, "js-sys"), None);
     }
 }

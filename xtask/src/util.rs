@@ -32,9 +32,7 @@ fn describe(cmd: &Command) -> String {
 
 /// Runs `cmd` to completion; a non-zero exit is a failure.
 pub fn run(cmd: &mut Command) -> Result<(), Fail> {
-    let status = cmd
-        .status()
-        .map_err(|e| Fail(format!("cannot start `{}`: {e}", describe(cmd))))?;
+    let status = cmd.status().map_err(|e| Fail(format!("cannot start `{}`: {e}", describe(cmd))))?;
     if status.success() {
         Ok(())
     } else {
@@ -44,9 +42,7 @@ pub fn run(cmd: &mut Command) -> Result<(), Fail> {
 
 /// Runs `cmd`, killing it after `limit`. `Ok(true)`: it exited 0.
 pub fn run_with_timeout(cmd: &mut Command, limit: Duration) -> Result<bool, Fail> {
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| Fail(format!("cannot start `{}`: {e}", describe(cmd))))?;
+    let mut child = cmd.spawn().map_err(|e| Fail(format!("cannot start `{}`: {e}", describe(cmd))))?;
     let start = Instant::now();
     loop {
         match child.try_wait() {
@@ -54,11 +50,7 @@ pub fn run_with_timeout(cmd: &mut Command, limit: Duration) -> Result<bool, Fail
             Ok(None) if start.elapsed() >= limit => {
                 let _ = child.kill();
                 let _ = child.wait();
-                println!(
-                    "    `{}` did not finish within {}s; stopped it",
-                    describe(cmd),
-                    limit.as_secs()
-                );
+                println!("    `{}` did not finish within {}s; stopped it", describe(cmd), limit.as_secs());
                 return Ok(false);
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(200)),
@@ -70,9 +62,7 @@ pub fn run_with_timeout(cmd: &mut Command, limit: Duration) -> Result<bool, Fail
 /// Runs `cmd` and returns its trimmed standard output if it exits 0.
 pub fn output(cmd: &mut Command) -> Option<String> {
     let out = cmd.stderr(Stdio::null()).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// Test counts summed over every `test result:` line of a cargo test run.
@@ -136,9 +126,7 @@ pub fn run_counting_tests(cmd: &mut Command, limit: Duration) -> Result<TestRun,
                 }
                 std::thread::sleep(Duration::from_millis(200));
             }
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{group}")])
-                .status();
+            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{group}")]).status();
             true
         })
     };
@@ -151,22 +139,13 @@ pub fn run_counting_tests(cmd: &mut Command, limit: Duration) -> Result<TestRun,
             run.output.push('\n');
         }
     }
-    let status = child
-        .wait()
-        .map_err(|e| Fail(format!("waiting for `{}`: {e}", describe(cmd))))?;
+    let status = child.wait().map_err(|e| Fail(format!("waiting for `{}`: {e}", describe(cmd))))?;
     finished.store(true, std::sync::atomic::Ordering::SeqCst);
     if watchdog.join().unwrap_or(false) {
-        return Err(Fail(format!(
-            "`{}` did not finish within {}s; stopped it",
-            describe(cmd),
-            limit.as_secs()
-        )));
+        return Err(Fail(format!("`{}` did not finish within {}s; stopped it", describe(cmd), limit.as_secs())));
     }
     if !status.success() && run.counts.failed == 0 {
-        return Err(Fail(format!(
-            "`{}` failed ({status}) before reporting a failing test",
-            describe(cmd)
-        )));
+        return Err(Fail(format!("`{}` failed ({status}) before reporting a failing test", describe(cmd))));
     }
     Ok(run)
 }
@@ -179,17 +158,8 @@ mod tests {
     fn counts_libtest_summaries() {
         let mut c = Counts::default();
         c.add_line("test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s");
-        c.add_line(
-            "test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out",
-        );
+        c.add_line("test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out");
         c.add_line("running 5 tests");
-        assert_eq!(
-            c,
-            Counts {
-                passed: 15,
-                failed: 2,
-                ignored: 1
-            }
-        );
+        assert_eq!(c, Counts { passed: 15, failed: 2, ignored: 1 });
     }
 }

@@ -17,9 +17,7 @@ mod serve {
     use std::collections::HashMap;
 
     use sluice_core::{Address, Message};
-    use sluice_worker_bus::web::{
-        dispatch_service_worker_message, message_client, ClientEndpoint, WebEndpoint,
-    };
+    use sluice_worker_bus::web::{dispatch_service_worker_message, message_client, ClientEndpoint, WebEndpoint};
     use sluice_worker_bus::{ActorHandle, Bus, BusConfig, Endpoint};
     use wasm_bindgen::prelude::*;
     use wasm_bindgen::JsCast;
@@ -37,12 +35,11 @@ mod serve {
     thread_local! {
         static WORKER: RefCell<Option<Served<WebEndpoint>>> = const { RefCell::new(None) };
         static CLIENTS: RefCell<HashMap<String, Served<ClientEndpoint>>> = RefCell::new(HashMap::new());
+        static PORTS: RefCell<Vec<Served<WebEndpoint>>> = const { RefCell::new(Vec::new()) };
     }
 
     fn serve<E: Endpoint<Attachment = JsValue>>(bus: Bus<E>) -> Served<E> {
-        let (echo, mailbox) = bus
-            .actor(Address::Download(ECHO))
-            .expect_throw("echo actor");
+        let (echo, mailbox) = bus.actor(Address::Download(ECHO)).expect_throw("echo actor");
         let stats_bus = bus.clone();
         spawn_local(async move {
             while let Some(incoming) = mailbox.recv().await {
@@ -51,26 +48,19 @@ mod serve {
                 };
                 let reply = match incoming.msg {
                     Message::Chunk { seq, .. } => Message::Pong { nonce: seq * 3 },
-                    _ => Message::Pong {
-                        nonce: stats_bus.stats().rejected,
-                    },
+                    _ => Message::Pong { nonce: stats_bus.stats().rejected },
                 };
                 let _ = responder.reply(reply, incoming.attachment);
             }
         });
-        let (silent, mailbox) = bus
-            .actor(Address::Download(SILENT))
-            .expect_throw("silent actor");
+        let (silent, mailbox) = bus.actor(Address::Download(SILENT)).expect_throw("silent actor");
         spawn_local(async move {
             let mut kept = Vec::new();
             while let Some(incoming) = mailbox.recv().await {
                 kept.push(incoming);
             }
         });
-        Served {
-            _bus: bus,
-            _actors: vec![echo, silent],
-        }
+        Served { _bus: bus, _actors: vec![echo, silent] }
     }
 
     /// Serves the page that started this dedicated worker.
@@ -81,9 +71,16 @@ mod serve {
         WORKER.with(|w| *w.borrow_mut() = Some(serve(bus)));
     }
 
-    /// Handles a service worker `message` event (the script's listener calls this).
+    /// Handles a service worker `message` event (the script's listener calls this). A
+    /// message that carries a `MessagePort` (`{ connect: true }` + the port in the transfer
+    /// list) starts a bus over that port instead.
     #[wasm_bindgen]
     pub fn on_service_worker_message(event: ExtendableMessageEvent) {
+        if let Ok(port) = event.ports().get(0).dyn_into::<web_sys::MessagePort>() {
+            let bus = Bus::new(WebEndpoint::port(port), BusConfig::default());
+            PORTS.with(|p| p.borrow_mut().push(serve(bus)));
+            return;
+        }
         if dispatch_service_worker_message(&event) {
             return;
         }

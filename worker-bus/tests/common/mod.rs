@@ -10,20 +10,14 @@ use web_sys::{RegistrationOptions, ServiceWorker, ServiceWorkerState, Worker};
 
 pub async fn sleep(ms: i32) {
     let promise = Promise::new(&mut |resolve, _| {
-        web_sys::window()
-            .unwrap()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
-            .unwrap();
+        web_sys::window().unwrap().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms).unwrap();
     });
     JsFuture::from(promise).await.unwrap();
 }
 
 pub fn worker() -> (Worker, Bus<WebEndpoint>) {
     let worker = Worker::new("/peer/worker.js").unwrap();
-    (
-        worker.clone(),
-        Bus::new(WebEndpoint::worker(worker), BusConfig::default()),
-    )
+    (worker.clone(), Bus::new(WebEndpoint::worker(worker), BusConfig::default()))
 }
 
 pub async fn service_worker() -> (ServiceWorker, Bus<WebEndpoint>) {
@@ -31,22 +25,23 @@ pub async fn service_worker() -> (ServiceWorker, Bus<WebEndpoint>) {
     let options = RegistrationOptions::new();
     options.set_scope("/peer/");
     let registration: web_sys::ServiceWorkerRegistration =
-        JsFuture::from(container.register_with_options("/peer/sw.js", &options))
-            .await
-            .unwrap()
-            .unchecked_into();
+        JsFuture::from(container.register_with_options("/peer/sw.js", &options)).await.unwrap().unchecked_into();
     for _ in 0..200 {
-        if let Some(active) = registration
-            .active()
-            .filter(|w| w.state() == ServiceWorkerState::Activated)
-        {
-            let bus = Bus::new(
-                WebEndpoint::service_worker(active.clone(), container),
-                BusConfig::default(),
-            );
+        if let Some(active) = registration.active().filter(|w| w.state() == ServiceWorkerState::Activated) {
+            let bus = Bus::new(WebEndpoint::service_worker(active.clone(), container), BusConfig::default());
             return (active, bus);
         }
         sleep(50).await;
     }
     panic!("the service worker did not activate within 10 s");
+}
+
+/// A bus to the service worker over a `MessageChannel` (the port goes in a first message).
+pub async fn service_worker_port() -> (ServiceWorker, Bus<WebEndpoint>) {
+    let (sw, _) = service_worker().await;
+    let channel = web_sys::MessageChannel::new().unwrap();
+    let hello = js_sys::Object::new();
+    js_sys::Reflect::set(&hello, &"connect".into(), &true.into()).unwrap();
+    sw.post_message_with_transferable(&hello, &js_sys::Array::of1(&channel.port2())).unwrap();
+    (sw, Bus::new(WebEndpoint::port(channel.port1()), BusConfig::default()))
 }
