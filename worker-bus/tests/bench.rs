@@ -76,10 +76,13 @@ async fn bus_throughput() {
         BYTES_PER_SIZE >> 20
     );
     console_log!("{:<32} {:>14} {:>14} {:>14}", "peer", "round trips/s", "64 KiB MB/s", "1 MiB MB/s");
-    for (name, row) in ["page <-> dedicated worker", "page <-> service worker"].iter().zip(&rows) {
+    let names = ["page <-> dedicated worker", "page <-> service worker", "page <-> service worker (port)"];
+    for (name, row) in names.iter().zip(&rows) {
         console_log!("{:<32} {:>14.0} {:>14.1} {:>14.1}", name, row[0], row[1], row[2]);
     }
-    let ratio: Vec<String> = (0..3).map(|i| format!("{:.2}", rows[1][i] / rows[0][i])).collect();
-    console_log!("{:<32} {:>14} {:>14} {:>14}", "service worker / baseline", ratio[0], ratio[1], ratio[2]);
+    for (name, row) in ["service worker / baseline", "sw port / baseline"].iter().zip(&rows[1..]) {
+        let ratio: Vec<String> = (0..3).map(|i| format!("{:.2}", row[i] / rows[0][i])).collect();
+        console_log!("{:<32} {:>14} {:>14} {:>14}", name, ratio[0], ratio[1], ratio[2]);
+    }
     worker_handle.terminate();
 }
