@@ -63,7 +63,7 @@ async fn megabytes_per_second(bus: &Bus<WebEndpoint>, size: u32) -> f64 {
 async fn bus_throughput() {
     let (worker_handle, worker_bus) = worker();
     let (_sw, sw_bus) = service_worker().await;
-    let (_sw, port_bus) = service_worker_port().await;
+    let (_port, port_bus) = service_worker_port().await;
     let mut rows = Vec::new();
     for bus in [&worker_bus, &sw_bus, &port_bus] {
         let rtt = round_trips_per_second(bus).await;

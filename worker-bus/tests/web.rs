@@ -20,7 +20,7 @@ use web_sys::MessageChannel;
 wasm_bindgen_test_configure!(run_in_browser);
 
 mod common;
-use common::{service_worker, sleep, worker};
+use common::{service_worker, service_worker_port, sleep, worker};
 
 fn chunk(seq: u64) -> Message {
     Message::Chunk { id: ECHO, seq, len: 0 }
@@ -83,33 +83,37 @@ fn garbage() -> Vec<JsValue> {
     vec![JsValue::from_str("garbage"), JsValue::NULL, not_a_frame, huge]
 }
 
+/// Round trips, a 1 MiB transfer, a timeout, and malformed input (posted with `post_raw`)
+/// that the peer counts and ignores.
+async fn exercise(bus: &Bus<WebEndpoint>, post_raw: impl Fn(&JsValue)) {
+    round_trip(bus).await;
+    transfer_one_mib(bus).await;
+    times_out(bus).await;
+    let before = rejected_by_peer(bus).await;
+    for value in garbage() {
+        post_raw(&value);
+    }
+    round_trip(bus).await;
+    assert_eq!(rejected_by_peer(bus).await, before + 4);
+}
+
 #[wasm_bindgen_test]
 async fn dedicated_worker() {
     let (worker, bus) = worker();
-    round_trip(&bus).await;
-    transfer_one_mib(&bus).await;
-    times_out(&bus).await;
-    let before = rejected_by_peer(&bus).await;
-    for value in garbage() {
-        worker.post_message(&value).unwrap();
-    }
-    round_trip(&bus).await;
-    assert_eq!(rejected_by_peer(&bus).await, before + 4);
+    exercise(&bus, |value| worker.post_message(value).unwrap()).await;
     worker.terminate();
 }
 
 #[wasm_bindgen_test]
 async fn service_worker_round_trips() {
     let (sw, bus) = service_worker().await;
-    round_trip(&bus).await;
-    transfer_one_mib(&bus).await;
-    times_out(&bus).await;
-    let before = rejected_by_peer(&bus).await;
-    for value in garbage() {
-        sw.post_message(&value).unwrap();
-    }
-    round_trip(&bus).await;
-    assert_eq!(rejected_by_peer(&bus).await, before + 4);
+    exercise(&bus, |value| sw.post_message(value).unwrap()).await;
+}
+
+#[wasm_bindgen_test]
+async fn service_worker_over_a_message_port() {
+    let (port, bus) = service_worker_port().await;
+    exercise(&bus, |value| port.post_message(value).unwrap()).await;
 }
 
 #[wasm_bindgen_test]

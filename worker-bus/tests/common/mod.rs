@@ -36,12 +36,13 @@ pub async fn service_worker() -> (ServiceWorker, Bus<WebEndpoint>) {
     panic!("the service worker did not activate within 10 s");
 }
 
-/// A bus to the service worker over a `MessageChannel` (the port goes in a first message).
-pub async fn service_worker_port() -> (ServiceWorker, Bus<WebEndpoint>) {
+/// A bus to the service worker over a `MessageChannel` (the far port goes in a first
+/// message); also returns the near port, for raw posts.
+pub async fn service_worker_port() -> (web_sys::MessagePort, Bus<WebEndpoint>) {
     let (sw, _) = service_worker().await;
     let channel = web_sys::MessageChannel::new().unwrap();
     let hello = js_sys::Object::new();
     js_sys::Reflect::set(&hello, &"connect".into(), &true.into()).unwrap();
     sw.post_message_with_transferable(&hello, &js_sys::Array::of1(&channel.port2())).unwrap();
-    (sw, Bus::new(WebEndpoint::port(channel.port1()), BusConfig::default()))
+    (channel.port1(), Bus::new(WebEndpoint::port(channel.port1()), BusConfig::default()))
 }
