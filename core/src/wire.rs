@@ -142,6 +142,14 @@ pub enum Message {
         /// Why.
         reason: String,
     },
+    /// Service worker -> page: every byte (`total`) was handed to the browser; the download
+    /// is complete.
+    Done {
+        /// The download.
+        id: DownloadId,
+        /// Bytes served.
+        total: u64,
+    },
     /// Liveness probe; answered with [`Message::Pong`] carrying the same nonce.
     Ping {
         /// Echoed back.
@@ -279,6 +287,7 @@ impl Message {
             | Message::Grant { id, .. }
             | Message::Chunk { id, .. }
             | Message::Close { id, .. }
+            | Message::Done { id, .. }
             | Message::Abort { id, .. }
             | Message::Cancel { id, .. } => Some(*id),
             Message::Error { id, .. } => *id,
@@ -315,7 +324,7 @@ impl Message {
             }
             Message::Grant { bytes, .. } => safe(*bytes, "grant above 2^53 - 1"),
             Message::Chunk { seq, .. } => safe(*seq, "sequence number above 2^53 - 1"),
-            Message::Close { total, .. } => safe(*total, "total above 2^53 - 1"),
+            Message::Close { total, .. } | Message::Done { total, .. } => safe(*total, "total above 2^53 - 1"),
             Message::Abort { reason, .. } | Message::Cancel { reason, .. } => text(reason, "reason too long"),
             Message::Ping { nonce } | Message::Pong { nonce } => safe(*nonce, "nonce above 2^53 - 1"),
             Message::Error { message, .. } => text(message, "error text too long"),
@@ -363,6 +372,7 @@ mod tests {
             Message::Grant { id: id(), chunks: 2, bytes: 1 << 20 },
             Message::Chunk { id: id(), seq: 5, len: 65536 },
             Message::Close { id: id(), total: 10 },
+            Message::Done { id: id(), total: 10 },
             Message::Abort { id: id(), reason: "disk full".into() },
             Message::Cancel { id: id(), reason: "user".into() },
             Message::Ping { nonce: 1 },

@@ -1,9 +1,37 @@
-//! Sluice's page side, built into `dist/sluice.js` (an ES module).
+//! Sluice's page side, built into `dist/sluice.js` (an ES module), and its Rust API.
 //!
-//! The writer, registration and detection come with the issue "download engine"; for now the
-//! module exposes what the protocol core computes, so a page can check that the build works.
+//! ```ignore
+//! let sluice = Sluice::register(Options::default()).await?;
+//! let download = sluice.create_download(meta, Trigger::Iframe)?;
+//! download.write(&bytes).await?;
+//! download.close().await?;
+//! download.done().await?; // the service worker served every byte
+//! ```
+//!
+//! `register` registers the service worker, waits until it answers a ping over a
+//! `MessageChannel` (the ready handshake), probes whether a `ReadableStream` can be
+//! transferred to it, and picks the transfer or the fallback path (core's
+//! [`sluice_core::decide`]). A download's bytes are coalesced into chunks of at least 64 KiB,
+//! copied out of wasm memory once and transferred.
 
 use wasm_bindgen::prelude::*;
+
+#[cfg(target_arch = "wasm32")]
+mod download;
+#[cfg(target_arch = "wasm32")]
+mod error;
+#[cfg(target_arch = "wasm32")]
+mod js;
+#[cfg(target_arch = "wasm32")]
+mod page;
+
+#[cfg(target_arch = "wasm32")]
+pub use download::{Download, DownloadSink};
+#[cfg(target_arch = "wasm32")]
+pub use error::SluiceError;
+#[cfg(target_arch = "wasm32")]
+pub use page::{Options, Sluice, Trigger};
+pub use sluice_core::{FileMeta, ForcedMode, Probe, TransferPath};
 
 /// The Sluice build and wire version, e.g. `sluice 0.1.0 (wire 1)`.
 #[wasm_bindgen]
@@ -15,10 +43,4 @@ pub fn version() -> String {
 #[wasm_bindgen(js_name = contentDisposition)]
 pub fn content_disposition(name: &str) -> String {
     sluice_core::content_disposition(name)
-}
-
-/// A fresh random download id (32 hex digits), from the browser's secure random source.
-#[wasm_bindgen(js_name = newDownloadId)]
-pub fn new_download_id() -> Result<String, JsError> {
-    Ok(sluice_core::DownloadId::random()?.to_string())
 }

@@ -94,6 +94,15 @@ fn build() -> Result<(setup::WasmToolchain, PathBuf), Fail> {
         }
         util::run(&mut cmd)?;
     }
+    // The service worker needs its listeners from the first evaluation: append the shim.
+    let sw = dist.join("sluice-sw.js");
+    let shim = root.join("sw-readable/js/shim.js");
+    let script = [std::fs::read_to_string(&sw), std::fs::read_to_string(&shim)]
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Fail(format!("cannot read {} or {}: {e}", sw.display(), shim.display())))?
+        .concat();
+    std::fs::write(&sw, script).map_err(|e| Fail(format!("cannot write {}: {e}", sw.display())))?;
     for file in ["sluice.js", "sluice_bg.wasm", "sluice.d.ts", "sluice-sw.js", "sluice-sw_bg.wasm", "sluice-sw.d.ts"] {
         if !dist.join(file).is_file() {
             return Err(Fail(format!("wasm-bindgen did not write dist/{file}")));

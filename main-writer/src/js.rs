@@ -1,0 +1,329 @@
+//! The JavaScript API (`dist/sluice.js`): `Sluice.register`, `createDownload`,
+//! `createWriteStream`, and `Download` with `url`, `writable`, `done`, `abort`.
+
+use std::time::Duration;
+
+use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
+use serde::Deserialize;
+use sluice_core::window::FlowConfig;
+use sluice_core::{FileMeta, ForcedMode, TransferPath};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::future_to_promise;
+use web_sys::{WritableStream, WritableStreamDefaultController};
+
+use crate::download::Download;
+use crate::error::SluiceError;
+use crate::page::{Options, Sluice, Trigger};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &str = r#"
+/** Options of `Sluice.register`. */
+export interface SluiceOptions {
+  /** URL of sluice-sw.js (or of your service worker that imports it). Default './sluice-sw.js'. */
+  serviceWorker?: string;
+  /** Registration scope. Default: the service worker's directory. */
+  scope?: string;
+  /** 'auto' (probe), or force 'transfer' or 'fallback'. */
+  mode?: 'auto' | 'transfer' | 'fallback';
+  /** Fallback path: chunks and bytes in flight (default 8 and 8 MiB). */
+  windowChunks?: number;
+  windowBytes?: number;
+  /** Writes are gathered into chunks of at least minChunk (64 KiB) and at most maxChunk (1 MiB) bytes. */
+  minChunk?: number;
+  maxChunk?: number;
+  /** How long to wait for the service worker's answers (ms, default 10000). */
+  timeoutMs?: number;
+  /** Ping interval while a download is open (ms, default 10000). */
+  keepaliveMs?: number;
+}
+
+/** Progress of a download. */
+export interface SluiceProgress { bytes: number; total?: number; bytesPerSecond: number; }
+
+/** Options of `createDownload`. */
+export interface DownloadOptions {
+  /** Size in bytes; the download fails if another count arrives. Shown to the browser as Content-Length. */
+  size?: number;
+  /** MIME type (type/subtype), default application/octet-stream. */
+  type?: string;
+  /** 'iframe' (default, a hidden iframe), 'navigate', or 'none' (open `url` yourself). */
+  trigger?: 'iframe' | 'navigate' | 'none';
+  /** Called after each chunk sent. */
+  onProgress?: (progress: SluiceProgress) => void;
+}
+"#;
+
+/// Text of a JS value: an Error's message, a string, or its JSON.
+pub(crate) fn describe(value: &JsValue) -> String {
+    if let Some(error) = value.dyn_ref::<js_sys::Error>() {
+        return String::from(error.message());
+    }
+    if let Some(text) = value.as_string() {
+        return text;
+    }
+    js_sys::JSON::stringify(value).ok().and_then(|s| s.as_string()).unwrap_or_else(|| format!("{value:?}"))
+}
+
+/// A JS `Error` named `SluiceError` with a `code` (see [`SluiceError::code`]).
+fn to_js(e: &SluiceError) -> JsValue {
+    let error = js_sys::Error::new(&e.to_string());
+    error.set_name("SluiceError");
+    let _ = Reflect::set(&error, &"code".into(), &e.code().into());
+    error.into()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct JsOptions {
+    service_worker: Option<String>,
+    scope: Option<String>,
+    mode: Option<String>,
+    window_chunks: Option<u32>,
+    window_bytes: Option<u64>,
+    min_chunk: Option<u32>,
+    max_chunk: Option<u32>,
+    timeout_ms: Option<u64>,
+    keepalive_ms: Option<u64>,
+}
+
+fn options(value: JsValue) -> Result<Options, SluiceError> {
+    let given: JsOptions = if value.is_undefined() || value.is_null() {
+        JsOptions::default()
+    } else {
+        serde_wasm_bindgen::from_value(value).map_err(|e| SluiceError::Browser(format!("invalid options: {e}")))?
+    };
+    let defaults = Options::default();
+    let flow = FlowConfig::default();
+    let mode = match given.mode.as_deref() {
+        None | Some("auto") => ForcedMode::Auto,
+        Some("transfer") => ForcedMode::Transfer,
+        Some("fallback") => ForcedMode::Fallback,
+        Some(other) => {
+            return Err(SluiceError::Browser(format!("mode must be auto, transfer or fallback, not {other:?}")))
+        }
+    };
+    Ok(Options {
+        service_worker: given.service_worker.unwrap_or(defaults.service_worker),
+        scope: given.scope,
+        mode,
+        flow: FlowConfig {
+            window_chunks: given.window_chunks.unwrap_or(flow.window_chunks),
+            window_bytes: given.window_bytes.unwrap_or(flow.window_bytes),
+            min_chunk: given.min_chunk.unwrap_or(flow.min_chunk),
+            max_chunk: given.max_chunk.unwrap_or(flow.max_chunk),
+        },
+        timeout: given.timeout_ms.map_or(defaults.timeout, Duration::from_millis),
+        keepalive: given.keepalive_ms.map_or(defaults.keepalive, Duration::from_millis),
+    })
+}
+
+/// Sluice in the page: register once, then create downloads.
+#[wasm_bindgen(js_name = Sluice)]
+#[derive(Debug)]
+pub struct JsSluice(Sluice);
+
+#[wasm_bindgen(js_class = Sluice)]
+impl JsSluice {
+    /// Registers the service worker, waits until it answers, probes, and picks a path.
+    pub async fn register(
+        #[wasm_bindgen(unchecked_param_type = "SluiceOptions | undefined")] options: JsValue,
+    ) -> Result<JsSluice, JsValue> {
+        let options = self::options(options).map_err(|e| to_js(&e))?;
+        Sluice::register(options).await.map(JsSluice).map_err(|e| to_js(&e))
+    }
+
+    /// `'transfer'` or `'fallback'`.
+    #[wasm_bindgen(getter)]
+    pub fn mode(&self) -> String {
+        match self.0.mode() {
+            TransferPath::Transfer => "transfer".into(),
+            TransferPath::Fallback => "fallback".into(),
+        }
+    }
+
+    /// What the probe found: `{ serviceWorker, registrationActive, streamTransferable, responseFromStream }`.
+    #[wasm_bindgen(getter)]
+    pub fn probe(&self) -> JsValue {
+        let probe = self.0.probe();
+        let object = Object::new();
+        for (key, value) in [
+            ("serviceWorker", probe.service_worker),
+            ("registrationActive", probe.registration_active),
+            ("streamTransferable", probe.stream_transferable),
+            ("responseFromStream", probe.response_from_stream),
+        ] {
+            let _ = Reflect::set(&object, &key.into(), &value.into());
+        }
+        object.into()
+    }
+
+    /// Starts a download named `name`.
+    #[wasm_bindgen(js_name = createDownload)]
+    pub fn create_download(
+        &self,
+        name: String,
+        #[wasm_bindgen(unchecked_param_type = "DownloadOptions | undefined")] options: JsValue,
+    ) -> Result<JsDownload, JsValue> {
+        JsDownload::start(&self.0, name, options).map_err(|e| to_js(&e))
+    }
+
+    /// Shorthand: starts a download and returns only its `WritableStream`.
+    #[wasm_bindgen(js_name = createWriteStream)]
+    pub fn create_write_stream(
+        &self,
+        name: String,
+        #[wasm_bindgen(unchecked_param_type = "DownloadOptions | undefined")] options: JsValue,
+    ) -> Result<WritableStream, JsValue> {
+        Ok(self.create_download(name, options)?.writable())
+    }
+}
+
+/// One download: write into `writable`, then await `done`.
+#[wasm_bindgen(js_name = Download)]
+#[derive(Debug)]
+pub struct JsDownload {
+    download: Download,
+    writable: WritableStream,
+    done: Promise,
+}
+
+fn get(options: &JsValue, key: &str) -> Option<JsValue> {
+    if options.is_undefined() || options.is_null() {
+        return None;
+    }
+    Reflect::get(options, &key.into()).ok().filter(|v| !v.is_undefined() && !v.is_null())
+}
+
+/// The bytes of a written chunk: a Uint8Array, any ArrayBuffer view, or an ArrayBuffer.
+fn chunk_bytes(chunk: &JsValue) -> Result<Vec<u8>, SluiceError> {
+    if let Some(view) = chunk.dyn_ref::<Uint8Array>() {
+        return Ok(view.to_vec());
+    }
+    if let Some(buffer) = chunk.dyn_ref::<js_sys::ArrayBuffer>() {
+        return Ok(Uint8Array::new(buffer).to_vec());
+    }
+    if js_sys::ArrayBuffer::is_view(chunk) {
+        let buffer = Reflect::get(chunk, &"buffer".into())?;
+        let offset = Reflect::get(chunk, &"byteOffset".into())?.as_f64().unwrap_or(0.0) as u32;
+        let length = Reflect::get(chunk, &"byteLength".into())?.as_f64().unwrap_or(0.0) as u32;
+        return Ok(Uint8Array::new_with_byte_offset_and_length(&buffer, offset, length).to_vec());
+    }
+    Err(SluiceError::Browser("write a Uint8Array, an ArrayBuffer or another ArrayBuffer view".into()))
+}
+
+impl JsDownload {
+    fn start(sluice: &Sluice, name: String, options: JsValue) -> Result<JsDownload, SluiceError> {
+        let size = match get(&options, "size") {
+            None => None,
+            Some(size) => match size.as_f64() {
+                Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= 9_007_199_254_740_991.0 => Some(n as u64),
+                _ => return Err(SluiceError::Browser("size must be a whole number of bytes".into())),
+            },
+        };
+        let content_type = get(&options, "type").and_then(|t| t.as_string());
+        let trigger = match get(&options, "trigger").and_then(|t| t.as_string()).as_deref() {
+            None | Some("iframe") => Trigger::Iframe,
+            Some("navigate") => Trigger::Navigate,
+            Some("none") => Trigger::None,
+            Some(other) => {
+                return Err(SluiceError::Browser(format!("trigger must be iframe, navigate or none, not {other:?}")))
+            }
+        };
+        let download = sluice.create_download(FileMeta { name, size, content_type }, trigger)?;
+        if let Some(callback) = get(&options, "onProgress").and_then(|f| f.dyn_into::<Function>().ok()) {
+            download.on_progress(move |p| {
+                let progress = Object::new();
+                let _ = Reflect::set(&progress, &"bytes".into(), &(p.bytes as f64).into());
+                if let Some(total) = p.total {
+                    let _ = Reflect::set(&progress, &"total".into(), &(total as f64).into());
+                }
+                let _ = Reflect::set(&progress, &"bytesPerSecond".into(), &p.bytes_per_second.into());
+                let _ = callback.call1(&JsValue::NULL, &progress);
+            });
+        }
+        let writable = writable(&download)?;
+        let finished = download.clone();
+        let done = future_to_promise(async move {
+            finished.done().await.map(|total| JsValue::from(total as f64)).map_err(|e| to_js(&e))
+        });
+        // Nobody has to await `done`: a failure must not become an unhandled rejection.
+        let ignore = Closure::<dyn FnMut(JsValue)>::new(|_| {});
+        let _ = done.catch(&ignore);
+        ignore.forget();
+        Ok(JsDownload { download, writable, done })
+    }
+}
+
+#[wasm_bindgen(js_class = Download)]
+impl JsDownload {
+    /// The service-worker URL of this download.
+    #[wasm_bindgen(getter)]
+    pub fn url(&self) -> String {
+        self.download.url().to_string()
+    }
+
+    /// Write the file's bytes here (`pipeTo`, or `getWriter()`).
+    #[wasm_bindgen(getter)]
+    pub fn writable(&self) -> WritableStream {
+        self.writable.clone()
+    }
+
+    /// Resolves with the byte count once the service worker served every byte; rejects if
+    /// the download failed, was aborted or cancelled.
+    #[wasm_bindgen(getter, unchecked_return_type = "Promise<number>")]
+    pub fn done(&self) -> Promise {
+        self.done.clone()
+    }
+
+    /// Fails the download (the browser shows a failed download).
+    pub fn abort(&self, reason: JsValue) {
+        let reason = if reason.is_undefined() { "aborted".to_string() } else { describe(&reason) };
+        self.download.abort(&reason);
+    }
+}
+
+/// The download's `WritableStream`; errored with the reason when the download fails.
+fn writable(download: &Download) -> Result<WritableStream, SluiceError> {
+    let sink = Object::new();
+    let controller: std::rc::Rc<std::cell::RefCell<Option<WritableStreamDefaultController>>> = Default::default();
+    let start = {
+        let controller = controller.clone();
+        Closure::<dyn FnMut(WritableStreamDefaultController)>::new(move |c| *controller.borrow_mut() = Some(c))
+    };
+    let write = {
+        let download = download.clone();
+        Closure::<dyn FnMut(JsValue) -> Promise>::new(move |chunk: JsValue| {
+            let download = download.clone();
+            let bytes = chunk_bytes(&chunk);
+            future_to_promise(async move {
+                download.write(&bytes.map_err(|e| to_js(&e))?).await.map(|()| JsValue::UNDEFINED).map_err(|e| to_js(&e))
+            })
+        })
+    };
+    let close = {
+        let download = download.clone();
+        Closure::<dyn FnMut() -> Promise>::new(move || {
+            let download = download.clone();
+            future_to_promise(async move { download.close().await.map(|()| JsValue::UNDEFINED).map_err(|e| to_js(&e)) })
+        })
+    };
+    let abort = {
+        let download = download.clone();
+        Closure::<dyn FnMut(JsValue)>::new(move |reason: JsValue| {
+            let reason = if reason.is_undefined() { "aborted".to_string() } else { describe(&reason) };
+            download.abort(&reason);
+        })
+    };
+    Reflect::set(&sink, &"start".into(), &start.into_js_value())?;
+    Reflect::set(&sink, &"write".into(), &write.into_js_value())?;
+    Reflect::set(&sink, &"close".into(), &close.into_js_value())?;
+    Reflect::set(&sink, &"abort".into(), &abort.into_js_value())?;
+    let stream = WritableStream::new_with_underlying_sink(&sink)?;
+    download.on_failure(move |e| {
+        if let Some(controller) = controller.borrow().as_ref() {
+            controller.error_with_e(&to_js(e));
+        }
+    });
+    Ok(stream)
+}

@@ -1,0 +1,43 @@
+
+// ---- Sluice service-worker shim (appended to wasm-bindgen's output by `cargo xtask build`) ----
+// Browsers only honour `fetch`/`message` listeners added while the script first runs, and the
+// wasm loads asynchronously, so this shim adds them now and hands every event to Rust once the
+// wasm is ready. Standalone (registered as sluice-sw.js) it also takes control at once.
+// Inside an app's own service worker: `importScripts('sluice-sw.js')` (set `self.sluiceWasmUrl`
+// first if the wasm is not beside the service worker script), then call
+// `self.sluice.handleFetch(event)` / `self.sluice.handleMessage(event)` from your listeners;
+// both are safe to call for an event this shim already handled.
+(() => {
+  const wasmUrl = self.sluiceWasmUrl || new URL('sluice-sw_bg.wasm', self.location.href).href;
+  const ready = sluice_sw_wasm({ module_or_path: wasmUrl });
+  let started = false;
+  ready.then(() => { started = true; });
+  const answerFetch = (event) => {
+    if (started) return sluice_sw_wasm.handle_fetch(event);
+    // Not started yet: only our own URLs (…/sluice/<id>/<name>) wait for the wasm.
+    if (!new URL(event.request.url).pathname.includes('/sluice/')) return false;
+    event.respondWith(ready.then(() => sluice_sw_wasm.respond(event)));
+    return true;
+  };
+  const answerMessage = (event) => {
+    event.waitUntil(ready.then(() => sluice_sw_wasm.handle_message(event)));
+    return true;
+  };
+  // Each event is answered once, whether by these listeners or by the app's call.
+  const once = (answer) => {
+    const answered = new WeakMap();
+    return (event) => {
+      if (!answered.has(event)) answered.set(event, answer(event));
+      return answered.get(event);
+    };
+  };
+  const handleFetch = once(answerFetch);
+  const handleMessage = once(answerMessage);
+  self.sluice = { handleFetch, handleMessage };
+  self.addEventListener('fetch', handleFetch);
+  self.addEventListener('message', handleMessage);
+  if (/\/sluice-sw\.js$/.test(self.location.pathname)) {
+    self.addEventListener('install', () => self.skipWaiting());
+    self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));
+  }
+})();
