@@ -22,6 +22,7 @@ use crate::page::{now, Page, PageBus, Trigger};
 
 type Opened = Shared<LocalBoxFuture<'static, Result<(), SluiceError>>>;
 type Done = Shared<LocalBoxFuture<'static, Result<u64, SluiceError>>>;
+type Callback<T> = RefCell<Option<Box<dyn Fn(T)>>>;
 
 /// Where the bytes go once the download is open.
 enum Sink {
@@ -50,8 +51,8 @@ pub(crate) struct Inner {
     busy: Cell<bool>,
     opened: RefCell<Option<Opened>>,
     done: Done,
-    on_progress: RefCell<Option<Box<dyn Fn(Progress)>>>,
-    on_failure: RefCell<Option<Box<dyn Fn(&SluiceError)>>>,
+    on_progress: Callback<Progress>,
+    on_failure: Callback<SluiceError>,
 }
 
 /// A download in progress. Write its bytes, close it, await [`Download::done`].
@@ -128,7 +129,7 @@ impl Download {
         *self.inner.on_progress.borrow_mut() = Some(Box::new(callback));
     }
 
-    pub(crate) fn on_failure(&self, callback: impl Fn(&SluiceError) + 'static) {
+    pub(crate) fn on_failure(&self, callback: impl Fn(SluiceError) + 'static) {
         *self.inner.on_failure.borrow_mut() = Some(Box::new(callback));
     }
 
@@ -340,7 +341,7 @@ impl Inner {
         }
         let _ = self.wake.0.try_send(());
         if let Some(callback) = self.on_failure.borrow().as_ref() {
-            callback(&e);
+            callback(e);
         }
     }
 

@@ -322,7 +322,7 @@ fn writable(download: &Download) -> Result<WritableStream, SluiceError> {
     let stream = WritableStream::new_with_underlying_sink(&sink)?;
     download.on_failure(move |e| {
         if let Some(controller) = controller.borrow().as_ref() {
-            controller.error_with_e(&to_js(e));
+            controller.error_with_e(&to_js(&e));
         }
     });
     Ok(stream)
