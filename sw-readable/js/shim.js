@@ -34,6 +34,11 @@
   const handleFetch = once(answerFetch);
   const handleMessage = once(answerMessage);
   self.sluice = { handleFetch, handleMessage };
+  // Errors in the service worker are not silent: its pages get `{ sluiceServiceWorkerError }`.
+  const report = (error) => self.clients.matchAll({ includeUncontrolled: true })
+    .then((clients) => clients.forEach((c) => c.postMessage({ sluiceServiceWorkerError: String(error) })));
+  self.addEventListener('error', (event) => report(event.message || event.error));
+  self.addEventListener('unhandledrejection', (event) => report(event.reason));
   self.addEventListener('fetch', handleFetch);
   self.addEventListener('message', handleMessage);
   if (/\/sluice-sw\.js$/.test(self.location.pathname)) {

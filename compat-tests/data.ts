@@ -1,0 +1,25 @@
+// The test file's bytes, computed in Node exactly as compat-tests/demo/test.html does.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+
+export function byteAt(p: number): number {
+  return ((Math.imul(p, 2654435761) >>> 24) ^ Math.floor(p / 1048576)) & 255;
+}
+
+/** sha256 (hex) of the first `size` bytes of the test file. */
+export function expectedSha256(size: number): string {
+  const hash = createHash('sha256');
+  const block = Buffer.alloc(1 << 20);
+  for (let offset = 0; offset < size; offset += block.length) {
+    const length = Math.min(block.length, size - offset);
+    for (let i = 0; i < length; i++) block[i] = byteAt(offset + i);
+    hash.update(block.subarray(0, length));
+  }
+  return hash.digest('hex');
+}
+
+export async function fileSha256(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}

@@ -1,0 +1,73 @@
+import { test, expect } from '../fixtures';
+import { pathsOf } from './paths';
+
+for (const mode of ['auto', 'fallback'] as const) {
+  test.describe(`failures (${mode})`, () => {
+    test.beforeEach(({ driver }) => {
+      test.skip(!pathsOf(driver.engine).includes(mode), 'fallback is already the probed path here');
+    });
+
+    // The browser hands the service worker the consumer's cancel, but not always its reason
+    // (Chromium passes none): the writer gets a `cancelled` error with whatever reason came.
+    test('cancelling the fetched body errors dl.writable with the reason', async ({ driver }) => {
+      await driver.open();
+      const result = await driver.evaluate(async (mode) => {
+        const sluice = await window.sluice.Sluice.register({ mode });
+        const dl = sluice.createDownload('cancel.bin', { trigger: 'none' });
+        const writer = dl.writable.getWriter();
+        const writing = (async () => {
+          for (let i = 0; ; i++) await writer.write(window.sluiceTest.bytes(i * 65536, 65536));
+        })().catch((e) => `${e.code}: ${e}`);
+        const reader = (await fetch(dl.url)).body!.getReader();
+        await reader.read();
+        await reader.cancel('user-said-stop-42');
+        const writeError = await Promise.race([writing, new Promise((r) => setTimeout(() => r('still writing after 20 s'), 20000))]);
+        const done = await dl.done.then((n) => `resolved ${n}`, (e) => `${e.code}: ${e}`);
+        return { writeError, done };
+      }, mode);
+      expect(result.writeError).toMatch(/^cancelled: SluiceError: the download was cancelled: /);
+      expect(result.done).toMatch(/^cancelled: /);
+      console.log(`${driver.engine} (${mode}): the writer saw "${result.writeError}"`);
+    });
+
+    test('dl.abort() makes the fetched body error, never end cleanly', async ({ driver }) => {
+      await driver.open();
+      const result = await driver.evaluate(async (mode) => {
+        const sluice = await window.sluice.Sluice.register({ mode });
+        const dl = sluice.createDownload('abort.bin', { size: 10 * 1048576, trigger: 'none' });
+        const writer = dl.writable.getWriter();
+        void writer.write(window.sluiceTest.bytes(0, 1048576)).catch(() => {});
+        const reader = (await fetch(dl.url)).body!.getReader();
+        const first = await reader.read();
+        dl.abort('producer-failed-7');
+        try {
+          for (;;) {
+            const { done } = await reader.read();
+            if (done) return { first: !first.done, ending: 'clean end' };
+          }
+        } catch (e) {
+          return { first: !first.done, ending: `error: ${e}`, done: await dl.done.then(() => 'resolved', (e) => String(e)) };
+        }
+      }, mode);
+      expect(result.first).toBe(true);
+      expect(result.ending).toMatch(/^error/);
+      expect(result.done).toContain('producer-failed-7');
+    });
+
+    test('closing with fewer bytes than size errors, and the body errors too', async ({ driver }) => {
+      await driver.open();
+      const result = await driver.evaluate(async (mode) => {
+        const sluice = await window.sluice.Sluice.register({ mode });
+        const dl = sluice.createDownload('short.bin', { size: 200000, trigger: 'none' });
+        const response = fetch(dl.url);
+        const writer = dl.writable.getWriter();
+        await writer.write(window.sluiceTest.bytes(0, 100000));
+        const close = await writer.close().then(() => 'closed', (e) => `${e.code}: ${e}`);
+        const body = await (await response).arrayBuffer().then((b) => `ended after ${b.byteLength}`, (e) => `error: ${e}`);
+        return { close, body };
+      }, mode);
+      expect(result.close).toMatch(/^size_mismatch: /);
+      expect(result.body).toMatch(/^error/);
+    });
+  });
+}

@@ -1,0 +1,55 @@
+import { test, expect } from '../fixtures';
+import { pathsOf } from './paths';
+
+const SIZES = [0, 1, 65535, 65536, 65537, 10 * 1048576 + 7];
+
+for (const mode of ['auto', 'fallback'] as const) {
+  test(`fetch(dl.url) is byte-exact with the exact headers, served once (${mode})`, async ({ driver }) => {
+    test.skip(!pathsOf(driver.engine).includes(mode), 'fallback is already the probed path here');
+    await driver.open();
+    const results = await driver.evaluate(async ({ mode, sizes }) => {
+      const sluice = await window.sluice.Sluice.register({ mode });
+      const out = [];
+      for (const size of sizes) {
+        const dl = sluice.createDownload('résumé 2026.pdf', { size, type: 'application/pdf', trigger: 'none' });
+        const writing = window.sluiceTest.write(dl.writable, size, 65536 + 17);
+        const response = await fetch(dl.url);
+        const headers = [...response.headers].map(([k, v]) => `${k}: ${v}`).sort();
+        const body = await window.sluiceTest.read(response);
+        await writing;
+        const done = await dl.done;
+        const again = await fetch(dl.url);
+        out.push({ size, status: response.status, headers, body, done, again: again.status, mode: sluice.mode });
+      }
+      return out;
+    }, { mode, sizes: SIZES });
+    for (const r of results) {
+      expect(r.status, `size ${r.size}`).toBe(200);
+      expect(r.body, `size ${r.size}`).toEqual({ length: r.size, firstBad: -1 });
+      expect(r.done).toBe(r.size);
+      expect(r.again, 'a second fetch of the same URL').toBe(404);
+      expect(r.headers).toEqual(
+        [
+          'cache-control: no-store',
+          "content-disposition: attachment; filename=\"r_sum_ 2026.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9%202026.pdf",
+          `content-length: ${r.size}`,
+          "content-security-policy: default-src 'none'; sandbox",
+          'content-type: application/pdf',
+          'referrer-policy: no-referrer',
+          'x-content-type-options: nosniff',
+        ],
+      );
+    }
+  });
+}
+
+test('URLs the service worker does not own reach the network; unknown downloads get 404', async ({ driver }) => {
+  await driver.open();
+  const result = await driver.evaluate(async () => {
+    await window.sluice.Sluice.register({});
+    const page = await fetch('./test.html?from-the-network');
+    const unknown = await fetch('./sluice/00000000000000000000000000000000/x.bin');
+    return { page: page.status, text: (await page.text()).includes('Sluice test page'), unknown: unknown.status };
+  });
+  expect(result).toEqual({ page: 200, text: true, unknown: 404 });
+});

@@ -1,0 +1,17 @@
+// What compat-tests/demo/test.html puts on `window` for the specs.
+declare global {
+  interface Window {
+    sluice: typeof import('../../dist/sluice');
+    sluiceReady: boolean;
+    sluiceErrors: string[];
+    sluiceTest: {
+      byteAt(p: number): number;
+      bytes(offset: number, length: number): Uint8Array;
+      mismatch(body: Uint8Array, offset?: number): number;
+      write(writable: WritableStream, size: number, chunk?: number): Promise<void>;
+      read(response: Response): Promise<{ length: number; firstBad: number }>;
+      stats(): Promise<{ open: number; served: number; maxQueuedChunks: number; maxQueuedBytes: number }>;
+    };
+  }
+}
+export {};

@@ -1,0 +1,89 @@
+// A minimal W3C WebDriver client: the sessions Firefox (geckodriver) and WebKitGTK
+// (WebKitWebDriver + MiniBrowser) need for the end-to-end tests.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+
+const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8' };
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export class WebDriver {
+  private constructor(private readonly base: string, private readonly session: string, private readonly driver: ChildProcess) {}
+
+  /** Starts `binary` on a free port and opens a session with `capabilities`. */
+  static async start(binary: string, args: (port: number) => string[], capabilities: object, env: NodeJS.ProcessEnv = process.env): Promise<WebDriver> {
+    const port = await freePort();
+    const driver = spawn(binary, args(port), { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    driver.stderr?.on('data', (d) => (stderr += String(d)).length > 20_000 && (stderr = stderr.slice(-10_000)));
+    const base = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        await fetch(`${base}/status`, { signal: AbortSignal.timeout(1000) });
+        break;
+      } catch {
+        if (Date.now() > deadline || driver.exitCode !== null) throw new Error(`${binary} did not start: ${stderr}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    // Creating a session can hang forever (WebKitGTK without a display): always time out.
+    const response = await fetch(`${base}/session`, {
+      method: 'POST',
+      headers: JSON_HEADERS,
+      body: JSON.stringify({ capabilities: { alwaysMatch: capabilities } }),
+      signal: AbortSignal.timeout(90_000),
+    }).catch((e) => {
+      driver.kill('SIGKILL');
+      throw new Error(`${binary}: no session within 90 s (${e}); ${stderr}`);
+    });
+    const body = (await response.json()) as { value: { sessionId?: string; message?: string } };
+    if (!body.value.sessionId) {
+      driver.kill('SIGKILL');
+      throw new Error(`${binary}: session refused: ${body.value.message}; ${stderr}`);
+    }
+    const webdriver = new WebDriver(base, body.value.sessionId, driver);
+    await webdriver.command('POST', 'timeouts', { script: 600_000, pageLoad: 60_000 });
+    return webdriver;
+  }
+
+  async command<T = unknown>(method: string, path: string, payload?: object): Promise<T> {
+    const response = await fetch(`${this.base}/session/${this.session}/${path}`, {
+      method,
+      headers: JSON_HEADERS,
+      body: payload ? JSON.stringify(payload) : undefined,
+      signal: AbortSignal.timeout(660_000),
+    });
+    const body = (await response.json()) as { value: T & { error?: string; message?: string } };
+    if (!response.ok) throw new Error(`WebDriver ${path}: ${body.value?.error}: ${body.value?.message}`);
+    return body.value;
+  }
+
+  async goto(url: string): Promise<void> {
+    await this.command('POST', 'url', { url });
+  }
+
+  /** Runs `source` (an async function's text) with `arg` in the page; returns its result. */
+  async evaluate<T>(source: string, arg: unknown): Promise<T> {
+    const script = `const done = arguments[arguments.length - 1];
+      Promise.resolve().then(() => (${source})(arguments[0]))
+        .then((value) => done({ ok: true, value: value === undefined ? null : value }),
+              (error) => done({ ok: false, error: String(error && error.stack ? error + '\\n' + error.stack : error) }));`;
+    const result = await this.command<{ ok: boolean; value: T; error: string }>('POST', 'execute/async', { script, args: [arg ?? null] });
+    if (!result.ok) throw new Error(result.error);
+    return result.value;
+  }
+
+  async close(): Promise<void> {
+    await fetch(`${this.base}/session/${this.session}`, { method: 'DELETE', signal: AbortSignal.timeout(30_000) }).catch(() => {});
+    this.driver.kill('SIGKILL');
+  }
+}
