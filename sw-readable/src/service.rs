@@ -66,18 +66,23 @@ pub(crate) async fn sleep(duration: Duration) {
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
-/// A `message` event: `{ sluice: "connect" }` with a port starts a bus for that page.
-/// Anything else is not Sluice's and is ignored.
+/// A `message` event: `{ sluice: "connect" }` with a port starts a bus for that page;
+/// `{ sluice: "stats" }` with a port gets [`debug_stats`] back on it. Anything else is not
+/// Sluice's and is ignored.
 #[wasm_bindgen]
 pub fn handle_message(event: ExtendableMessageEvent) {
     let data = event.data();
-    let is_connect =
-        Reflect::get(&data, &"sluice".into()).ok().and_then(|v| v.as_string()).as_deref() == Some("connect");
+    let kind = Reflect::get(&data, &"sluice".into()).ok().and_then(|v| v.as_string());
     let Ok(port) = event.ports().get(0).dyn_into::<MessagePort>() else {
         return;
     };
-    if !is_connect {
-        return;
+    match kind.as_deref() {
+        Some("connect") => {}
+        Some("stats") => {
+            let _ = port.post_message(&debug_stats());
+            return;
+        }
+        _ => return,
     }
     let bus = Bus::new(WebEndpoint::port(port), BusConfig::default());
     let Ok((control, mailbox)) = bus.actor(Address::Control) else {
