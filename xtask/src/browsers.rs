@@ -143,3 +143,73 @@ pub fn run_wasm_tests(
     }
     Ok(run.counts)
 }
+
+/// Installs the npm packages (Playwright Test; no browser downloads: Debian's are used).
+pub fn npm_packages(root: &Path) -> Result<(), Fail> {
+    step("npm packages (npm ci: @playwright/test)");
+    if util::output(Command::new("npm").arg("--version")).is_none() {
+        if util::output(Command::new("id").arg("-u")).as_deref() != Some("0") {
+            return Err(Fail("npm is missing and this is not root: install Node.js and npm, then try again".into()));
+        }
+        setup::apt_install(&["nodejs", "npm"])?;
+    }
+    util::run(Command::new("npm").current_dir(root).args(["ci", "--no-audit", "--no-fund"]))
+}
+
+/// Test counts of one engine in the end-to-end run.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EndToEnd {
+    pub passed: u64,
+    pub failed: u64,
+    pub skipped: u64,
+}
+
+/// Runs the Playwright specs in every engine (under Xvfb, for WebKitGTK) and counts, per
+/// engine, from Playwright's JSON report. Fails unless every engine passed tests and none failed.
+pub fn run_end_to_end(root: &Path, drivers: &Drivers) -> Result<Vec<(Engine, EndToEnd)>, Fail> {
+    step("end-to-end tests: Playwright Test in chromium, firefox and webkit (compat-tests/)");
+    let report = root.join("target/playwright/report.json");
+    let _ = std::fs::remove_file(&report);
+    let mut cmd = Command::new("xvfb-run");
+    cmd.current_dir(root)
+        .args(["-a", "npx", "playwright", "test", "--reporter=list,json"])
+        .env("PLAYWRIGHT_JSON_OUTPUT_NAME", &report)
+        .env("GECKODRIVER", &drivers.geckodriver)
+        .env("CI", "1");
+    let status = util::run_counting_tests(&mut cmd, std::time::Duration::from_secs(2700));
+    let text = std::fs::read_to_string(&report)
+        .map_err(|e| Fail(format!("Playwright wrote no report ({e}); its run: {:?}", status.as_ref().err())))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Fail(format!("bad Playwright report: {e}")))?;
+    let mut counts: Vec<(Engine, EndToEnd)> = Engine::ALL.iter().map(|&e| (e, EndToEnd::default())).collect();
+    let mut stack = vec![&json];
+    while let Some(node) = stack.pop() {
+        for key in ["suites", "specs"] {
+            if let Some(children) = node.get(key).and_then(|c| c.as_array()) {
+                stack.extend(children);
+            }
+        }
+        for test in node.get("tests").and_then(|t| t.as_array()).into_iter().flatten() {
+            let project = test.get("projectName").and_then(|p| p.as_str()).unwrap_or("");
+            let Some((_, count)) = counts.iter_mut().find(|(e, _)| e.name() == project) else { continue };
+            match test.get("status").and_then(|s| s.as_str()) {
+                Some("expected") => count.passed += 1,
+                Some("skipped") => count.skipped += 1,
+                _ => count.failed += 1,
+            }
+        }
+    }
+    for (engine, count) in &counts {
+        if count.passed == 0 || count.failed > 0 {
+            return Err(Fail(format!(
+                "end-to-end tests in {}: {} passed, {} failed, {} skipped: every engine must run and pass them",
+                engine.name(),
+                count.passed,
+                count.failed,
+                count.skipped
+            )));
+        }
+    }
+    status?;
+    Ok(counts)
+}

@@ -170,12 +170,25 @@ fn test() -> Result<(), Fail> {
         let args = ["--package", "sluice-worker-bus", "--test", "web"];
         per_engine.push((engine, browsers::run_wasm_tests(&root, toolchain, &drivers, engine, &args, &[])?));
     }
+    browsers::npm_packages(&root)?;
+    let end_to_end = browsers::run_end_to_end(&root, &drivers)?;
     println!();
     println!("==> summary");
     println!("    native: {} passed, {} failed, {} ignored", native.passed, native.failed, native.ignored);
     let mut total = native;
     for (engine, counts) in &per_engine {
-        println!("    browser tests in {}: {} passed, {} failed", engine.name(), counts.passed, counts.failed);
+        println!("    bus browser tests in {}: {} passed, {} failed", engine.name(), counts.passed, counts.failed);
+        total.passed += counts.passed;
+        total.failed += counts.failed;
+    }
+    for (engine, counts) in &end_to_end {
+        println!(
+            "    end-to-end in {}: {} passed, {} failed, {} skipped (not applicable there)",
+            engine.name(),
+            counts.passed,
+            counts.failed,
+            counts.skipped
+        );
         total.passed += counts.passed;
         total.failed += counts.failed;
     }
