@@ -127,9 +127,9 @@ pub struct JsSluice(Sluice);
 impl JsSluice {
     /// Registers the service worker, waits until it answers, probes, and picks a path.
     pub async fn register(
-        #[wasm_bindgen(unchecked_param_type = "SluiceOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "SluiceOptions")] options: Option<JsValue>,
     ) -> Result<JsSluice, JsValue> {
-        let options = self::options(options).map_err(|e| to_js(&e))?;
+        let options = self::options(options.unwrap_or(JsValue::UNDEFINED)).map_err(|e| to_js(&e))?;
         Sluice::register(options).await.map(JsSluice).map_err(|e| to_js(&e))
     }
 
@@ -163,9 +163,9 @@ impl JsSluice {
     pub fn create_download(
         &self,
         name: String,
-        #[wasm_bindgen(unchecked_param_type = "DownloadOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "DownloadOptions")] options: Option<JsValue>,
     ) -> Result<JsDownload, JsValue> {
-        JsDownload::start(&self.0, name, options).map_err(|e| to_js(&e))
+        JsDownload::start(&self.0, name, options.unwrap_or(JsValue::UNDEFINED)).map_err(|e| to_js(&e))
     }
 
     /// Shorthand: starts a download and returns only its `WritableStream`.
@@ -173,7 +173,7 @@ impl JsSluice {
     pub fn create_write_stream(
         &self,
         name: String,
-        #[wasm_bindgen(unchecked_param_type = "DownloadOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "DownloadOptions")] options: Option<JsValue>,
     ) -> Result<WritableStream, JsValue> {
         Ok(self.create_download(name, options)?.writable())
     }
