@@ -44,7 +44,8 @@ pub(crate) fn describe(reason: &JsValue) -> String {
         return text;
     }
     if reason.is_undefined() {
-        return "cancelled".to_string();
+        // Chromium hands the service worker no reason for a consumer's cancel.
+        return "the browser gave no reason".to_string();
     }
     js_sys::JSON::stringify(reason).ok().and_then(|s| s.as_string()).unwrap_or_else(|| "cancelled".to_string())
 }
