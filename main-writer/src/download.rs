@@ -172,7 +172,9 @@ impl Download {
         self.inner.transmit();
         let sink = self.inner.state.borrow_mut().sink.take();
         if let Some(Sink::Transfer(writer)) = sink {
-            JsFuture::from(writer.close()).await.map_err(|e| self.inner.transfer_failure(&e))?;
+            if let Err(e) = JsFuture::from(writer.close()).await {
+                return Err(self.inner.transfer_failure(&e).await);
+            }
         }
         Ok(())
     }
@@ -274,13 +276,25 @@ impl Inner {
             Some(Sink::Transfer(writer)) => writer.clone(),
             _ => return Err(SluiceError::Browser("no transferred stream".into())),
         };
-        JsFuture::from(writer.write_with_chunk(view)).await.map(drop).map_err(|e| self.transfer_failure(&e))
+        match JsFuture::from(writer.write_with_chunk(view)).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.transfer_failure(&e).await),
+        }
     }
 
-    /// The transferred stream failed: the consumer cancelled (its reason comes over the bus a
-    /// moment later) or the service worker is gone.
-    fn transfer_failure(&self, e: &JsValue) -> SluiceError {
-        self.check().err().unwrap_or_else(|| SluiceError::Browser(crate::js::describe(e)))
+    /// The transferred stream failed: the consumer cancelled (the service worker tells us why
+    /// a moment later, over the bus), or the service worker is gone. Waits up to a second for
+    /// that word before failing with the stream's own error.
+    async fn transfer_failure(&self, e: &JsValue) -> SluiceError {
+        for _ in 0..50 {
+            if let Err(known) = self.check() {
+                return known;
+            }
+            crate::page::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let e = SluiceError::Browser(format!("the transferred stream failed: {}", crate::js::describe(e)));
+        self.fail(e.clone());
+        e
     }
 
     fn tell(&self, msg: Message, attachment: Option<JsValue>) -> Result<(), SluiceError> {
