@@ -15,6 +15,7 @@ use web_sys::{WritableStream, WritableStreamDefaultController};
 use crate::download::Download;
 use crate::error::SluiceError;
 use crate::page::{Options, Sluice, Trigger};
+pub(crate) use sluice_worker_bus::web::describe;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
@@ -53,17 +54,6 @@ export interface DownloadOptions {
   onProgress?: (progress: SluiceProgress) => void;
 }
 "#;
-
-/// Text of a JS value: an Error's message, a string, or its JSON.
-pub(crate) fn describe(value: &JsValue) -> String {
-    if let Some(error) = value.dyn_ref::<js_sys::Error>() {
-        return String::from(error.message());
-    }
-    if let Some(text) = value.as_string() {
-        return text;
-    }
-    js_sys::JSON::stringify(value).ok().and_then(|s| s.as_string()).unwrap_or_else(|| format!("{value:?}"))
-}
 
 /// A JS `Error` named `SluiceError` with a `code` (see [`SluiceError::code`]).
 fn to_js(e: &SluiceError) -> JsValue {

@@ -4,10 +4,11 @@ use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-use js_sys::{Object, Promise, Reflect};
+use js_sys::{Object, Reflect};
 use sluice_core::window::FlowConfig;
 use sluice_core::{decide, DownloadId, DownloadUrl, FileMeta, ForcedMode, Message, Probe, TransferPath, Unsupported};
 use sluice_worker_bus::web::WebEndpoint;
+pub(crate) use sluice_worker_bus::web::{now, sleep};
 use sluice_worker_bus::{Bus, BusConfig, BusError};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
@@ -86,20 +87,6 @@ impl std::fmt::Debug for Sluice {
 
 pub(crate) fn window() -> Result<web_sys::Window, SluiceError> {
     web_sys::window().ok_or_else(|| SluiceError::Browser("Sluice's page side runs in a window".into()))
-}
-
-pub(crate) async fn sleep(duration: Duration) {
-    let ms = duration.as_millis().min(i32::MAX as u128) as i32;
-    let promise = Promise::new(&mut |resolve, _| {
-        if let Some(window) = web_sys::window() {
-            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
-        }
-    });
-    let _ = JsFuture::from(promise).await;
-}
-
-pub(crate) fn now() -> Duration {
-    Duration::from_secs_f64(js_sys::Date::now().max(0.0) / 1000.0)
 }
 
 /// `navigator.serviceWorker`, if this context has one (secure, not hidden by private mode).

@@ -9,7 +9,7 @@ use js_sys::{Promise, Reflect};
 use sluice_core::lease::DEFAULT_UNCLAIMED_TTL;
 use sluice_core::wire::ErrorCode;
 use sluice_core::{response_headers, Address, DownloadId, DownloadUrl, FileMeta, Lease, Message, TransferPath};
-use sluice_worker_bus::web::WebEndpoint;
+use sluice_worker_bus::web::{now, sleep, WebEndpoint};
 use sluice_worker_bus::{ActorHandle, Bus, BusConfig, Incoming};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -48,22 +48,9 @@ thread_local! {
     static SERVICE: RefCell<Service> = RefCell::new(Service::default());
 }
 
-pub(crate) fn now() -> Duration {
-    Duration::from_secs_f64(js_sys::Date::now().max(0.0) / 1000.0)
-}
-
 fn scope() -> String {
     let global: web_sys::ServiceWorkerGlobalScope = js_sys::global().unchecked_into();
     global.registration().scope()
-}
-
-pub(crate) async fn sleep(duration: Duration) {
-    let ms = duration.as_millis().min(i32::MAX as u128) as i32;
-    let promise = Promise::new(&mut |resolve, _| {
-        let global: web_sys::ServiceWorkerGlobalScope = js_sys::global().unchecked_into();
-        let _ = global.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
 /// A `message` event: `{ sluice: "connect" }` with a port starts a bus for that page;

@@ -35,19 +35,12 @@ impl ByteLength for JsChunk {
     }
 }
 
-/// Text for a JS reason: an Error's message, a string, or its JSON.
+/// Text for a cancel reason; Chromium hands the service worker none.
 pub(crate) fn describe(reason: &JsValue) -> String {
-    if let Some(error) = reason.dyn_ref::<js_sys::Error>() {
-        return String::from(error.message());
-    }
-    if let Some(text) = reason.as_string() {
-        return text;
-    }
     if reason.is_undefined() {
-        // Chromium hands the service worker no reason for a consumer's cancel.
         return "the browser gave no reason".to_string();
     }
-    js_sys::JSON::stringify(reason).ok().and_then(|s| s.as_string()).unwrap_or_else(|| "cancelled".to_string())
+    sluice_worker_bus::web::describe(reason)
 }
 
 /// Builds a `ReadableStream` (high-water mark 0: pull only on demand) from closures.

@@ -60,12 +60,38 @@ fn own_origin() -> String {
 }
 
 fn post_error(e: JsValue) -> PostError {
-    let text = e
-        .dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| e.as_string())
-        .unwrap_or_else(|| format!("{e:?}"));
-    PostError(text)
+    PostError(describe(&e))
+}
+
+/// Text of a JS value: an `Error`'s message, a string, or its JSON.
+pub fn describe(value: &JsValue) -> String {
+    if let Some(error) = value.dyn_ref::<js_sys::Error>() {
+        return String::from(error.message());
+    }
+    if let Some(text) = value.as_string() {
+        return text;
+    }
+    js_sys::JSON::stringify(value).ok().and_then(|s| s.as_string()).unwrap_or_else(|| format!("{value:?}"))
+}
+
+/// Resolves after `duration` (`setTimeout` of whatever global this runs in).
+pub async fn sleep(duration: std::time::Duration) {
+    let ms = duration.as_millis().min(i32::MAX as u128) as i32;
+    let global = js_sys::global();
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Ok(set_timeout) =
+            Reflect::get(&global, &"setTimeout".into()).and_then(|f| f.dyn_into::<js_sys::Function>())
+        {
+            let _ = set_timeout.call2(&global, &resolve, &ms.into());
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
+/// Wall-clock time (`Date.now()`) as a `Duration` since the epoch: the time core's state
+/// machines are given.
+pub fn now() -> std::time::Duration {
+    std::time::Duration::from_secs_f64(js_sys::Date::now().max(0.0) / 1000.0)
 }
 
 enum Target {

@@ -1,18 +1,14 @@
 //! Shared by the browser tests and the benchmark: starting the peers.
 #![allow(dead_code)]
 
-use js_sys::Promise;
 use sluice_worker_bus::web::WebEndpoint;
 use sluice_worker_bus::{Bus, BusConfig};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{RegistrationOptions, ServiceWorker, ServiceWorkerState, Worker};
 
-pub async fn sleep(ms: i32) {
-    let promise = Promise::new(&mut |resolve, _| {
-        web_sys::window().unwrap().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms).unwrap();
-    });
-    JsFuture::from(promise).await.unwrap();
+pub async fn sleep(ms: u64) {
+    sluice_worker_bus::web::sleep(std::time::Duration::from_millis(ms)).await;
 }
 
 pub fn worker() -> (Worker, Bus<WebEndpoint>) {
