@@ -53,3 +53,19 @@ test('URLs the service worker does not own reach the network; unknown downloads 
   });
   expect(result).toEqual({ page: 200, text: true, unknown: 404 });
 });
+
+test('an unclaimed download expires (configurable), then gets 404 and fails its writer', async ({ driver }) => {
+  await driver.open();
+  const result = await driver.evaluate(async () => {
+    const sluice = await window.sluice.Sluice.register({ expireAfterMs: 1000 });
+    const dl = sluice.createDownload('late.bin', { trigger: 'none' });
+    const writer = dl.writable.getWriter();
+    await writer.write(new Uint8Array(10));
+    await new Promise((r) => setTimeout(r, 2000));
+    const response = await fetch(dl.url);
+    const done = await dl.done.then(() => 'resolved', (e) => `${e.code}: ${e.message}`);
+    return { status: response.status, done };
+  });
+  expect(result.status).toBe(404);
+  expect(result.done).toMatch(/^cancelled: .*not requested within/);
+});

@@ -21,6 +21,9 @@ pub const WIRE_VERSION: u32 = 1;
 /// The largest integer both sides represent exactly (JavaScript's `Number.MAX_SAFE_INTEGER`).
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
+/// The longest an unclaimed download URL may wait for its request (24 h).
+pub const MAX_EXPIRE_AFTER_MS: u64 = 24 * 60 * 60 * 1000;
+
 /// Longest reason, error text or file name carried on the wire, in bytes.
 pub const MAX_TEXT_BYTES: usize = 4096;
 
@@ -101,6 +104,8 @@ pub enum Message {
         window_chunks: u32,
         /// Window the page asks for: at most this many bytes in flight.
         window_bytes: u64,
+        /// The URL expires if nobody requests it within this many milliseconds.
+        expire_after_ms: u64,
     },
     /// Service worker -> page: the page may send `chunks` more chunks of `bytes` more bytes.
     Grant {
@@ -312,7 +317,10 @@ impl Message {
             }
         };
         match self {
-            Message::Open { meta, window_chunks, window_bytes, .. } => {
+            Message::Open { meta, window_chunks, window_bytes, expire_after_ms, .. } => {
+                if !(1..=MAX_EXPIRE_AFTER_MS).contains(expire_after_ms) {
+                    return Err(DecodeError::OutOfRange("expire_after_ms outside 1 ms ..= 24 h"));
+                }
                 text(&meta.name, "file name too long")?;
                 text(meta.content_type.as_deref().unwrap_or(""), "content type too long")?;
                 safe(meta.size.unwrap_or(0), "size above 2^53 - 1")?;
@@ -368,7 +376,14 @@ mod tests {
         let meta = FileMeta { name: "a.txt".into(), size: Some(3), content_type: None };
         let req = RequestId { slot: 3, generation: 9 };
         let messages = [
-            Message::Open { id: id(), meta, path: TransferPath::Fallback, window_chunks: 8, window_bytes: 1 << 23 },
+            Message::Open {
+                id: id(),
+                meta,
+                path: TransferPath::Fallback,
+                window_chunks: 8,
+                window_bytes: 1 << 23,
+                expire_after_ms: 60_000,
+            },
             Message::Grant { id: id(), chunks: 2, bytes: 1 << 20 },
             Message::Chunk { id: id(), seq: 5, len: 65536 },
             Message::Close { id: id(), total: 10 },

@@ -57,7 +57,7 @@ fn valid_frames() -> Vec<Value> {
         json!({"v": 1, "body": {"kind": "tell", "msg": {"type": "chunk", "id": id, "seq": 3, "len": 65536}}}),
         json!({"v": 1, "body": {"kind": "request", "req": {"slot": 1, "generation": 2},
             "msg": {"type": "open", "id": id, "meta": {"name": "a.txt", "size": 10, "content_type": null},
-                    "path": "fallback", "window_chunks": 8, "window_bytes": 8388608}}}),
+                    "path": "fallback", "window_chunks": 8, "window_bytes": 8388608, "expire_after_ms": 60000}}}),
         json!({"v": 1, "body": {"kind": "reply", "req": {"slot": 1, "generation": 2},
             "msg": {"type": "error", "id": null, "code": "no_such_actor", "message": "x"}}}),
     ]

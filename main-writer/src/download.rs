@@ -9,6 +9,7 @@ use futures::channel::oneshot;
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
 use js_sys::Uint8Array;
 use sluice_core::window::{Progress, SendError, SendWindow};
+use sluice_core::wire::MAX_EXPIRE_AFTER_MS;
 use sluice_core::{Address, Coalescer, DownloadId, FileMeta, Message, TransferPath};
 use sluice_worker_bus::web::WebEndpoint;
 use sluice_worker_bus::ActorHandle;
@@ -434,6 +435,7 @@ async fn open_inner(page: &Rc<Page>, inner: &Rc<Inner>, meta: FileMeta, trigger:
         path: inner.path,
         window_chunks: flow.window_chunks,
         window_bytes: flow.window_bytes,
+        expire_after_ms: page.options.expire_after.as_millis().clamp(1, u128::from(MAX_EXPIRE_AFTER_MS)) as u64,
     };
     bus.request(open, attachment).await?;
     match trigger {

@@ -37,6 +37,8 @@ export interface SluiceOptions {
   timeoutMs?: number;
   /** Ping interval while a download is open (ms, default 10000). */
   keepaliveMs?: number;
+  /** A download's URL expires if nobody requests it within this time (ms, default 60000). */
+  expireAfterMs?: number;
 }
 
 /** Progress of a download. */
@@ -75,6 +77,7 @@ struct JsOptions {
     max_chunk: Option<u32>,
     timeout_ms: Option<u64>,
     keepalive_ms: Option<u64>,
+    expire_after_ms: Option<u64>,
 }
 
 fn options(value: JsValue) -> Result<Options, SluiceError> {
@@ -105,6 +108,7 @@ fn options(value: JsValue) -> Result<Options, SluiceError> {
         },
         timeout: given.timeout_ms.map_or(defaults.timeout, Duration::from_millis),
         keepalive: given.keepalive_ms.map_or(defaults.keepalive, Duration::from_millis),
+        expire_after: given.expire_after_ms.map_or(defaults.expire_after, Duration::from_millis),
     })
 }
 

@@ -33,6 +33,8 @@ pub struct Options {
     /// How often to ping the service worker while a download is open (browsers stop idle
     /// service workers after ~30 s, even mid-download).
     pub keepalive: Duration,
+    /// A download's URL expires if nobody requests it within this time (default 60 s).
+    pub expire_after: Duration,
 }
 
 impl Default for Options {
@@ -44,6 +46,7 @@ impl Default for Options {
             flow: FlowConfig::default(),
             timeout: Duration::from_secs(10),
             keepalive: Duration::from_secs(10),
+            expire_after: sluice_core::lease::DEFAULT_UNCLAIMED_TTL,
         }
     }
 }

@@ -6,7 +6,6 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use js_sys::{Promise, Reflect};
-use sluice_core::lease::DEFAULT_UNCLAIMED_TTL;
 use sluice_core::wire::ErrorCode;
 use sluice_core::{response_headers, Address, DownloadId, DownloadUrl, FileMeta, Lease, Message, TransferPath};
 use sluice_worker_bus::web::{now, sleep, WebEndpoint};
@@ -87,8 +86,9 @@ pub fn handle_message(event: ExtendableMessageEvent) {
 fn handle_control(bus: &PageBus, incoming: Incoming<WebEndpoint>) {
     let Incoming { msg, attachment, responder } = incoming;
     let answer = match msg {
-        Message::Open { id, meta, path, window_chunks, window_bytes } => {
-            open(bus, id, meta, path, window_chunks, window_bytes, attachment).map(|()| Message::Ack)
+        Message::Open { id, meta, path, window_chunks, window_bytes, expire_after_ms } => {
+            let expire_after = Duration::from_millis(expire_after_ms);
+            open(bus, id, meta, path, (window_chunks, window_bytes), expire_after, attachment).map(|()| Message::Ack)
         }
         other => Err(format!("the service worker does not handle {other:?} here")),
     };
@@ -103,8 +103,8 @@ fn open(
     id: DownloadId,
     meta: FileMeta,
     path: TransferPath,
-    window_chunks: u32,
-    window_bytes: u64,
+    (window_chunks, window_bytes): (u32, u64),
+    expire_after: Duration,
     attachment: Option<JsValue>,
 ) -> Result<(), String> {
     response_headers(&meta).map_err(|e| e.to_string())?;
@@ -120,15 +120,15 @@ fn open(
         }
         TransferPath::Fallback => Body::Fallback(FallbackStream::new(bus, id, window_chunks, window_bytes, meta.size)?),
     };
-    let entry = Entry { meta, lease: Lease::new(now(), DEFAULT_UNCLAIMED_TTL), body: Some(body), bus: bus.clone() };
+    let entry = Entry { meta, lease: Lease::new(now(), expire_after), body: Some(body), bus: bus.clone() };
     SERVICE.with(|s| s.borrow_mut().downloads.insert(id, entry));
-    spawn_local(expire_later(id));
+    spawn_local(expire_later(id, expire_after));
     Ok(())
 }
 
 /// Drops the download if nobody requested it in time, and tells the page.
-async fn expire_later(id: DownloadId) {
-    sleep(DEFAULT_UNCLAIMED_TTL + Duration::from_millis(50)).await;
+async fn expire_later(id: DownloadId, expire_after: Duration) {
+    sleep(expire_after + Duration::from_millis(50)).await;
     let expired = SERVICE.with(|s| {
         let mut service = s.borrow_mut();
         let entry = service.downloads.get_mut(&id)?;
@@ -136,7 +136,7 @@ async fn expire_later(id: DownloadId) {
         entry.lease.is_expired().then(|| service.downloads.remove(&id)).flatten()
     });
     if let Some(entry) = expired {
-        let reason = "the download URL was not requested within 60 s".to_string();
+        let reason = format!("the download URL was not requested within {expire_after:?}");
         let _ = entry.bus.tell(Message::Cancel { id, reason }, None);
     }
 }
