@@ -136,6 +136,9 @@ async fn expire_later(id: DownloadId, expire_after: Duration) {
         entry.lease.is_expired().then(|| service.downloads.remove(&id)).flatten()
     });
     if let Some(entry) = expired {
+        if let Some(Body::Fallback(stream)) = &entry.body {
+            stream.end();
+        }
         let reason = format!("the download URL was not requested within {expire_after:?}");
         let _ = entry.bus.tell(Message::Cancel { id, reason }, None);
     }

@@ -16,6 +16,9 @@ use web_sys::{QueuingStrategy, ReadableStream, ReadableStreamDefaultController, 
 
 use crate::service::{finished, PageBus};
 
+/// How often a fallback download checks that its page still answers.
+const PAGE_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
 thread_local! {
     /// The most chunks and bytes any fallback download queued here (a debug counter).
     static PEAK: Cell<(usize, u64)> = const { Cell::new((0, 0)) };
@@ -103,7 +106,25 @@ impl FallbackStream {
                 }
             }
         });
+        spawn_local(Self::watch_page(Rc::downgrade(&this)));
         Ok(this)
+    }
+
+    /// If the page stops answering (closed, crashed), the download fails instead of waiting
+    /// forever for chunks that will never come.
+    async fn watch_page(this: std::rc::Weak<Self>) {
+        loop {
+            sluice_worker_bus::web::sleep(PAGE_CHECK_EVERY).await;
+            let Some(stream) = this.upgrade() else { return };
+            if stream.state.borrow().window.is_finished() {
+                return;
+            }
+            let ping = stream.bus.request_within(Message::Ping { nonce: 4 }, None, PAGE_CHECK_EVERY);
+            if let Err(sluice_worker_bus::BusError::Timeout(_)) = ping.await {
+                stream.handle(Message::Abort { id: stream.id, reason: "the page stopped answering".into() }, None);
+                return;
+            }
+        }
     }
 
     fn handle(self: &Rc<Self>, msg: Message, attachment: Option<JsValue>) {
@@ -175,7 +196,8 @@ impl FallbackStream {
         }
     }
 
-    fn end(&self) {
+    /// Stops listening to the page and forgets the download.
+    pub(crate) fn end(&self) {
         self.actor.borrow_mut().take();
         finished(self.id);
     }
