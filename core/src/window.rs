@@ -263,6 +263,9 @@ pub struct SendWindow {
     sent: u64,
     state: SendState,
     outbox: Option<Message>,
+    /// Sends need credit (the fallback path); `false` where a stream's own backpressure paces
+    /// the writer (the transfer path) and only the size and end rules apply.
+    metered: bool,
 }
 
 impl SendWindow {
@@ -280,7 +283,19 @@ impl SendWindow {
             sent: 0,
             state: SendState::Open,
             outbox: None,
+            metered: true,
         })
+    }
+
+    /// Like [`SendWindow::new`], but sending needs no credit: for the transfer path, where the
+    /// transferred stream's backpressure paces the writer. Size, close and abort rules still hold.
+    pub fn unmetered(
+        id: DownloadId,
+        config: FlowConfig,
+        declared: Option<u64>,
+        now: Duration,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self { metered: false, ..Self::new(id, config, declared, now)? })
     }
 
     /// The configuration.
@@ -361,14 +376,16 @@ impl SendWindow {
         if let Some(declared) = self.declared.filter(|&d| attempted > d) {
             return Err(SendError::SizeExceeded { declared, attempted });
         }
-        if self.credit_chunks == 0 {
-            return Err(SendError::NoChunkCredit);
+        if self.metered {
+            if self.credit_chunks == 0 {
+                return Err(SendError::NoChunkCredit);
+            }
+            if self.credit_bytes < len {
+                return Err(SendError::NoByteCredit { needed: len, available: self.credit_bytes });
+            }
+            self.credit_chunks -= 1;
+            self.credit_bytes -= len;
         }
-        if self.credit_bytes < len {
-            return Err(SendError::NoByteCredit { needed: len, available: self.credit_bytes });
-        }
-        self.credit_chunks -= 1;
-        self.credit_bytes -= len;
         self.sent = attempted;
         let seq = self.next_seq;
         self.next_seq += 1;

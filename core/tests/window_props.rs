@@ -341,6 +341,16 @@ fn sender_errors_name_what_unblocks_them() {
 }
 
 #[test]
+fn an_unmetered_window_needs_no_credit_but_keeps_the_size_rules() {
+    let id = DownloadId::from_u128(6);
+    let mut page = SendWindow::unmetered(id, FlowConfig::default(), Some(10), Duration::ZERO).unwrap();
+    assert_eq!(page.send(6), Ok(Message::Chunk { id, seq: 0, len: 6 }));
+    assert_eq!(page.send(6), Err(SendError::SizeExceeded { declared: 10, attempted: 12 }));
+    assert_eq!(page.close(), Err(SendError::SizeMismatch { declared: 10, sent: 6 }));
+    assert!(matches!(page.poll_transmit(), Some(Message::Abort { .. })));
+}
+
+#[test]
 fn receiver_rejects_broken_rules() {
     use sluice_core::ProtocolError::*;
     let id = DownloadId::from_u128(5);

@@ -78,7 +78,11 @@ impl Download {
         trigger: Trigger,
     ) -> Result<Download, SluiceError> {
         let flow = page.options.flow;
-        let window = SendWindow::new(id, flow, meta.size, now()).map_err(|e| SluiceError::Browser(e.to_string()))?;
+        let window = match page.path {
+            TransferPath::Transfer => SendWindow::unmetered(id, flow, meta.size, now()),
+            TransferPath::Fallback => SendWindow::new(id, flow, meta.size, now()),
+        }
+        .map_err(|e| SluiceError::Browser(e.to_string()))?;
         let (done_tx, done_rx) = oneshot::channel();
         let done: Done =
             async move { done_rx.await.unwrap_or(Err(SluiceError::Browser("the download was dropped".into()))) }
@@ -237,17 +241,7 @@ impl Inner {
     async fn send(&self, chunk: Vec<u8>) -> Result<(), SluiceError> {
         loop {
             self.check()?;
-            let attempt = {
-                let mut state = self.state.borrow_mut();
-                if self.path == TransferPath::Transfer {
-                    // The transferred stream paces the writer; the window keeps the size rules.
-                    let (chunks, bytes) = state.window.credit();
-                    let _ = state
-                        .window
-                        .handle_grant(1u32.saturating_sub(chunks), (chunk.len() as u64).saturating_sub(bytes));
-                }
-                state.window.send(chunk.len())
-            };
+            let attempt = { self.state.borrow_mut().window.send(chunk.len()) };
             match attempt {
                 Ok(header) => {
                     let view = Uint8Array::from(&chunk[..]);
