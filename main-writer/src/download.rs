@@ -177,9 +177,7 @@ impl Download {
         self.inner.transmit();
         let sink = self.inner.state.borrow_mut().sink.take();
         if let Some(Sink::Transfer(writer)) = sink {
-            if let Err(e) = JsFuture::from(writer.close()).await {
-                return Err(self.inner.transfer_failure(&e).await);
-            }
+            self.inner.settle_transferred(writer.close()).await?;
         }
         Ok(())
     }
@@ -271,9 +269,28 @@ impl Inner {
             Some(Sink::Transfer(writer)) => writer.clone(),
             _ => return Err(SluiceError::Browser("no transferred stream".into())),
         };
-        match JsFuture::from(writer.write_with_chunk(view)).await {
-            Ok(_) => Ok(()),
-            Err(e) => Err(self.transfer_failure(&e).await),
+        self.settle_transferred(writer.write_with_chunk(view)).await
+    }
+
+    /// Awaits a write or close of the transferred stream, or the download's failure, whichever
+    /// comes first: when the service worker is gone, the stream's promises may never settle.
+    async fn settle_transferred(&self, promise: js_sys::Promise) -> Result<(), SluiceError> {
+        let settled = JsFuture::from(promise);
+        let failed = async {
+            loop {
+                if let Err(e) = self.check() {
+                    return e;
+                }
+                if self.wake.1.recv().await.is_err() {
+                    futures::future::pending::<()>().await;
+                }
+            }
+        };
+        futures::pin_mut!(settled, failed);
+        match futures::future::select(settled, failed).await {
+            futures::future::Either::Left((Ok(_), _)) => Ok(()),
+            futures::future::Either::Left((Err(e), _)) => Err(self.transfer_failure(&e).await),
+            futures::future::Either::Right((e, _)) => Err(e),
         }
     }
 

@@ -223,14 +223,21 @@ impl Page {
     }
 }
 
-/// Pings every `keepalive` while downloads are open; if the service worker stops answering,
-/// every open download fails instead of hanging.
+/// Every `keepalive` while downloads are open: a message event for the service worker itself
+/// (Firefox stops a worker 30 s after its last event, and messages on a `MessagePort` are not
+/// events of the worker), and a ping over the bus: if the worker stops answering, every open
+/// download fails instead of hanging.
 async fn keepalive(page: Rc<Page>) {
     loop {
         sleep(page.options.keepalive).await;
         let open = page.open_downloads();
         if open.is_empty() {
             break;
+        }
+        if let Some(worker) = page.registration.active() {
+            let message = Object::new();
+            let _ = Reflect::set(&message, &"sluice".into(), &"keepalive".into());
+            let _ = worker.post_message(&message);
         }
         let bus = page.bus.borrow().clone();
         if let Err(BusError::Timeout(after)) = bus.request(Message::Ping { nonce: 3 }, None).await {

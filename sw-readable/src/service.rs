@@ -53,7 +53,8 @@ fn scope() -> String {
 }
 
 /// A `message` event: `{ sluice: "connect" }` with a port starts a bus for that page;
-/// `{ sluice: "stats" }` with a port gets [`debug_stats`] back on it. Anything else is not
+/// `{ sluice: "stats" }` with a port gets [`debug_stats`] back on it. `{ sluice: "keepalive" }`
+/// needs nothing: being an event of the worker is what keeps it running. Anything else is not
 /// Sluice's and is ignored.
 #[wasm_bindgen]
 pub fn handle_message(event: ExtendableMessageEvent) {
