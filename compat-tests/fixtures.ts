@@ -1,54 +1,98 @@
-// One fixture, three engines: every spec runs in Chromium (Playwright), Firefox ESR
-// (geckodriver) and WebKitGTK (WebKitWebDriver + MiniBrowser) through the same `browser`.
-import { test as base, expect, chromium, type Page } from '@playwright/test';
-import { mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+// One fixture, every engine: each spec runs in Chromium (Playwright), Firefox (geckodriver),
+// WebKitGTK (WebKitWebDriver + MiniBrowser), and, where they exist (macOS), Playwright's own
+// WebKit and Safari (safaridriver). An engine that is not on this machine skips every test
+// with a "not available" reason, which the matrix shows; the first three must always run.
+import { test as base, expect, chromium, webkit, type BrowserType, type Page } from '@playwright/test';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { WebDriver } from './webdriver';
 
-export type EngineName = 'chromium' | 'firefox' | 'webkit';
+export type EngineName = 'chromium' | 'firefox' | 'webkit' | 'playwright-webkit' | 'safari';
+/** The id of a row of the compatibility matrix (one of compat-tests/rows.json). */
+export type Row = string;
 
 export interface Browser {
   engine: EngineName;
+  /** The browser's name and version, as it reports them. */
+  version: string;
   /** Where this browser saves downloads. */
   downloadDir: string;
   /** Opens the test page and waits until Sluice's module is loaded. */
   open(): Promise<void>;
+  /** Navigates to `path` (relative to the test server) or an absolute URL. */
+  goto(path: string): Promise<void>;
   /** Runs `fn(arg)` in the page (serialized like Playwright's `page.evaluate`). */
   evaluate<T, A = null>(fn: (arg: A) => T | Promise<T>, arg?: A): Promise<T>;
   /** Uncaught errors of the page and its service worker so far. */
   errors(): Promise<string[]>;
+  /** Saves a PNG of the viewport. */
+  screenshot(file: string): Promise<void>;
+  /**
+   * Gets the service worker stopped, the way this engine allows; says how. Chromium: at once,
+   * through DevTools. Firefox: idle in the page past `dom.serviceWorkers.idle_timeout`. WebKit:
+   * away from the page (it stops a service worker that has no clients), then the test page again.
+   */
+  stopServiceWorkers(): Promise<string>;
 }
 
 const CHROMIUM_ARGS = [
   '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync',
   '--no-first-run', '--disable-quic',
 ];
+const DEBIAN_CHROMIUM = '/usr/bin/chromium';
+const DEBIAN_FIREFOX = '/usr/bin/firefox-esr';
+const WEBKITGTK_DRIVER = '/usr/bin/WebKitWebDriver';
+const SAFARI_DRIVER = '/usr/bin/safaridriver';
 
-async function chromiumBrowser(baseURL: string, downloadDir: string) {
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+/** Why `engine` cannot run on this machine, or null when it can. */
+function unavailable(engine: EngineName): string | null {
+  if (engine === 'playwright-webkit' && !existsSync(webkit.executablePath())) {
+    return "not available: Playwright's WebKit is not installed (macOS: npx playwright install webkit)";
+  }
+  if (engine === 'safari' && (process.platform !== 'darwin' || !existsSync(SAFARI_DRIVER))) {
+    return 'not available: Safari runs on macOS only (safaridriver)';
+  }
+  return null;
+}
+
+async function playwrightBrowser(type: BrowserType, baseURL: string, downloadDir: string) {
+  const isChromium = type === chromium;
+  const browser = await type.launch(
+    isChromium ? { executablePath: existsSync(DEBIAN_CHROMIUM) ? DEBIAN_CHROMIUM : undefined, args: CHROMIUM_ARGS } : {},
+  );
   const context = await browser.newContext({ acceptDownloads: true });
   const page: Page = await context.newPage();
   const pageErrors: string[] = [];
   page.on('pageerror', (e) => pageErrors.push(`page: ${e.message}`));
   // Save each download under the name the browser chose (from Content-Disposition).
   page.on('download', (d) => void d.saveAs(join(downloadDir, d.suggestedFilename())).catch(() => {}));
+  const stopServiceWorkers = async () => {
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('ServiceWorker.enable');
+    await cdp.send('ServiceWorker.stopAllWorkers');
+    await cdp.detach();
+    return 'DevTools protocol ServiceWorker.stopAllWorkers';
+  };
   return {
-    goto: async (path: string) => void (await page.goto(baseURL + path)),
+    version: `${isChromium ? 'Chromium' : 'Playwright WebKit'} ${browser.version()}`,
+    goto: async (url: string) => void (await page.goto(url)),
     evaluate: <T>(source: string, arg: unknown) => page.evaluate(`(${source})(${JSON.stringify(arg ?? null)})`) as Promise<T>,
+    screenshot: async (file: string) => void (await page.screenshot({ path: file, fullPage: true })),
+    stopServiceWorkers: isChromium ? stopServiceWorkers : null,
     pageErrors,
     close: () => browser.close(),
   };
 }
 
-async function webdriverBrowser(engine: 'firefox' | 'webkit', baseURL: string, downloadDir: string) {
+async function webdriverBrowser(engine: 'firefox' | 'webkit' | 'safari', baseURL: string, downloadDir: string, firefoxPrefs: object) {
   let driver: WebDriver;
   if (engine === 'firefox') {
     const geckodriver = process.env.GECKODRIVER ?? join(homedir(), '.cargo/bin/geckodriver');
     driver = await WebDriver.start(geckodriver, (port) => ['--port', String(port)], {
       browserName: 'firefox',
       'moz:firefoxOptions': {
-        binary: '/usr/bin/firefox-esr',
+        ...(existsSync(DEBIAN_FIREFOX) ? { binary: DEBIAN_FIREFOX } : {}),
         args: ['-headless'],
         prefs: {
           'browser.download.dir': downloadDir,
@@ -57,42 +101,81 @@ async function webdriverBrowser(engine: 'firefox' | 'webkit', baseURL: string, d
           'browser.download.always_ask_before_handling_new_types': false,
           'browser.helperApps.neverAsk.saveToDisk': 'application/octet-stream,application/pdf,text/plain',
           'pdfjs.disabled': true,
+          ...firefoxPrefs,
         },
       },
     });
-  } else {
+  } else if (engine === 'webkit') {
     // WebKitGTK saves to the XDG download directory; it needs a display (Xvfb).
     const config = mkdtempSync(join(tmpdir(), 'sluice-xdg-'));
     mkdirSync(config, { recursive: true });
     writeFileSync(join(config, 'user-dirs.dirs'), `XDG_DOWNLOAD_DIR="${downloadDir}"\n`);
-    driver = await WebDriver.start('/usr/bin/WebKitWebDriver', (port) => [`--port=${port}`], { browserName: 'MiniBrowser' }, {
+    driver = await WebDriver.start(WEBKITGTK_DRIVER, (port) => [`--port=${port}`], { browserName: 'MiniBrowser' }, {
       ...process.env,
       XDG_CONFIG_HOME: config,
     });
+  } else {
+    // Safari saves to ~/Downloads; safaridriver needs `safaridriver --enable` once.
+    driver = await WebDriver.start(SAFARI_DRIVER, (port) => ['-p', String(port)], { browserName: 'safari' });
   }
+  const name = { firefox: 'Firefox', webkit: 'WebKitGTK MiniBrowser', safari: 'Safari' }[engine];
   return {
-    goto: (path: string) => driver.goto(baseURL + path),
+    version: `${name} ${driver.browserVersion}`,
+    goto: (url: string) => driver.goto(url),
     evaluate: <T>(source: string, arg: unknown) => driver.evaluate<T>(source, arg),
+    screenshot: (file: string) => driver.screenshot(file),
+    stopServiceWorkers: null,
     pageErrors: [] as string[],
     close: () => driver.close(),
   };
 }
 
-export const test = base.extend<{ engine: EngineName; driver: Browser }>({
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export const test = base.extend<{ engine: EngineName; firefoxPrefs: Record<string, unknown>; driver: Browser }>({
   engine: ['chromium', { option: true }],
-  driver: async ({ engine, baseURL }, use) => {
-    const downloadDir = mkdtempSync(join(tmpdir(), `sluice-downloads-${engine}-`));
+  /** Extra Firefox preferences for the tests of one file (`test.use`). */
+  firefoxPrefs: [{}, { option: true }],
+  driver: async ({ engine, baseURL, firefoxPrefs }, use, testInfo) => {
+    const missing = unavailable(engine);
+    testInfo.skip(missing !== null, missing ?? '');
+    const downloadDir =
+      engine === 'safari' ? join(homedir(), 'Downloads') : mkdtempSync(join(tmpdir(), `sluice-downloads-${engine}-`));
     const url = baseURL ?? 'http://127.0.0.1:8123';
-    const raw = engine === 'chromium' ? await chromiumBrowser(url, downloadDir) : await webdriverBrowser(engine, url, downloadDir);
+    const raw =
+      engine === 'chromium' ? await playwrightBrowser(chromium, url, downloadDir)
+      : engine === 'playwright-webkit' ? await playwrightBrowser(webkit, url, downloadDir)
+      : await webdriverBrowser(engine, url, downloadDir, firefoxPrefs);
+    testInfo.annotations.push({ type: 'engine', description: raw.version });
+    const goto = (path: string) => raw.goto(/^[a-z]+:/.test(path) ? path : url + path);
+    const open = async () => {
+      await goto('/test.html');
+      await raw.evaluate('async () => { while (!window.sluiceReady) await new Promise((r) => setTimeout(r, 20)); }', null);
+    };
     const browser: Browser = {
       engine,
+      version: raw.version,
       downloadDir,
-      open: async () => {
-        await raw.goto('/test.html');
-        await raw.evaluate('async () => { while (!window.sluiceReady) await new Promise((r) => setTimeout(r, 20)); }', null);
-      },
+      goto,
+      open,
       evaluate: (fn, arg) => raw.evaluate(fn.toString(), arg),
       errors: async () => [...raw.pageErrors, ...(await raw.evaluate<string[]>('() => window.sluiceErrors || []', null))],
+      screenshot: async (file) => {
+        mkdirSync(dirname(file), { recursive: true });
+        await raw.screenshot(file);
+      },
+      stopServiceWorkers: async () => {
+        if (raw.stopServiceWorkers) return raw.stopServiceWorkers();
+        if (engine === 'firefox') {
+          const ms = Number(firefoxPrefs['dom.serviceWorkers.idle_timeout'] ?? 30_000) + 4000;
+          await sleep(ms);
+          return `idle in the page for ${ms / 1000} s`;
+        }
+        await goto('about:blank');
+        await sleep(12_000);
+        await open();
+        return 'left the page for 12 s (no clients)';
+      },
     };
     try {
       await use(browser);
@@ -103,6 +186,27 @@ export const test = base.extend<{ engine: EngineName; driver: Browser }>({
     }
   },
 });
+
+/** Records a figure (MB/s, seconds, MiB) for a matrix row; the matrix shows it in the cell. */
+export function figure(row: Row, text: string): void {
+  test.info().annotations.push({ type: 'figure', description: `${row}: ${text}` });
+  console.log(`${test.info().project.name}: ${row}: ${text}`);
+}
+
+/** Marks the rest of the test not applicable in this browser (an "n.a." cell), with the reason. */
+export function notApplicable(why: string): void {
+  test.skip(true, `not applicable: ${why}`);
+}
+
+/** Declares the matrix rows a test stands for (a static annotation: kept when it skips). */
+export function rowsOf(...ids: Row[]) {
+  return { annotation: ids.map((id) => ({ type: 'matrix', description: id })) };
+}
+
+/** Where the matrix and the demo screenshots go (`target/compat/`). */
+export function compatDir(): string {
+  return join(dirname(test.info().config.configFile ?? process.cwd()), 'target', 'compat');
+}
 
 /** Waits until `name` in `dir` is complete (`size` bytes, no partial file beside it). */
 export async function waitForFile(dir: string, name: string, size: number, timeoutMs = 240_000): Promise<string> {

@@ -1,6 +1,7 @@
 // A minimal W3C WebDriver client: the sessions Firefox (geckodriver) and WebKitGTK
 // (WebKitWebDriver + MiniBrowser) need for the end-to-end tests.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8' };
@@ -16,7 +17,13 @@ export async function freePort(): Promise<number> {
 }
 
 export class WebDriver {
-  private constructor(private readonly base: string, private readonly session: string, private readonly driver: ChildProcess) {}
+  private constructor(
+    private readonly base: string,
+    private readonly session: string,
+    private readonly driver: ChildProcess,
+    /** The browser's version, from the session's capabilities. */
+    readonly browserVersion: string,
+  ) {}
 
   /** Starts `binary` on a free port and opens a session with `capabilities`. */
   static async start(binary: string, args: (port: number) => string[], capabilities: object, env: NodeJS.ProcessEnv = process.env): Promise<WebDriver> {
@@ -45,12 +52,12 @@ export class WebDriver {
       driver.kill('SIGKILL');
       throw new Error(`${binary}: no session within 90 s (${e}); ${stderr}`);
     });
-    const body = (await response.json()) as { value: { sessionId?: string; message?: string } };
+    const body = (await response.json()) as { value: { sessionId?: string; message?: string; capabilities?: { browserVersion?: string } } };
     if (!body.value.sessionId) {
       driver.kill('SIGKILL');
       throw new Error(`${binary}: session refused: ${body.value.message}; ${stderr}`);
     }
-    const webdriver = new WebDriver(base, body.value.sessionId, driver);
+    const webdriver = new WebDriver(base, body.value.sessionId, driver, body.value.capabilities?.browserVersion ?? 'unknown');
     await webdriver.command('POST', 'timeouts', { script: 600_000, pageLoad: 60_000 });
     return webdriver;
   }
@@ -80,6 +87,11 @@ export class WebDriver {
     const result = await this.command<{ ok: boolean; value: T; error: string }>('POST', 'execute/async', { script, args: [arg ?? null] });
     if (!result.ok) throw new Error(result.error);
     return result.value;
+  }
+
+  /** Saves a PNG of the current page (WebDriver "Take Screenshot"). */
+  async screenshot(file: string): Promise<void> {
+    writeFileSync(file, Buffer.from(await this.command<string>('GET', 'screenshot'), 'base64'));
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,6 @@
-import { test, expect } from '../fixtures';
+import { test, expect, rowsOf } from '../fixtures';
 
-test("inside an app's own service worker (importScripts), downloads work and the app's routes too", async ({ driver }) => {
+test("inside an app's own service worker (importScripts), downloads work and the app's routes too", rowsOf('embedded'), async ({ driver }) => {
   await driver.open();
   const result = await driver.evaluate(async () => {
     const sluice = await window.sluice.Sluice.register({ serviceWorker: './app-sw.js', scope: './' });

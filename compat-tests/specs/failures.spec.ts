@@ -1,15 +1,10 @@
-import { test, expect } from '../fixtures';
-import { pathsOf } from './paths';
+import { test, expect, figure, rowsOf } from '../fixtures';
 
 for (const mode of ['auto', 'fallback'] as const) {
   test.describe(`failures (${mode})`, () => {
-    test.beforeEach(({ driver }) => {
-      test.skip(!pathsOf(driver.engine).includes(mode), 'fallback is already the probed path here');
-    });
-
     // The browser hands the service worker the consumer's cancel, but not always its reason
     // (Chromium passes none): the writer gets a `cancelled` error with whatever reason came.
-    test('cancelling the fetched body errors dl.writable with the reason', async ({ driver }) => {
+    test('cancelling the fetched body errors dl.writable with the reason', rowsOf('cancel'), async ({ driver }) => {
       await driver.open();
       const result = await driver.evaluate(async (mode) => {
         const sluice = await window.sluice.Sluice.register({ mode });
@@ -27,10 +22,10 @@ for (const mode of ['auto', 'fallback'] as const) {
       }, mode);
       expect(result.writeError).toMatch(/^cancelled: SluiceError: the download was cancelled: /);
       expect(result.done).toMatch(/^cancelled: /);
-      console.log(`${driver.engine} (${mode}): the writer saw "${result.writeError}"`);
+      figure('cancel', `${mode}: reason "${String(result.writeError).replace(/^.*the download was cancelled: /, '')}"`);
     });
 
-    test('dl.abort() makes the fetched body error, never end cleanly', async ({ driver }) => {
+    test('dl.abort() makes the fetched body error, never end cleanly', rowsOf('abort'), async ({ driver }) => {
       await driver.open();
       const result = await driver.evaluate(async (mode) => {
         const sluice = await window.sluice.Sluice.register({ mode });
@@ -54,7 +49,7 @@ for (const mode of ['auto', 'fallback'] as const) {
       expect(result.done).toContain('producer-failed-7');
     });
 
-    test('closing with fewer bytes than size errors, and the body errors too', async ({ driver }) => {
+    test('closing with fewer bytes than size errors, and the body errors too', rowsOf('truncated'), async ({ driver }) => {
       await driver.open();
       const result = await driver.evaluate(async (mode) => {
         const sluice = await window.sluice.Sluice.register({ mode });

@@ -10,6 +10,9 @@ declare global {
       mismatch(body: Uint8Array, offset?: number): number;
       write(writable: WritableStream, size: number, chunk?: number): Promise<void>;
       read(response: Response): Promise<{ length: number; firstBad: number }>;
+      streamTransferable(): boolean;
+      /** A Sluice a spec keeps between two `evaluate` calls. */
+      current?: import('../../dist/sluice').Sluice;
       stats(): Promise<{ open: number; served: number; maxQueuedChunks: number; maxQueuedBytes: number }>;
     };
   }

@@ -1,6 +1,6 @@
-import { test, expect } from '../fixtures';
+import { test, expect, figure, rowsOf } from '../fixtures';
 
-test('four downloads at once, different sizes, all byte-exact', async ({ driver }) => {
+test('four downloads at once, different sizes, all byte-exact', rowsOf('concurrent'), async ({ driver }) => {
   await driver.open();
   const results = await driver.evaluate(async () => {
     const sluice = await window.sluice.Sluice.register({});
@@ -19,7 +19,7 @@ test('four downloads at once, different sizes, all byte-exact', async ({ driver 
   }
 });
 
-test('1,000,000 writes of 100 B finish and are byte-exact', async ({ driver }) => {
+test('1,000,000 writes of 100 B finish and are byte-exact', rowsOf('small-writes'), async ({ driver }) => {
   await driver.open();
   const result = await driver.evaluate(async () => {
     const sluice = await window.sluice.Sluice.register({});
@@ -38,6 +38,6 @@ test('1,000,000 writes of 100 B finish and are byte-exact', async ({ driver }) =
     await dl.done;
     return { body, seconds: (performance.now() - start) / 1000, mode: sluice.mode };
   });
-  console.log(`${driver.engine} (${result.mode}): 1,000,000 writes of 100 B in ${result.seconds.toFixed(1)} s`);
   expect(result.body).toEqual({ length: 100_000_000, firstBad: -1 });
+  figure('small-writes', `${result.seconds.toFixed(1)} s (${result.mode})`);
 });

@@ -1,22 +1,27 @@
-import { test, expect } from '../fixtures';
+import { test, expect, figure, rowsOf } from '../fixtures';
 
-test('the probe picks transfer in Chromium and Firefox, fallback in WebKit', async ({ driver }) => {
+test('registration answers the handshake, and the probe matches what the browser can do', rowsOf('register', 'register-time', 'probe'), async ({ driver }) => {
   await driver.open();
   const result = await driver.evaluate(async () => {
+    const start = performance.now();
     const sluice = await window.sluice.Sluice.register({ serviceWorker: './sluice-sw.js', scope: './' });
-    return { mode: sluice.mode, probe: sluice.probe };
+    const ms = performance.now() - start;
+    const pong = await window.sluiceTest.stats().then(() => true);
+    return { ms, pong, mode: sluice.mode, probe: sluice.probe, transferable: window.sluiceTest.streamTransferable() };
   });
-  const transferable = driver.engine !== 'webkit';
-  expect(result.mode).toBe(transferable ? 'transfer' : 'fallback');
+  expect(result.pong).toBe(true);
   expect(result.probe).toEqual({
     serviceWorker: true,
     registrationActive: true,
-    streamTransferable: transferable,
+    streamTransferable: result.transferable,
     responseFromStream: true,
   });
+  expect(result.mode).toBe(result.transferable ? 'transfer' : 'fallback');
+  figure('register-time', `${Math.round(result.ms)} ms`);
+  figure('probe', result.transferable ? 'transferable: transfer path' : 'not transferable: fallback path');
 });
 
-test('forcing fallback works everywhere; forcing transfer fails clearly where it cannot work', async ({ driver }) => {
+test('forcing fallback works everywhere; forcing transfer fails clearly where it cannot work', rowsOf('forced-fallback'), async ({ driver }) => {
   await driver.open();
   const result = await driver.evaluate(async () => {
     const sluice = await window.sluice.Sluice.register({ mode: 'fallback' });
@@ -31,10 +36,10 @@ test('forcing fallback works everywhere; forcing transfer fails clearly where it
     } catch (e) {
       transfer = `${(e as Error).name}: ${(e as { code?: string }).code}`;
     }
-    return { mode: sluice.mode, body, done: await dl.done, transfer };
+    return { mode: sluice.mode, body, done: await dl.done, transfer, transferable: window.sluiceTest.streamTransferable() };
   });
   expect(result.mode).toBe('fallback');
   expect(result.body).toEqual({ length: 3 * 1048576 + 5, firstBad: -1 });
   expect(result.done).toBe(3 * 1048576 + 5);
-  expect(result.transfer).toBe(driver.engine === 'webkit' ? 'SluiceError: unsupported' : 'transfer');
+  expect(result.transfer).toBe(result.transferable ? 'transfer' : 'SluiceError: unsupported');
 });

@@ -3,13 +3,17 @@
 //! - `build`: wasm crates for `wasm32-unknown-unknown` (release) + wasm-bindgen into `dist/`.
 //! - `demo [--port N]`: `build`, then serve the demo site on http://127.0.0.1:8080.
 //! - `serve [--port N]`: serve the demo site without building.
-//! - `test`: every test: formatting, clippy (native and wasm32), native tests, the wasm build.
+//! - `test`: every test: formatting, clippy (native and wasm32), native tests, the bus's browser
+//!   tests, the end-to-end specs in every engine, and the compatibility matrix they produce.
+//! - `compat [--project NAME]...`: the end-to-end specs and the matrix only
+//!   (`target/compat/`, `COMPAT.md`); `--project` picks engines (e.g. `safari` on a Mac).
 //! - `lint`: formatting and clippy only.
 //! - `bench bus`: the bus's throughput page <-> service worker in each engine (prints figures).
 //!
 //! Every step prints a `==>` line; set-up steps are idempotent.
 
 mod browsers;
+mod compat;
 mod serve;
 mod setup;
 mod util;
@@ -38,10 +42,13 @@ fn main() -> ExitCode {
         }),
         Some("serve") => port(&args).and_then(|port| serve::serve(&root(), port)),
         Some("test") => test(),
+        Some("compat") => projects(&args).and_then(|projects| compat(&projects)),
         Some("lint") => setup::wasm_toolchain().and_then(|tc| lint(&tc)),
         Some("bench") if args.get(1).map(String::as_str) == Some("bus") => bench_bus(),
         _ => {
-            eprintln!("usage: cargo xtask <build | demo [--port N] | serve [--port N] | test | lint>");
+            eprintln!(
+                "usage: cargo xtask <build | demo [--port N] | serve [--port N] | test | compat [--project NAME]... | lint | bench bus>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -67,6 +74,19 @@ fn port(args: &[String]) -> Result<u16, Fail> {
             .and_then(|p| p.parse().ok())
             .ok_or_else(|| Fail("--port takes a port number, e.g. --port 8081".into())),
     }
+}
+
+/// The `--project NAME` arguments of `compat`.
+fn projects(args: &[String]) -> Result<Vec<String>, Fail> {
+    let mut projects = Vec::new();
+    let mut rest = args.iter().skip(1);
+    while let Some(arg) = rest.next() {
+        match (arg.as_str(), rest.next()) {
+            ("--project", Some(name)) => projects.push(name.clone()),
+            _ => return Err(Fail(format!("unexpected `{arg}`: compat takes --project NAME, e.g. --project safari"))),
+        }
+    }
+    Ok(projects)
 }
 
 /// Builds `dist/`; returns the wasm toolchain it used.
@@ -170,8 +190,7 @@ fn test() -> Result<(), Fail> {
         let args = ["--package", "sluice-worker-bus", "--test", "web"];
         per_engine.push((engine, browsers::run_wasm_tests(&root, toolchain, &drivers, engine, &args, &[])?));
     }
-    browsers::npm_packages(&root)?;
-    let end_to_end = browsers::run_end_to_end(&root, &drivers)?;
+    let end_to_end = end_to_end_and_matrix(&root, &drivers, &[])?;
     println!();
     println!("==> summary");
     println!("    native: {} passed, {} failed, {} ignored", native.passed, native.failed, native.ignored);
@@ -183,17 +202,48 @@ fn test() -> Result<(), Fail> {
     }
     for (engine, counts) in &end_to_end {
         println!(
-            "    end-to-end in {}: {} passed, {} failed, {} skipped (not applicable there)",
-            engine.name(),
-            counts.passed,
-            counts.failed,
-            counts.skipped
+            "    end-to-end in {engine}: {} passed, {} failed, {} skipped (n.a. or not available there)",
+            counts.passed, counts.failed, counts.skipped
         );
         total.passed += counts.passed;
         total.failed += counts.failed;
     }
     println!("tests: {} passed, {} failed", total.passed, total.failed);
     Ok(())
+}
+
+/// The Playwright specs in `projects` (every engine when empty), then the matrix; fails when an
+/// engine that had to run did not, or when a test or a matrix cell failed.
+fn end_to_end_and_matrix(
+    root: &Path,
+    drivers: &browsers::Drivers,
+    projects: &[String],
+) -> Result<Vec<(String, browsers::EndToEnd)>, Fail> {
+    browsers::npm_packages(root)?;
+    let dir = root.join("target/compat");
+    for engine in ["chromium", "firefox", "webkit", "playwright-webkit", "safari"] {
+        let _ = std::fs::remove_file(dir.join(format!("demo-{engine}.png")));
+    }
+    let (report, counts) = browsers::run_end_to_end(root, drivers, projects)?;
+    let required: Vec<&str> = if projects.is_empty() {
+        browsers::Engine::ALL.iter().map(|e| e.name()).collect()
+    } else {
+        projects.iter().map(String::as_str).collect()
+    };
+    let failures = compat::write(root, &report, &required)?;
+    browsers::judge_end_to_end(&counts, &required)?;
+    if !failures.is_empty() {
+        return Err(Fail(format!("the matrix has failed cells:\n  {}", failures.join("\n  "))));
+    }
+    Ok(counts)
+}
+
+/// `cargo xtask compat`: builds, sets up the browsers, runs the specs and writes the matrix.
+fn compat(projects: &[String]) -> Result<(), Fail> {
+    let root = root();
+    let (_, bindgen) = build()?;
+    let drivers = browsers::ensure(&root, &bindgen)?;
+    end_to_end_and_matrix(&root, &drivers, projects).map(drop)
 }
 
 /// Prints round trips per second and MB/s of the bus in each engine.

@@ -1,0 +1,103 @@
+import { unlinkSync } from 'node:fs';
+import { test, expect, figure, notApplicable, rowsOf, waitForFile, type Browser } from '../fixtures';
+import { expectedSha256, fileSha256 } from '../data';
+
+/** One 2 MiB download through `fetch` on the page's Sluice; returns what the service worker served. */
+function download(driver: Browser, name: string) {
+  return driver.evaluate(async (name) => {
+    window.sluiceTest.current ??= await window.sluice.Sluice.register({});
+    const size = 2 * 1048576 + 1;
+    const dl = window.sluiceTest.current.createDownload(name, { size, trigger: 'none' });
+    const writing = window.sluiceTest.write(dl.writable, size);
+    const body = await window.sluiceTest.read(await fetch(dl.url));
+    await writing;
+    return { body, done: await dl.done, size, served: (await window.sluiceTest.stats()).served };
+  }, name);
+}
+
+test.describe('a stopped service worker', () => {
+  // Firefox stops a service worker 1 s after its last event here (30 s by default).
+  test.use({ firefoxPrefs: { 'dom.serviceWorkers.idle_timeout': 1000, 'dom.serviceWorkers.idle_extended_timeout': 1000 } });
+
+  test('the service worker stopped between two downloads: the second still works', rowsOf('sw-restart'), async ({ driver }) => {
+    await driver.open();
+    const first = await download(driver, 'before-stop.bin');
+    expect(first.body).toEqual({ length: first.size, firstBad: -1 });
+    expect(first.served).toBe(1);
+    const how = await driver.stopServiceWorkers();
+    const second = await download(driver, 'after-stop.bin');
+    expect(second.body).toEqual({ length: second.size, firstBad: -1 });
+    expect(second.done).toBe(second.size);
+    // A service worker that kept running would have served two downloads by now.
+    if (second.served !== 1) notApplicable(`the service worker was not stopped (${how}), so this was not tested`);
+    figure('sw-restart', `stopped: ${how}`);
+  });
+
+  for (const mode of ['auto', 'fallback'] as const) {
+    test(`the service worker stopped during a download fails the writer (${mode})`, rowsOf('sw-stopped-mid-download'), async ({ driver }) => {
+      if (driver.engine === 'webkit' || driver.engine === 'safari') {
+        notApplicable('WebKit does not stop a service worker while its page is open, and its automation cannot');
+      }
+      await driver.open();
+      const SIZE = 256 * 1048576;
+      await driver.evaluate(async ({ mode, size }) => {
+        const sluice = await window.sluice.Sluice.register({ mode });
+        const dl = sluice.createDownload('stopped.bin', { size, trigger: 'iframe' });
+        const state = { mode: sluice.mode, writer: 'writing', done: 'pending' };
+        Object.assign(window, { stoppedDownload: state });
+        void (async () => {
+          const writer = dl.writable.getWriter();
+          for (let offset = 0; offset < size; offset += 1048576) {
+            await writer.write(window.sluiceTest.bytes(offset, 1048576));
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          await writer.close();
+          state.writer = 'closed';
+        })().catch((e) => (state.writer = `${e.code}: ${e.message}`));
+        dl.done.then((n) => (state.done = `resolved ${n}`), (e) => (state.done = `${e.code}: ${e.message}`));
+        await new Promise((r) => setTimeout(r, 2000));
+      }, { mode, size: SIZE });
+      const how = await driver.stopServiceWorkers();
+      const start = Date.now();
+      let state = { mode: '', writer: 'writing', done: 'pending' };
+      while (Date.now() - start < 40_000 && (state.writer === 'writing' || state.done === 'pending')) {
+        await new Promise((r) => setTimeout(r, 500));
+        state = await driver.evaluate(() => (window as unknown as { stoppedDownload: typeof state }).stoppedDownload);
+      }
+      expect(state.writer).toMatch(/^service_worker_gone: /);
+      expect(state.done).toMatch(/^service_worker_gone: /);
+      figure('sw-stopped-mid-download', `${state.mode}: failed ${((Date.now() - start) / 1000).toFixed(0)} s after "${how}"`);
+    });
+  }
+});
+
+test('a download open for 60 s with idle gaps of 15 s is byte-exact, on each path', rowsOf('idle-gaps'), async ({ driver }) => {
+  test.setTimeout(300_000);
+  await driver.open();
+  const PART = 1048576 + 13;
+  const PARTS = 5;
+  const results = await driver.evaluate(async ({ part, parts }) => {
+    const probed = await window.sluice.Sluice.register({});
+    const sluices = probed.mode === 'fallback' ? [probed] : [probed, await window.sluice.Sluice.register({ mode: 'fallback' })];
+    return Promise.all(sluices.map(async (sluice) => {
+      const name = `idle-gaps-${sluice.mode}.bin`;
+      const start = performance.now();
+      const dl = sluice.createDownload(name, { size: part * parts, trigger: 'iframe' });
+      const writer = dl.writable.getWriter();
+      for (let i = 0; i < parts; i++) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 15_000));
+        await writer.write(window.sluiceTest.bytes(i * part, part));
+      }
+      await writer.close();
+      return { name, mode: sluice.mode, done: await dl.done, seconds: (performance.now() - start) / 1000 };
+    }));
+  }, { part: PART, parts: PARTS });
+  const expected = expectedSha256(PART * PARTS);
+  for (const r of results) {
+    expect(r.done).toBe(PART * PARTS);
+    const file = await waitForFile(driver.downloadDir, r.name, PART * PARTS, 30_000);
+    expect(await fileSha256(file), r.mode).toBe(expected);
+    unlinkSync(file);
+  }
+  figure('idle-gaps', results.map((r) => `${r.mode}: ${r.seconds.toFixed(0)} s`).join(', '));
+});
