@@ -2,6 +2,7 @@
 // (WebKitWebDriver + MiniBrowser) need for the end-to-end tests.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 
 const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8' };
@@ -62,16 +63,29 @@ export class WebDriver {
     return webdriver;
   }
 
-  async command<T = unknown>(method: string, path: string, payload?: object): Promise<T> {
-    const response = await fetch(`${this.base}/session/${this.session}/${path}`, {
-      method,
-      headers: JSON_HEADERS,
-      body: payload ? JSON.stringify(payload) : undefined,
-      signal: AbortSignal.timeout(660_000),
+  // node:http, not fetch: fetch gives up on a reply slower than 5 minutes (a long download).
+  command<T = unknown>(method: string, path: string, payload?: object): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const request = httpRequest(`${this.base}/session/${this.session}/${path}`, { method, headers: JSON_HEADERS }, (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (d) => (text += d));
+        response.on('error', reject);
+        response.on('end', () => {
+          try {
+            const body = JSON.parse(text) as { value: T & { error?: string; message?: string } };
+            const ok = (response.statusCode ?? 500) < 300;
+            if (ok) resolve(body.value);
+            else reject(new Error(`WebDriver ${path}: ${body.value?.error}: ${body.value?.message}`));
+          } catch (e) {
+            reject(new Error(`WebDriver ${path}: not JSON (${e}): ${text.slice(0, 200)}`));
+          }
+        });
+      });
+      request.setTimeout(660_000, () => request.destroy(new Error(`WebDriver ${path}: no reply within 660 s`)));
+      request.on('error', reject);
+      request.end(payload ? JSON.stringify(payload) : undefined);
     });
-    const body = (await response.json()) as { value: T & { error?: string; message?: string } };
-    if (!response.ok) throw new Error(`WebDriver ${path}: ${body.value?.error}: ${body.value?.message}`);
-    return body.value;
   }
 
   async goto(url: string): Promise<void> {
