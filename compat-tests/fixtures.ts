@@ -47,7 +47,14 @@ const SAFARI_DRIVER = '/usr/bin/safaridriver';
 
 /** Why `engine` cannot run on this machine, or null when it can. */
 function unavailable(engine: EngineName): string | null {
-  if (engine === 'playwright-webkit' && !existsSync(webkit.executablePath())) {
+  const installed = (type: BrowserType) => {
+    try {
+      return existsSync(type.executablePath());
+    } catch {
+      return false; // a platform Playwright has no build for
+    }
+  };
+  if (engine === 'playwright-webkit' && !installed(webkit)) {
     return "not available: Playwright's WebKit is not installed (macOS: npx playwright install webkit)";
   }
   if (engine === 'safari' && (process.platform !== 'darwin' || !existsSync(SAFARI_DRIVER))) {
