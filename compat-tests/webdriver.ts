@@ -103,8 +103,10 @@ export class WebDriver {
     return result.value;
   }
 
-  /** Saves a PNG of the current page (WebDriver "Take Screenshot"). */
+  /** Saves a PNG of the current page (WebDriver "Take Screenshot"), in a window tall enough for it. */
   async screenshot(file: string): Promise<void> {
+    await this.command('POST', 'window/rect', { width: 1280, height: 1500 }).catch(() => {});
+    await this.evaluate('() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))', null);
     writeFileSync(file, Buffer.from(await this.command<string>('GET', 'screenshot'), 'base64'));
   }
 

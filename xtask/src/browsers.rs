@@ -178,10 +178,10 @@ pub fn run_end_to_end(
     step(&format!("end-to-end tests: Playwright Test in {which} (compat-tests/)"));
     let report = root.join("target/playwright/report.json");
     let _ = std::fs::remove_file(&report);
-    // WebKitGTK needs a display: a virtual one on Linux.
+    // WebKitGTK needs a display: a virtual one on Linux, large and true-colour for the screenshots.
     let mut cmd = if cfg!(target_os = "linux") {
         let mut xvfb = Command::new("xvfb-run");
-        xvfb.args(["-a", "npx"]);
+        xvfb.args(["-a", "-s", "-screen 0 1920x1600x24", "npx"]);
         xvfb
     } else {
         Command::new("npx")
