@@ -179,9 +179,9 @@ export const test = base.extend<{ engine: EngineName; firefoxPrefs: Record<strin
           return `idle in the page for ${ms / 1000} s`;
         }
         await goto('about:blank');
-        await sleep(12_000);
+        await sleep(15_000);
         await open();
-        return 'left the page for 12 s (no clients)';
+        return 'left the page for 15 s (no clients)';
       },
     };
     try {
