@@ -120,6 +120,38 @@ pub enum MatrixError {
     },
 }
 
+/// How many tests of one project passed, failed and skipped.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// Passed as expected.
+    pub passed: u64,
+    /// Failed, timed out or passed only on retry.
+    pub failed: u64,
+    /// Skipped (n.a. or not available).
+    pub skipped: u64,
+}
+
+/// The test counts of each project in a Playwright JSON report, in the report's order.
+pub fn counts(report: &Value) -> Vec<(String, Counts)> {
+    let mut out: Vec<(String, Counts)> = Vec::new();
+    for test in collect(report) {
+        let index = match out.iter().position(|(p, _)| p == test.project) {
+            Some(index) => index,
+            None => {
+                out.push((test.project.to_owned(), Counts::default()));
+                out.len() - 1
+            }
+        };
+        let count = &mut out[index].1;
+        match test.status {
+            "expected" => count.passed += 1,
+            "skipped" => count.skipped += 1,
+            _ => count.failed += 1,
+        }
+    }
+    out
+}
+
 /// One test of one project, as the report has it.
 struct TestResult<'a> {
     project: &'a str,
@@ -501,6 +533,13 @@ mod tests {
         assert!(failures[0].starts_with("feature b in chromium: fail"));
         assert!(failures[1].starts_with("feature d in chromium: not run"));
         assert_eq!(matrix.failures(&["chromium", "firefox"]).len(), 3, "firefox did not start");
+        assert_eq!(
+            counts(&report),
+            [
+                ("chromium".to_owned(), Counts { passed: 1, failed: 1, skipped: 1 }),
+                ("safari".to_owned(), Counts { passed: 0, failed: 0, skipped: 1 })
+            ]
+        );
     }
 
     #[test]

@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Test counts of one Playwright project in the end-to-end run.
+pub use sluice_compat_tests::Counts as EndToEnd;
+
 use crate::setup::{self, WasmToolchain};
 use crate::util::{self, step, Counts, Fail};
 
@@ -158,14 +161,6 @@ pub fn npm_packages(root: &Path) -> Result<(), Fail> {
     util::run(Command::new("npm").current_dir(root).args(["ci", "--no-audit", "--no-fund"]))
 }
 
-/// Test counts of one engine (Playwright project) in the end-to-end run.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct EndToEnd {
-    pub passed: u64,
-    pub failed: u64,
-    pub skipped: u64,
-}
-
 /// Runs the Playwright specs (under Xvfb, for WebKitGTK) in `projects`, or in every project of
 /// `playwright.config.ts` when empty. Returns Playwright's JSON report and the counts per
 /// project; judging them is the caller's (after it has written the matrix).
@@ -199,31 +194,7 @@ pub fn run_end_to_end(
         .map_err(|e| Fail(format!("Playwright wrote no report ({e}); its run: {:?}", status.as_ref().err())))?;
     let json: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| Fail(format!("bad Playwright report: {e}")))?;
-    let mut counts: Vec<(String, EndToEnd)> = Vec::new();
-    let mut stack = vec![&json];
-    while let Some(node) = stack.pop() {
-        for key in ["suites", "specs"] {
-            if let Some(children) = node.get(key).and_then(|c| c.as_array()) {
-                stack.extend(children);
-            }
-        }
-        for test in node.get("tests").and_then(|t| t.as_array()).into_iter().flatten() {
-            let project = test.get("projectName").and_then(|p| p.as_str()).unwrap_or("").to_owned();
-            let index = match counts.iter().position(|(p, _)| *p == project) {
-                Some(index) => index,
-                None => {
-                    counts.push((project, EndToEnd::default()));
-                    counts.len() - 1
-                }
-            };
-            let count = &mut counts[index].1;
-            match test.get("status").and_then(|s| s.as_str()) {
-                Some("expected") => count.passed += 1,
-                Some("skipped") => count.skipped += 1,
-                _ => count.failed += 1,
-            }
-        }
-    }
+    let mut counts = sluice_compat_tests::counts(&json);
     counts.sort_by_key(|(project, _)| Engine::ALL.iter().position(|e| e.name() == project).unwrap_or(usize::MAX));
     Ok((json, counts))
 }
