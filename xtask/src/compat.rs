@@ -8,7 +8,13 @@ use sluice_compat_tests::{Matrix, Row};
 use crate::util::{step, Fail};
 
 /// Writes the matrix of `report`; returns its failed (or not run) cells in the `required` engines.
-pub fn write(root: &Path, report: &serde_json::Value, required: &[&str]) -> Result<Vec<String>, Fail> {
+/// `COMPAT.md` is rewritten only from a run of every engine (`every_engine`).
+pub fn write(
+    root: &Path,
+    report: &serde_json::Value,
+    required: &[&str],
+    every_engine: bool,
+) -> Result<Vec<String>, Fail> {
     step("compatibility matrix -> target/compat/matrix.{md,json,html}");
     let rows_file = root.join("compat-tests/rows.json");
     let rows: Vec<Row> = std::fs::read_to_string(&rows_file)
@@ -38,6 +44,8 @@ pub fn write(root: &Path, report: &serde_json::Value, required: &[&str]) -> Resu
     let committed = root.join("COMPAT.md");
     if !failures.is_empty() {
         println!("    COMPAT.md left as it was: this run has failed cells");
+    } else if !every_engine {
+        println!("    COMPAT.md left as it was: only some engines ran (--project)");
     } else if std::fs::read_to_string(&committed).is_ok_and(|old| old.contains(&matrix.signature())) {
         println!("    COMPAT.md unchanged (same engines, same results)");
     } else {
