@@ -11,12 +11,14 @@
 //! - [`id`]: download ids and the service-worker URLs built from them.
 //! - [`capability`]: which path a browser gets, from probe results.
 //! - [`lease`]: serve-once and expiry of a download URL.
+//! - [`registry`]: the service worker's open downloads (open, claim once, expiry, caps).
 
 pub mod capability;
 pub mod coalesce;
 pub mod headers;
 pub mod id;
 pub mod lease;
+pub mod registry;
 pub mod window;
 pub mod wire;
 
@@ -25,5 +27,6 @@ pub use coalesce::Coalescer;
 pub use headers::{content_disposition, response_headers, sanitize_filename, HeaderError};
 pub use id::{DownloadId, DownloadUrl};
 pub use lease::{Lease, LeaseError};
+pub use registry::{ClaimError, Claimed, ConnectionId, Limits, OpenError, Registry};
 pub use window::{FlowConfig, ProtocolError, ReceiveWindow, SendError, SendWindow};
 pub use wire::{Address, DecodeError, Envelope, FileMeta, Frame, Message, RequestId, WIRE_VERSION};

@@ -16,7 +16,7 @@ use crate::id::DownloadId;
 
 /// The version of this wire format. Page and service worker of different versions refuse
 /// each other with [`DecodeError::VersionMismatch`].
-pub const WIRE_VERSION: u32 = 1;
+pub const WIRE_VERSION: u32 = 2;
 
 /// The largest integer both sides represent exactly (JavaScript's `Number.MAX_SAFE_INTEGER`).
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
@@ -165,6 +165,8 @@ pub enum Message {
         /// The ping's nonce.
         nonce: u64,
     },
+    /// Page -> service worker: this connection ends; its downloads fail.
+    Bye,
     /// Positive answer to a request that returns nothing else.
     Ack,
     /// Negative answer, or a report of a broken rule.
@@ -190,8 +192,16 @@ pub enum ErrorCode {
     NoSuchActor,
     /// A credit-window rule was broken.
     Protocol,
-    /// The download URL was already served or expired.
+    /// The download URL was already served.
     Gone,
+    /// Nobody requested the download URL in time.
+    Expired,
+    /// Too many downloads are open; one must end first.
+    TooManyDownloads,
+    /// A text (file name, type, reason) is over [`MAX_TEXT_BYTES`].
+    TooLarge,
+    /// The request is not valid (e.g. file metadata that cannot become headers).
+    InvalidArgument,
     /// Anything else.
     Internal,
 }
@@ -296,7 +306,7 @@ impl Message {
             | Message::Abort { id, .. }
             | Message::Cancel { id, .. } => Some(*id),
             Message::Error { id, .. } => *id,
-            Message::Ping { .. } | Message::Pong { .. } | Message::Ack => None,
+            Message::Ping { .. } | Message::Pong { .. } | Message::Bye | Message::Ack => None,
         }
     }
 
@@ -336,7 +346,7 @@ impl Message {
             Message::Abort { reason, .. } | Message::Cancel { reason, .. } => text(reason, "reason too long"),
             Message::Ping { nonce } | Message::Pong { nonce } => safe(*nonce, "nonce above 2^53 - 1"),
             Message::Error { message, .. } => text(message, "error text too long"),
-            Message::Ack => Ok(()),
+            Message::Bye | Message::Ack => Ok(()),
         }
     }
 }
@@ -392,6 +402,7 @@ mod tests {
             Message::Cancel { id: id(), reason: "user".into() },
             Message::Ping { nonce: 1 },
             Message::Pong { nonce: 1 },
+            Message::Bye,
             Message::Ack,
             Message::Error { id: None, code: ErrorCode::NoSuchActor, message: "x".into() },
         ];
@@ -409,15 +420,15 @@ mod tests {
         let frame = Frame::new(Envelope::Tell { msg: Message::Chunk { id: id(), seq: 1, len: 2 } });
         assert_eq!(
             serde_json::to_value(&frame).unwrap(),
-            json!({"v": 1, "body": {"kind": "tell", "msg": {"type": "chunk", "id": "00000000000000000000000000000007", "seq": 1, "len": 2}}})
+            json!({"v": 2, "body": {"kind": "tell", "msg": {"type": "chunk", "id": "00000000000000000000000000000007", "seq": 1, "len": 2}}})
         );
     }
 
     #[test]
     fn versions_refuse_each_other() {
-        let other = json!({"v": 2, "body": {"kind": "something_new"}});
-        assert_eq!(decode(&other), Err(DecodeError::VersionMismatch { ours: 1, theirs: 2 }));
-        assert!(decode(&other).unwrap_err().to_string().contains("speaks 1, the peer 2"));
+        let other = json!({"v": 1, "body": {"kind": "something_old"}});
+        assert_eq!(decode(&other), Err(DecodeError::VersionMismatch { ours: 2, theirs: 1 }));
+        assert!(decode(&other).unwrap_err().to_string().contains("speaks 2, the peer 1"));
     }
 
     #[test]
@@ -425,19 +436,19 @@ mod tests {
         assert_eq!(decode(&json!(null)), Err(DecodeError::NotAFrame));
         assert_eq!(decode(&json!("hello")), Err(DecodeError::NotAFrame));
         assert_eq!(decode(&json!({"v": "1", "body": {}})), Err(DecodeError::NotAFrame));
-        assert!(matches!(decode(&json!({"v": 1, "body": {"kind": "nope"}})), Err(DecodeError::Malformed(_))));
-        let huge = json!({"v": 1, "body": {"kind": "tell", "msg": {"type": "close", "id": "00000000000000000000000000000007", "total": u64::MAX}}});
+        assert!(matches!(decode(&json!({"v": 2, "body": {"kind": "nope"}})), Err(DecodeError::Malformed(_))));
+        let huge = json!({"v": 2, "body": {"kind": "tell", "msg": {"type": "close", "id": "00000000000000000000000000000007", "total": u64::MAX}}});
         assert_eq!(decode(&huge), Err(DecodeError::OutOfRange("total above 2^53 - 1")));
-        let negative = json!({"v": 1, "body": {"kind": "tell", "msg": {"type": "chunk", "id": "00000000000000000000000000000007", "seq": -1, "len": 1}}});
+        let negative = json!({"v": 2, "body": {"kind": "tell", "msg": {"type": "chunk", "id": "00000000000000000000000000000007", "seq": -1, "len": 1}}});
         assert!(matches!(decode(&negative), Err(DecodeError::Malformed(_))));
-        let bad_id = json!({"v": 1, "body": {"kind": "tell", "msg": {"type": "ack_x", "id": "zz"}}});
+        let bad_id = json!({"v": 2, "body": {"kind": "tell", "msg": {"type": "ack_x", "id": "zz"}}});
         assert!(matches!(decode(&bad_id), Err(DecodeError::Malformed(_))));
     }
 
     #[test]
     fn extra_fields_beside_the_frame_are_ignored() {
         // The chunk's ArrayBuffer travels beside the header, e.g. as `data`.
-        let value = json!({"v": 1, "data": [1, 2], "body": {"kind": "hello"}});
+        let value = json!({"v": 2, "data": [1, 2], "body": {"kind": "hello"}});
         assert_eq!(decode(&value).unwrap(), Frame::new(Envelope::Hello));
     }
 }

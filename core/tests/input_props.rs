@@ -53,12 +53,12 @@ fn value() -> impl Strategy<Value = Value> {
 fn valid_frames() -> Vec<Value> {
     let id = "00000000000000000000000000000007";
     vec![
-        json!({"v": 1, "body": {"kind": "hello"}}),
-        json!({"v": 1, "body": {"kind": "tell", "msg": {"type": "chunk", "id": id, "seq": 3, "len": 65536}}}),
-        json!({"v": 1, "body": {"kind": "request", "req": {"slot": 1, "generation": 2},
+        json!({"v": 2, "body": {"kind": "hello"}}),
+        json!({"v": 2, "body": {"kind": "tell", "msg": {"type": "chunk", "id": id, "seq": 3, "len": 65536}}}),
+        json!({"v": 2, "body": {"kind": "request", "req": {"slot": 1, "generation": 2},
             "msg": {"type": "open", "id": id, "meta": {"name": "a.txt", "size": 10, "content_type": null},
                     "path": "fallback", "window_chunks": 8, "window_bytes": 8388608, "expire_after_ms": 60000}}}),
-        json!({"v": 1, "body": {"kind": "reply", "req": {"slot": 1, "generation": 2},
+        json!({"v": 2, "body": {"kind": "reply", "req": {"slot": 1, "generation": 2},
             "msg": {"type": "error", "id": null, "code": "no_such_actor", "message": "x"}}}),
     ]
 }

@@ -33,7 +33,7 @@ pub use error::SluiceError;
 pub use page::{Options, Sluice, Trigger};
 pub use sluice_core::{FileMeta, ForcedMode, Probe, TransferPath};
 
-/// The Sluice build and wire version, e.g. `sluice 0.1.0 (wire 1)`.
+/// The Sluice build and wire version, e.g. `sluice 0.1.0 (wire 2)`.
 #[wasm_bindgen]
 pub fn version() -> String {
     format!("sluice {} (wire {})", env!("CARGO_PKG_VERSION"), sluice_core::WIRE_VERSION)

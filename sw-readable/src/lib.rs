@@ -16,7 +16,7 @@ mod service;
 #[cfg(target_arch = "wasm32")]
 mod stream;
 
-/// The Sluice build and wire version, e.g. `sluice 0.1.0 (wire 1)`.
+/// The Sluice build and wire version, e.g. `sluice 0.1.0 (wire 2)`.
 #[wasm_bindgen]
 pub fn version() -> String {
     format!("sluice {} (wire {})", env!("CARGO_PKG_VERSION"), sluice_core::WIRE_VERSION)

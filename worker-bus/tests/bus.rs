@@ -10,7 +10,7 @@ use futures::executor::LocalPool;
 use futures::task::LocalSpawnExt;
 use serde_json::json;
 use sluice_core::wire::ErrorCode;
-use sluice_core::{Address, DownloadId, Message};
+use sluice_core::{Address, DownloadId, Message, WIRE_VERSION};
 use sluice_worker_bus::memory::{pair, MemoryEndpoint};
 use sluice_worker_bus::{ActorHandle, Bus, BusConfig, BusError};
 
@@ -173,12 +173,12 @@ fn garbage_is_counted_and_ignored_and_valid_messages_still_arrive() {
         json!(null),
         json!("hello"),
         json!([1, 2, 3]),
-        json!({"v": 1}),
-        json!({"v": 1, "body": {"kind": "nope"}}),
-        json!({"v": 1, "body": {"kind": "tell", "msg": {"type": "chunk", "id": id, "seq": 1e300, "len": 1}}}),
-        json!({"v": 1, "body": {"kind": "tell", "msg": {"type": "close", "id": id, "total": u64::MAX}}}),
-        json!({"v": 1, "body": {"kind": "tell", "msg": {"type": "chunk", "id": "not-an-id", "seq": 1, "len": 1}}}),
-        json!({"v": 1, "body": {"kind": "reply", "req": {"slot": 4_000_000_000u32, "generation": 1}, "msg": {"type": "ack"}}}),
+        json!({"v": 2}),
+        json!({"v": 2, "body": {"kind": "nope"}}),
+        json!({"v": 2, "body": {"kind": "tell", "msg": {"type": "chunk", "id": id, "seq": 1e300, "len": 1}}}),
+        json!({"v": 2, "body": {"kind": "tell", "msg": {"type": "close", "id": id, "total": u64::MAX}}}),
+        json!({"v": 2, "body": {"kind": "tell", "msg": {"type": "chunk", "id": "not-an-id", "seq": 1, "len": 1}}}),
+        json!({"v": 2, "body": {"kind": "reply", "req": {"slot": 4_000_000_000u32, "generation": 1}, "msg": {"type": "ack"}}}),
     ] {
         b.endpoint().inject(garbage, None);
     }
@@ -259,14 +259,17 @@ fn a_full_mailbox_refuses_instead_of_growing() {
 fn version_mismatch_fails_both_sides_clearly() {
     let mut pool = LocalPool::new();
     let (x, y) = pair();
-    x.set_wire_version(2);
+    x.set_wire_version(WIRE_VERSION + 1);
     let (a, b) = (Bus::new(x, BusConfig::default()), Bus::new(y, BusConfig::default()));
     let bus = b.clone();
     let answer = spawn(&pool, async move { bus.request(chunk(0), None).await });
     settle(&mut pool, &a, &b);
-    let expected_b = BusError::VersionMismatch { ours: 1, theirs: 2 };
+    let expected_b = BusError::VersionMismatch { ours: WIRE_VERSION, theirs: WIRE_VERSION + 1 };
     assert_eq!(answer.borrow_mut().take().unwrap().unwrap_err(), expected_b);
     assert_eq!(b.tell(chunk(1), None).unwrap_err(), expected_b);
-    assert_eq!(a.tell(chunk(1), None).unwrap_err(), BusError::VersionMismatch { ours: 2, theirs: 1 });
+    assert_eq!(
+        a.tell(chunk(1), None).unwrap_err(),
+        BusError::VersionMismatch { ours: WIRE_VERSION + 1, theirs: WIRE_VERSION }
+    );
     assert!(expected_b.to_string().contains("load the same Sluice build"));
 }

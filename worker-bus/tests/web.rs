@@ -78,8 +78,8 @@ async fn rejected_by_peer(bus: &Bus<WebEndpoint>) -> u64 {
 }
 
 fn garbage() -> Vec<JsValue> {
-    let not_a_frame = js_sys::JSON::parse(r#"{"v": 1, "body": {"kind": "no_such_kind"}}"#).unwrap();
-    let huge = js_sys::JSON::parse(r#"{"v": 1, "body": {"kind": "tell", "msg": {"type": "close", "id": "0000000000000000000000000000ec40", "total": 1e300}}}"#).unwrap();
+    let not_a_frame = js_sys::JSON::parse(r#"{"v": 2, "body": {"kind": "no_such_kind"}}"#).unwrap();
+    let huge = js_sys::JSON::parse(r#"{"v": 2, "body": {"kind": "tell", "msg": {"type": "close", "id": "0000000000000000000000000000ec40", "total": 1e300}}}"#).unwrap();
     vec![JsValue::from_str("garbage"), JsValue::NULL, not_a_frame, huge]
 }
 
