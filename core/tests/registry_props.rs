@@ -91,12 +91,9 @@ proptest! {
                 match event {
                     Event::Answer { waiter, answer } => {
                         prop_assert!(answered.insert(waiter), "request {} answered twice", waiter);
-                        match answer {
-                            Ok(claimed) => {
-                                prop_assert_eq!(DownloadId::from_u128(claimed.body.0.into()), claimed.id);
-                                take(claimed.body, &mut handed_out)?;
-                            }
-                            Err(_) => {}
+                        if let Ok(claimed) = answer {
+                            prop_assert_eq!(DownloadId::from_u128(claimed.body.0.into()), claimed.id);
+                            take(claimed.body, &mut handed_out)?;
                         }
                     }
                     Event::Expired { id, body, .. } => {
