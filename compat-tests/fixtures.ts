@@ -26,6 +26,11 @@ export interface Browser {
   evaluate<T, A = null>(fn: (arg: A) => T | Promise<T>, arg?: A): Promise<T>;
   /** Uncaught errors of the page and its service worker so far. */
   errors(): Promise<string[]>;
+  /**
+   * Closes the page (its tab or window) the way a user would, and continues in a new blank one:
+   * `goto`/`open` then use the new page.
+   */
+  closePage(): Promise<void>;
   /** Saves a PNG of the viewport. */
   screenshot(file: string): Promise<void>;
   /**
@@ -69,11 +74,15 @@ async function playwrightBrowser(type: BrowserType, baseURL: string, downloadDir
     isChromium ? { executablePath: existsSync(DEBIAN_CHROMIUM) ? DEBIAN_CHROMIUM : undefined, args: CHROMIUM_ARGS } : {},
   );
   const context = await browser.newContext({ acceptDownloads: true });
-  const page: Page = await context.newPage();
   const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(`page: ${e.message}`));
-  // Save each download under the name the browser chose (from Content-Disposition).
-  page.on('download', (d) => void d.saveAs(join(downloadDir, d.suggestedFilename())).catch(() => {}));
+  const newPage = async () => {
+    const page = await context.newPage();
+    page.on('pageerror', (e) => pageErrors.push(`page: ${e.message}`));
+    // Save each download under the name the browser chose (from Content-Disposition).
+    page.on('download', (d) => void d.saveAs(join(downloadDir, d.suggestedFilename())).catch(() => {}));
+    return page;
+  };
+  let page: Page = await newPage();
   const stopServiceWorkers = async () => {
     const cdp = await context.newCDPSession(page);
     await cdp.send('ServiceWorker.enable');
@@ -86,6 +95,11 @@ async function playwrightBrowser(type: BrowserType, baseURL: string, downloadDir
     goto: async (url: string) => void (await page.goto(url)),
     evaluate: <T>(source: string, arg: unknown) => page.evaluate(`(${source})(${JSON.stringify(arg ?? null)})`) as Promise<T>,
     screenshot: async (file: string) => void (await page.screenshot({ path: file, fullPage: true })),
+    closePage: async () => {
+      const old = page;
+      page = await newPage();
+      await old.close();
+    },
     stopServiceWorkers: isChromium ? stopServiceWorkers : null,
     pageErrors,
     close: () => browser.close(),
@@ -131,6 +145,7 @@ async function webdriverBrowser(engine: 'firefox' | 'webkit' | 'safari', baseURL
     goto: (url: string) => driver.goto(url),
     evaluate: <T>(source: string, arg: unknown) => driver.evaluate<T>(source, arg),
     screenshot: (file: string) => driver.screenshot(file),
+    closePage: () => driver.closeWindow(),
     stopServiceWorkers: null,
     pageErrors: [] as string[],
     close: () => driver.close(),
@@ -166,6 +181,7 @@ export const test = base.extend<{ engine: EngineName; firefoxPrefs: Record<strin
       goto,
       open,
       evaluate: (fn, arg) => raw.evaluate(fn.toString(), arg),
+      closePage: () => raw.closePage(),
       errors: async () => [...raw.pageErrors, ...(await raw.evaluate<string[]>('() => window.sluiceErrors || []', null))],
       screenshot: async (file) => {
         mkdirSync(dirname(file), { recursive: true });

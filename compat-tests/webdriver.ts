@@ -110,6 +110,13 @@ export class WebDriver {
     writeFileSync(file, Buffer.from(await this.command<string>('GET', 'screenshot'), 'base64'));
   }
 
+  /** Closes the current window after opening a new one, and continues in the new one. */
+  async closeWindow(): Promise<void> {
+    const { handle } = await this.command<{ handle: string }>('POST', 'window/new', { type: 'tab' });
+    await this.command('DELETE', 'window');
+    await this.command('POST', 'window', { handle });
+  }
+
   async close(): Promise<void> {
     await fetch(`${this.base}/session/${this.session}`, { method: 'DELETE', signal: AbortSignal.timeout(30_000) }).catch(() => {});
     this.driver.kill('SIGKILL');

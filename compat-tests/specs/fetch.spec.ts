@@ -65,5 +65,21 @@ test('an unclaimed download expires (configurable), then gets 404 and fails its 
     return { status: response.status, done };
   });
   expect(result.status).toBe(404);
-  expect(result.done).toMatch(/^cancelled: .*not requested within/);
+  expect(result.done).toMatch(/^expired: .*not requested in time/);
+});
+
+test('a HEAD or a prefetch does not use up the served-once URL', rowsOf('served-once-get'), async ({ driver }) => {
+  await driver.open();
+  const result = await driver.evaluate(async () => {
+    const sluice = await window.sluice.Sluice.register({});
+    const dl = sluice.createDownload('head.bin', { size: 5, trigger: 'none' });
+    const head = await fetch(dl.url, { method: 'HEAD' });
+    const prefetch = await fetch(dl.url, { headers: { Purpose: 'prefetch' } }).then((r) => r.status, (e) => `error ${e}`);
+    const writing = window.sluiceTest.write(dl.writable, 5);
+    const get = await fetch(dl.url);
+    const body = await window.sluiceTest.read(get);
+    await writing;
+    return { head: head.status, prefetch, get: get.status, body, done: await dl.done };
+  });
+  expect(result).toEqual({ head: 405, prefetch: 503, get: 200, body: { length: 5, firstBad: -1 }, done: 5 });
 });

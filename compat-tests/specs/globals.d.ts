@@ -3,6 +3,8 @@ declare global {
   interface Window {
     sluice: typeof import('../../dist/sluice');
     sluiceReady: boolean;
+    /** The page module's wasm exports (its memory, for the memory tests). */
+    sluiceWasm: { memory: WebAssembly.Memory };
     sluiceErrors: string[];
     sluiceTest: {
       byteAt(p: number): number;
@@ -13,7 +15,7 @@ declare global {
       streamTransferable(): boolean;
       /** A Sluice a spec keeps between two `evaluate` calls. */
       current?: import('../../dist/sluice').Sluice;
-      stats(): Promise<{ open: number; served: number; maxQueuedChunks: number; maxQueuedBytes: number }>;
+      stats(): Promise<{ open: number; served: number; connections: number; maxQueuedChunks: number; maxQueuedBytes: number }>;
     };
   }
 }

@@ -4,6 +4,17 @@
 //! Chrome. Here small writes fill a buffer until it holds at least `min_chunk` bytes; large
 //! writes are cut into chunks of at most `max_chunk` bytes. Memory stays below `max_chunk`.
 
+/// The next move for the bytes of a write ([`Coalescer::next_step`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// A chunk is ready: take it with [`Coalescer::poll_chunk`].
+    Emit,
+    /// Send this many bytes of the write as a chunk of their own (never through the buffer).
+    Direct(usize),
+    /// [`Coalescer::push`] this many bytes of the write (they all fit).
+    Buffer(usize),
+}
+
 /// The chunker. Feed with [`Coalescer::push`], drain with [`Coalescer::poll_chunk`], and at
 /// the end take the rest with [`Coalescer::flush`].
 #[derive(Debug, Clone)]
@@ -43,6 +54,20 @@ impl Coalescer {
     /// Whatever is buffered, as a last (possibly short) chunk; `None` when empty.
     pub fn flush(&mut self) -> Option<Vec<u8>> {
         (!self.buf.is_empty()).then(|| std::mem::take(&mut self.buf))
+    }
+
+    /// What to do with the next bytes of a write that has `remaining` bytes left, so that no
+    /// write is ever copied whole into memory it does not need: `None` once it is all taken.
+    pub fn next_step(&self, remaining: usize) -> Option<Step> {
+        if self.buf.len() >= self.min {
+            Some(Step::Emit)
+        } else if remaining == 0 {
+            None
+        } else if self.buf.is_empty() && remaining >= self.min {
+            Some(Step::Direct(remaining.min(self.max)))
+        } else {
+            Some(Step::Buffer(remaining.min(self.max - self.buf.len())))
+        }
     }
 
     /// Bytes buffered and not yet returned.
@@ -85,6 +110,45 @@ mod tests {
         let sizes: Vec<usize> = chunks.iter().map(Vec::len).collect();
         assert_eq!(sizes, [100, 100, 56]);
         assert_eq!(chunks.concat(), data);
+    }
+
+    /// Plays a write through `next_step` and returns its chunks, marking direct ones.
+    fn steps_of(c: &mut Coalescer, data: &[u8]) -> Vec<(bool, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while let Some(step) = c.next_step(data.len() - at) {
+            match step {
+                Step::Emit => out.push((false, c.poll_chunk().unwrap())),
+                Step::Direct(n) => {
+                    out.push((true, data[at..at + n].to_vec()));
+                    at += n;
+                }
+                Step::Buffer(n) => {
+                    assert_eq!(c.push(&data[at..at + n]), n);
+                    at += n;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn large_writes_go_direct_and_small_ones_through_the_buffer() {
+        let mut c = Coalescer::new(10, 100);
+        let big: Vec<u8> = (0..=255).collect();
+        let chunks = steps_of(&mut c, &big);
+        let shape: Vec<(bool, usize)> = chunks.iter().map(|(d, v)| (*d, v.len())).collect();
+        assert_eq!(shape, [(true, 100), (true, 100), (true, 56)]);
+        assert_eq!(chunks.iter().flat_map(|(_, v)| v.clone()).collect::<Vec<_>>(), big);
+        // A small write is buffered; the large one after it first tops the buffer up to max.
+        assert!(steps_of(&mut c, &[1, 2, 3]).is_empty());
+        let chunks = steps_of(&mut c, &big);
+        let shape: Vec<(bool, usize)> = chunks.iter().map(|(d, v)| (*d, v.len())).collect();
+        assert_eq!(shape, [(false, 100), (true, 100), (true, 59)]);
+        assert_eq!(c.buffered(), 0);
+        // 5 bytes left over stay buffered (under min) for the next write or the flush.
+        assert!(steps_of(&mut c, &big[..5]).is_empty());
+        assert_eq!(c.flush().unwrap().len(), 5);
     }
 
     #[test]

@@ -23,10 +23,10 @@ pub mod window;
 pub mod wire;
 
 pub use capability::{decide, Capability, ForcedMode, Probe, TransferPath, Unsupported};
-pub use coalesce::Coalescer;
+pub use coalesce::{Coalescer, Step};
 pub use headers::{content_disposition, response_headers, sanitize_filename, HeaderError};
 pub use id::{DownloadId, DownloadUrl};
 pub use lease::{Lease, LeaseError};
 pub use registry::{ClaimError, Claimed, ConnectionId, Limits, OpenError, Registry};
-pub use window::{FlowConfig, ProtocolError, ReceiveWindow, SendError, SendWindow};
+pub use window::{incomplete_notice, FlowConfig, ProtocolError, ReceiveWindow, SendError, SendWindow, INCOMPLETE_MARK};
 pub use wire::{Address, DecodeError, Envelope, FileMeta, Frame, Message, RequestId, WIRE_VERSION};

@@ -444,6 +444,19 @@ impl ByteLength for Vec<u8> {
     }
 }
 
+/// The first words of [`incomplete_notice`], for tests that look for it in a saved file.
+pub const INCOMPLETE_MARK: &str = "[Sluice: THIS FILE IS INCOMPLETE";
+
+/// The text a failed download ends with before its stream errors. Browsers that discard a
+/// failed download never keep it; one that keeps a failed service-worker download under its
+/// final name (WebKit) keeps this note too, so the user can see the file is not whole.
+pub fn incomplete_notice(served: u64, declared: Option<u64>, why: &str) -> String {
+    let of = declared.map_or_else(String::new, |d| format!(" of {d}"));
+    let mut why = why.replace(['\r', '\n'], " ");
+    crate::wire::truncate(&mut why, 500);
+    format!("\n\n{INCOMPLETE_MARK}: only {served}{of} bytes arrived before the download failed ({why}). Download it again.]\n")
+}
+
 /// Why a download's stream fails.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Failure {
@@ -717,3 +730,18 @@ impl<T: ByteLength> ReceiveWindow<T> {
 }
 
 const _: () = assert!(MAX_WINDOW_BYTES <= MAX_SAFE_INTEGER);
+
+#[cfg(test)]
+mod notice_tests {
+    use super::*;
+
+    #[test]
+    fn the_incomplete_notice_says_how_much_and_why_on_its_own_lines() {
+        let notice = incomplete_notice(10, Some(96), "the page\r\nwas closed");
+        let expected = format!(
+            "\n\n{INCOMPLETE_MARK}: only 10 of 96 bytes arrived before the download failed (the page  was closed). Download it again.]\n"
+        );
+        assert_eq!(notice, expected);
+        assert!(incomplete_notice(5, None, &"x".repeat(9000)).len() < 700);
+    }
+}

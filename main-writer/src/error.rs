@@ -1,9 +1,10 @@
-//! The page side's errors.
+//! The page side's errors: one variant, and one `code` for JavaScript, per cause.
 
 use std::time::Duration;
 
 use sluice_core::window::SendError;
-use sluice_core::{HeaderError, Unsupported};
+use sluice_core::wire::ErrorCode;
+use sluice_core::Unsupported;
 use sluice_worker_bus::BusError;
 
 /// Why Sluice could not start, or a download failed.
@@ -21,15 +22,34 @@ pub enum SluiceError {
     /// The download cannot go on (closed, aborted, cancelled by the consumer, size mismatch...).
     #[error(transparent)]
     Download(#[from] SendError),
-    /// The file name or content type cannot become headers.
-    #[error("invalid file metadata: {0}")]
-    InvalidMeta(#[from] HeaderError),
+    /// The caller passed something Sluice cannot use (a bad size, mode, trigger or type).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// A file name or content type is longer than the wire carries.
+    #[error("the {what} is {bytes} bytes long; at most {max} bytes are allowed")]
+    TooLarge {
+        /// What was too long.
+        what: &'static str,
+        /// Its length in UTF-8 bytes.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Nobody requested the download's URL in time.
+    #[error("the download expired: {0}")]
+    Expired(String),
+    /// The service worker has too many downloads open; let one finish first.
+    #[error("too many downloads are open: {0}")]
+    TooManyDownloads(String),
     /// The service worker refused the download.
     #[error("the service worker refused the download: {0}")]
     Refused(String),
     /// A write or close was called while another one of the same download still ran.
     #[error("another write or close of this download is still running; await it first")]
     Busy,
+    /// `Sluice.close()` was called: no new downloads, and open ones failed.
+    #[error("this Sluice was closed")]
+    SluiceClosed,
     /// The message bus failed.
     #[error("message bus: {0}")]
     Bus(BusError),
@@ -48,14 +68,38 @@ impl SluiceError {
             SluiceError::Download(SendError::Cancelled(_)) => "cancelled",
             SluiceError::Download(SendError::Aborted(_)) => "aborted",
             SluiceError::Download(SendError::SizeMismatch { .. } | SendError::SizeExceeded { .. }) => "size_mismatch",
-            SluiceError::Download(SendError::Closed) => "closed",
+            SluiceError::Download(SendError::Closed) | SluiceError::SluiceClosed => "closed",
             SluiceError::Download(_) => "failed",
-            SluiceError::InvalidMeta(_) => "invalid_meta",
+            SluiceError::InvalidArgument(_) => "invalid_argument",
+            SluiceError::TooLarge { .. } => "too_large",
+            SluiceError::Expired(_) => "expired",
+            SluiceError::TooManyDownloads(_) => "too_many_downloads",
             SluiceError::Refused(_) => "refused",
             SluiceError::Busy => "busy",
             SluiceError::Bus(_) => "bus",
             SluiceError::Browser(_) => "browser",
         }
+    }
+
+    /// What the service worker's error `code` means for the page.
+    pub fn from_remote(code: ErrorCode, message: String) -> Self {
+        match code {
+            ErrorCode::Expired => SluiceError::Expired(message),
+            ErrorCode::TooManyDownloads => SluiceError::TooManyDownloads(message),
+            ErrorCode::InvalidArgument => SluiceError::InvalidArgument(message),
+            ErrorCode::Protocol | ErrorCode::Internal | ErrorCode::Gone => {
+                SluiceError::Download(SendError::Failed(message))
+            }
+            ErrorCode::Malformed | ErrorCode::VersionMismatch | ErrorCode::NoSuchActor | ErrorCode::TooLarge => {
+                SluiceError::Refused(message)
+            }
+        }
+    }
+
+    /// The error a JavaScript exception stands for.
+    #[cfg(target_arch = "wasm32")]
+    pub fn browser(e: &wasm_bindgen::JsValue) -> Self {
+        SluiceError::Browser(sluice_worker_bus::web::describe(e))
     }
 }
 
@@ -63,14 +107,15 @@ impl From<BusError> for SluiceError {
     fn from(e: BusError) -> Self {
         match e {
             BusError::Timeout(after) => SluiceError::ServiceWorkerGone(after),
-            BusError::Remote { message, .. } => SluiceError::Refused(message),
+            BusError::Remote { code, message } => SluiceError::from_remote(code, message),
             other => SluiceError::Bus(other),
         }
     }
 }
 
+#[cfg(target_arch = "wasm32")]
 impl From<wasm_bindgen::JsValue> for SluiceError {
     fn from(e: wasm_bindgen::JsValue) -> Self {
-        SluiceError::Browser(crate::js::describe(&e))
+        SluiceError::browser(&e)
     }
 }

@@ -6,16 +6,17 @@ use std::time::Duration;
 use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
 use serde::Deserialize;
 use sluice_core::window::FlowConfig;
-use sluice_core::{FileMeta, ForcedMode, TransferPath};
+use sluice_core::{FileMeta, TransferPath};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::{WritableStream, WritableStreamDefaultController};
 
+use crate::args::{parse_log_level, parse_mode, parse_size, parse_trigger};
 use crate::download::Download;
 use crate::error::SluiceError;
-use crate::page::{Options, Sluice, Trigger};
-pub(crate) use sluice_worker_bus::web::describe;
+use crate::page::{Options, Sluice};
+use sluice_worker_bus::web::describe;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
@@ -39,6 +40,8 @@ export interface SluiceOptions {
   keepaliveMs?: number;
   /** A download's URL expires if nobody requests it within this time (ms, default 60000). */
   expireAfterMs?: number;
+  /** Sluice's console messages at this level and up (default 'warn'); 'debug' also in the service worker. */
+  logLevel?: 'off' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 }
 
 /** Progress of a download. */
@@ -78,25 +81,20 @@ struct JsOptions {
     timeout_ms: Option<u64>,
     keepalive_ms: Option<u64>,
     expire_after_ms: Option<u64>,
+    log_level: Option<String>,
 }
 
 fn options(value: JsValue) -> Result<Options, SluiceError> {
     let given: JsOptions = if value.is_undefined() || value.is_null() {
         JsOptions::default()
     } else {
-        serde_wasm_bindgen::from_value(value).map_err(|e| SluiceError::Browser(format!("invalid options: {e}")))?
+        serde_wasm_bindgen::from_value(value).map_err(|e| SluiceError::InvalidArgument(format!("options: {e}")))?
     };
     let defaults = Options::default();
     let flow = FlowConfig::default();
-    let mode = match given.mode.as_deref() {
-        None | Some("auto") => ForcedMode::Auto,
-        Some("transfer") => ForcedMode::Transfer,
-        Some("fallback") => ForcedMode::Fallback,
-        Some(other) => {
-            return Err(SluiceError::Browser(format!("mode must be auto, transfer or fallback, not {other:?}")))
-        }
-    };
+    let mode = parse_mode(given.mode.as_deref())?;
     Ok(Options {
+        log_level: parse_log_level(given.log_level.as_deref())?,
         service_worker: given.service_worker.unwrap_or(defaults.service_worker),
         scope: given.scope,
         mode,
@@ -162,6 +160,12 @@ impl JsSluice {
         JsDownload::start(&self.0, name, options.unwrap_or(JsValue::UNDEFINED)).map_err(|e| to_js(&e))
     }
 
+    /// Ends this Sluice: open downloads fail with `closed`, and the service worker forgets
+    /// the connection.
+    pub fn close(&self) {
+        self.0.close();
+    }
+
     /// Shorthand: starts a download and returns only its `WritableStream`.
     #[wasm_bindgen(js_name = createWriteStream)]
     pub fn create_write_stream(
@@ -189,41 +193,38 @@ fn get(options: &JsValue, key: &str) -> Option<JsValue> {
     Reflect::get(options, &key.into()).ok().filter(|v| !v.is_undefined() && !v.is_null())
 }
 
-/// The bytes of a written chunk: a Uint8Array, any ArrayBuffer view, or an ArrayBuffer.
-fn chunk_bytes(chunk: &JsValue) -> Result<Vec<u8>, SluiceError> {
+/// A view of the bytes of a written chunk (a Uint8Array, any ArrayBuffer view, or an
+/// ArrayBuffer): nothing is copied here.
+fn chunk_view(chunk: &JsValue) -> Result<Uint8Array, SluiceError> {
     if let Some(view) = chunk.dyn_ref::<Uint8Array>() {
-        return Ok(view.to_vec());
+        return Ok(view.clone());
     }
     if let Some(buffer) = chunk.dyn_ref::<js_sys::ArrayBuffer>() {
-        return Ok(Uint8Array::new(buffer).to_vec());
+        return Ok(Uint8Array::new(buffer));
     }
     if js_sys::ArrayBuffer::is_view(chunk) {
+        let number = |key: &str| Reflect::get(chunk, &key.into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0) as u32;
         let buffer = Reflect::get(chunk, &"buffer".into())?;
-        let offset = Reflect::get(chunk, &"byteOffset".into())?.as_f64().unwrap_or(0.0) as u32;
-        let length = Reflect::get(chunk, &"byteLength".into())?.as_f64().unwrap_or(0.0) as u32;
-        return Ok(Uint8Array::new_with_byte_offset_and_length(&buffer, offset, length).to_vec());
+        return Ok(Uint8Array::new_with_byte_offset_and_length(&buffer, number("byteOffset"), number("byteLength")));
     }
-    Err(SluiceError::Browser("write a Uint8Array, an ArrayBuffer or another ArrayBuffer view".into()))
+    Err(SluiceError::InvalidArgument("write a Uint8Array, an ArrayBuffer or another ArrayBuffer view".into()))
 }
 
 impl JsDownload {
     fn start(sluice: &Sluice, name: String, options: JsValue) -> Result<JsDownload, SluiceError> {
         let size = match get(&options, "size") {
             None => None,
-            Some(size) => match size.as_f64() {
-                Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= 9_007_199_254_740_991.0 => Some(n as u64),
-                _ => return Err(SluiceError::Browser("size must be a whole number of bytes".into())),
-            },
+            Some(size) => Some(parse_size(size.as_f64().unwrap_or(f64::NAN))?),
         };
-        let content_type = get(&options, "type").and_then(|t| t.as_string());
-        let trigger = match get(&options, "trigger").and_then(|t| t.as_string()).as_deref() {
-            None | Some("iframe") => Trigger::Iframe,
-            Some("navigate") => Trigger::Navigate,
-            Some("none") => Trigger::None,
-            Some(other) => {
-                return Err(SluiceError::Browser(format!("trigger must be iframe, navigate or none, not {other:?}")))
-            }
+        let text = |key: &str| match get(&options, key) {
+            None => Ok(None),
+            Some(value) => value
+                .as_string()
+                .map(Some)
+                .ok_or_else(|| SluiceError::InvalidArgument(format!("{key} must be a string"))),
         };
+        let content_type = text("type")?;
+        let trigger = parse_trigger(text("trigger")?.as_deref())?;
         let download = sluice.create_download(FileMeta { name, size, content_type }, trigger)?;
         if let Some(callback) = get(&options, "onProgress").and_then(|f| f.dyn_into::<Function>().ok()) {
             download.on_progress(move |p| {
@@ -280,18 +281,20 @@ impl JsDownload {
 /// The download's `WritableStream`; errored with the reason when the download fails.
 fn writable(download: &Download) -> Result<WritableStream, SluiceError> {
     let sink = Object::new();
-    let controller: std::rc::Rc<std::cell::RefCell<Option<WritableStreamDefaultController>>> = Default::default();
+    let slot: std::rc::Rc<std::cell::Cell<Option<WritableStreamDefaultController>>> = Default::default();
     let start = {
-        let controller = controller.clone();
-        Closure::<dyn FnMut(WritableStreamDefaultController)>::new(move |c| *controller.borrow_mut() = Some(c))
+        let slot = slot.clone();
+        Closure::<dyn FnMut(WritableStreamDefaultController)>::new(move |c| slot.set(Some(c)))
     };
     let write = {
         let download = download.clone();
         Closure::<dyn FnMut(JsValue) -> Promise>::new(move |chunk: JsValue| {
             let download = download.clone();
-            let bytes = chunk_bytes(&chunk);
+            let view = chunk_view(&chunk);
             future_to_promise(async move {
-                download.write(&bytes.map_err(|e| to_js(&e))?).await.map(|()| JsValue::UNDEFINED).map_err(|e| to_js(&e))
+                // A bad chunk errors the writable, so the download cannot go on: it fails too.
+                let view = view.inspect_err(|e| download.abort(&e.to_string())).map_err(|e| to_js(&e))?;
+                download.write_js(view).await.map(|()| JsValue::UNDEFINED).map_err(|e| to_js(&e))
             })
         })
     };
@@ -314,10 +317,8 @@ fn writable(download: &Download) -> Result<WritableStream, SluiceError> {
     Reflect::set(&sink, &"close".into(), &close.into_js_value())?;
     Reflect::set(&sink, &"abort".into(), &abort.into_js_value())?;
     let stream = WritableStream::new_with_underlying_sink(&sink)?;
-    download.on_failure(move |e| {
-        if let Some(controller) = controller.borrow().as_ref() {
-            controller.error_with_e(&to_js(&e));
-        }
-    });
+    // `start` runs inside the constructor.
+    let controller = slot.take().ok_or_else(|| SluiceError::Browser("the writable did not start".into()))?;
+    download.on_failure(move |e| controller.error_with_e(&to_js(&e)));
     Ok(stream)
 }

@@ -11,26 +11,33 @@
 //! `register` registers the service worker, waits until it answers a ping over a
 //! `MessageChannel` (the ready handshake), probes whether a `ReadableStream` can be
 //! transferred to it, and picks the transfer or the fallback path (core's
-//! [`sluice_core::decide`]). A download's bytes are coalesced into chunks of at least 64 KiB,
-//! copied out of wasm memory once and transferred.
+//! [`sluice_core::decide`]). Small writes are coalesced into chunks of at least 64 KiB; large
+//! ones are cut into chunks on the JavaScript side, so no write is copied whole into wasm.
+//!
+//! Actors, each the one owner of its state (`a -> b`: a uses b): `js` (the JavaScript API)
+//! -> `page` (`Sluice`: register, probe, new downloads) -> `download` (one actor per download:
+//! window, coalescer, writer) -> `connection` (one actor per `Sluice`: the bus, keepalive,
+//! re-handshake, the downloads of each bus) -> `args` (checks of what callers pass) -> `error`.
 
 use wasm_bindgen::prelude::*;
 
+pub mod args;
+#[cfg(target_arch = "wasm32")]
+mod connection;
 #[cfg(target_arch = "wasm32")]
 mod download;
-#[cfg(target_arch = "wasm32")]
-mod error;
+pub mod error;
 #[cfg(target_arch = "wasm32")]
 mod js;
 #[cfg(target_arch = "wasm32")]
 mod page;
 
+pub use args::Trigger;
 #[cfg(target_arch = "wasm32")]
 pub use download::{Download, DownloadSink};
-#[cfg(target_arch = "wasm32")]
 pub use error::SluiceError;
 #[cfg(target_arch = "wasm32")]
-pub use page::{Options, Sluice, Trigger};
+pub use page::{Options, Sluice};
 pub use sluice_core::{FileMeta, ForcedMode, Probe, TransferPath};
 
 /// The Sluice build and wire version, e.g. `sluice 0.1.0 (wire 2)`.

@@ -12,10 +12,16 @@
   const ready = sluice_sw_wasm({ module_or_path: wasmUrl });
   let started = false;
   ready.then(() => { started = true; });
+  // Exactly the shape of a download URL (core's DownloadUrl): <scope>sluice/<32 hex>/<name>,
+  // under this worker's own scope and origin, no query, no fragment.
+  const isDownloadUrl = (href) => {
+    const prefix = self.registration.scope + 'sluice/';
+    return href.startsWith(prefix) && /^[0-9a-f]{32}\/[^/?#]+$/.test(href.slice(prefix.length));
+  };
   const answerFetch = (event) => {
     if (started) return sluice_sw_wasm.handle_fetch(event);
-    // Not started yet: only our own URLs (…/sluice/<id>/<name>) wait for the wasm.
-    if (!new URL(event.request.url).pathname.includes('/sluice/')) return false;
+    // Not started yet: only our own download URLs wait for the wasm.
+    if (!isDownloadUrl(event.request.url)) return false;
     event.respondWith(ready.then(() => sluice_sw_wasm.respond(event)));
     return true;
   };

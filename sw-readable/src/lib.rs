@@ -2,19 +2,35 @@
 //!
 //! A page connects by posting `{ sluice: "connect" }` with a `MessagePort`; the bus over that
 //! port carries [`sluice_core::Message::Open`] requests. Each open download waits (60 s by
-//! default) for its one request at `<scope>sluice/<id>/<name>`, which is answered with the
+//! default) for its one `GET` at `<scope>sluice/<id>/<name>`, which is answered with the
 //! headers core computes and a stream:
-//! - transfer path: the `ReadableStream` the page transferred, read through a wrapper that
-//!   sees the consumer's cancel (and its reason) and the end;
+//! - transfer path: a stream reading the `ReadableStream` the page transferred, which sees
+//!   the consumer's cancel (and its reason) and ends only on the page's `Close`;
 //! - fallback path: a stream built here whose `pull()` grants credit to the page
 //!   ([`sluice_core::ReceiveWindow`]), so at most one window is ever queued here.
+//!
+//! Actors, each the one owner of its state (`a -> b`: a uses b):
+//! `service` (entry points) -> `connection` (one per page: bus, liveness, its downloads)
+//! -> `transfer` | `fallback` (one per download) -> `registry` (the task owning core's
+//! [`sluice_core::Registry`]) -> `download` (the handle to fail a download) ; `source` (the
+//! stream adapter) is used by both download actors.
 
 use wasm_bindgen::prelude::*;
 
 #[cfg(target_arch = "wasm32")]
+mod connection;
+#[cfg(target_arch = "wasm32")]
+mod download;
+#[cfg(target_arch = "wasm32")]
+mod fallback;
+#[cfg(target_arch = "wasm32")]
+mod registry;
+#[cfg(target_arch = "wasm32")]
 mod service;
 #[cfg(target_arch = "wasm32")]
-mod stream;
+mod source;
+#[cfg(target_arch = "wasm32")]
+mod transfer;
 
 /// The Sluice build and wire version, e.g. `sluice 0.1.0 (wire 2)`.
 #[wasm_bindgen]
@@ -23,4 +39,4 @@ pub fn version() -> String {
 }
 
 #[cfg(target_arch = "wasm32")]
-pub use service::{debug_stats, handle_fetch, handle_message, respond};
+pub use service::{handle_fetch, handle_message, respond};

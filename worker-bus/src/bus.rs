@@ -440,6 +440,20 @@ impl<E: Endpoint> Inner<E> {
             Err(rejected) => {
                 self.state.borrow_mut().stats.rejected += 1;
                 warn(&format!("rejected a message: {rejected}"));
+                // A Sluice frame that is wrong gets a typed answer; a value that is no Sluice
+                // frame at all, or comes from another origin, gets none.
+                let code = match &rejected {
+                    Rejected::Decode(DecodeError::VersionMismatch { .. }) => Some(ErrorCode::VersionMismatch),
+                    Rejected::Decode(DecodeError::Malformed(_) | DecodeError::OutOfRange(_)) => {
+                        Some(ErrorCode::Malformed)
+                    }
+                    Rejected::Decode(DecodeError::NotAFrame) | Rejected::ForeignOrigin(_) => None,
+                };
+                // Once, not after the bus failed: two buses of other versions must not echo.
+                let failed = matches!(self.state.borrow().peer, Peer::Failed(_));
+                if let (Some(code), false) = (code, failed) {
+                    let _ = self.post_now(Envelope::Tell { msg: error(None, code, rejected.to_string()) }, None);
+                }
                 if let Rejected::Decode(DecodeError::VersionMismatch { ours, theirs }) = rejected {
                     self.fail(BusError::VersionMismatch { ours, theirs });
                 }

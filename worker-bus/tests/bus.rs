@@ -167,6 +167,7 @@ fn garbage_is_counted_and_ignored_and_valid_messages_still_arrive() {
     let mut pool = LocalPool::new();
     let (a, b) = buses(BusConfig::default());
     let (_handle, mailbox) = b.actor(Address::Download(ID)).unwrap();
+    let (_control, told) = a.actor(Address::Control).unwrap();
     settle(&mut pool, &a, &b);
     let id = ID.to_string();
     for garbage in [
@@ -188,6 +189,13 @@ fn garbage_is_counted_and_ignored_and_valid_messages_still_arrive() {
     assert_eq!(b.stats().late_replies, 1);
     let got = pool.run_until(mailbox.recv()).unwrap();
     assert_eq!((got.msg, got.attachment), (chunk(0), Some(vec![9])));
+    // Sluice frames that are wrong got a typed answer each; values that are no frame, none.
+    for _ in 0..4 {
+        let answer = pool.run_until(told.recv()).unwrap().msg;
+        assert!(matches!(answer, Message::Error { code: ErrorCode::Malformed, .. }), "{answer:?}");
+    }
+    assert_eq!(a.endpoint().pending(), 0);
+    assert_eq!(a.stats().received, b.stats().sent, "a got every frame b sent, and no more");
 }
 
 #[test]

@@ -1,0 +1,72 @@
+import { test, expect, rowsOf } from '../fixtures';
+
+test('50 register() and close(): the service worker drops every connection it no longer needs', rowsOf('connections'), async ({ driver }) => {
+  await driver.open();
+  const result = await driver.evaluate(async () => {
+    const settled = async (want: (n: number) => boolean) => {
+      for (let i = 0; i < 100; i++) {
+        const { connections } = await window.sluiceTest.stats();
+        if (want(connections)) return connections;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return (await window.sluiceTest.stats()).connections;
+    };
+    const base = await window.sluice.Sluice.register({});
+    const before = await settled(() => true);
+    for (let i = 0; i < 50; i++) (await window.sluice.Sluice.register({})).close();
+    const after = await settled((n) => n <= before);
+    // A Sluice that is not closed keeps its connection, and a download still works on it.
+    const kept = await window.sluice.Sluice.register({});
+    const open = await settled((n) => n > before);
+    const dl = kept.createDownload('after-50.bin', { size: 4, trigger: 'none' });
+    const reading = fetch(dl.url).then((r) => r.arrayBuffer());
+    await window.sluiceTest.write(dl.writable, 4);
+    const done = await dl.done;
+    base.close();
+    return { before, after, open, body: (await reading).byteLength, done };
+  });
+  expect(result.after).toBe(result.before);
+  expect(result.open).toBe(result.before + 1);
+  expect(result.body).toBe(4);
+  expect(result.done).toBe(4);
+});
+
+const GiB = 1 << 30;
+
+test('one write() of a 1 GiB buffer is byte-exact and never copied whole into wasm', rowsOf('large-write'), async ({ driver }) => {
+  test.setTimeout(300_000);
+  await driver.open();
+  const results = await driver.evaluate(async (size) => {
+    const block = window.sluiceTest.bytes(0, 1048576);
+    const buffer = new Uint8Array(size);
+    for (let offset = 0; offset < size; offset += block.length) buffer.set(block, offset);
+    const probed = await window.sluice.Sluice.register({});
+    const sluices = probed.mode === 'fallback' ? [probed] : [probed, await window.sluice.Sluice.register({ mode: 'fallback' })];
+    const out = [];
+    for (const sluice of sluices) {
+      const dl = sluice.createDownload('one-write.bin', { size, trigger: 'none' });
+      const response = fetch(dl.url);
+      const writer = dl.writable.getWriter();
+      const writing = writer.write(buffer).then(() => writer.close());
+      const reader = (await response).body!.getReader();
+      let length = 0, firstBad = -1;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (firstBad < 0) {
+          for (let i = 0; i < value.length; i++) {
+            if (value[i] !== block[(length + i) & 1048575]) { firstBad = length + i; break; }
+          }
+        }
+        length += value.length;
+      }
+      await writing;
+      out.push({ mode: sluice.mode, length, firstBad, done: await dl.done, wasm: window.sluiceWasm.memory.buffer.byteLength });
+    }
+    return out;
+  }, GiB);
+  for (const r of results) {
+    expect(r, r.mode).toMatchObject({ length: GiB, firstBad: -1, done: GiB });
+    expect(r.wasm, `${r.mode}: the page's wasm memory`).toBeLessThan(64 * 1048576);
+  }
+});

@@ -1,0 +1,92 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, expect, figure, rowsOf, type Browser } from '../fixtures';
+
+// A download cut short (its page closed, or `dl.abort()`) must never leave a file under its
+// final name that holds some but not all of its bytes: the browser must show it failed. An engine
+// that keeps a failed service-worker download under its final name anyway (WebKit) must keep one
+// that says so: Sluice ends every failed stream with its incomplete-notice before the error.
+const MiB = 1048576;
+const DECLARED = 96 * MiB;
+const WRITTEN = 10 * MiB;
+const WAIT_MS = 45_000;
+
+interface Started { name: string; mode: string; sized: boolean }
+
+/** Starts downloads on each path (sized and unsized), writes 10 MiB into each, leaves them open. */
+function start(driver: Browser, prefix: string): Promise<Started[]> {
+  return driver.evaluate(async ({ prefix, declared, written }) => {
+    const probed = await window.sluice.Sluice.register({});
+    const sluices = probed.mode === 'fallback' ? [probed] : [probed, await window.sluice.Sluice.register({ mode: 'fallback' })];
+    const started = [];
+    const open: { abort(reason: string): void }[] = [];
+    for (const sluice of sluices) {
+      for (const sized of [true, false]) {
+        const name = `${prefix}-${sluice.mode}-${sized ? 'sized' : 'unsized'}.bin`;
+        const dl = sluice.createDownload(name, sized ? { size: declared } : {});
+        dl.done.catch(() => {});
+        const writer = dl.writable.getWriter();
+        for (let offset = 0; offset < written; offset += 1048576) await writer.write(window.sluiceTest.bytes(offset, 1048576));
+        writer.releaseLock();
+        open.push(dl);
+        started.push({ name, mode: sluice.mode, sized });
+      }
+    }
+    // Let the bytes reach the download manager.
+    await new Promise((r) => setTimeout(r, 1500));
+    Object.assign(window, { cutDownloads: open });
+    return started;
+  }, { prefix, declared: DECLARED, written: WRITTEN });
+}
+
+/** The first words of core's incomplete-notice (`sluice_core::INCOMPLETE_MARK`). */
+const INCOMPLETE_MARK = '[Sluice: THIS FILE IS INCOMPLETE';
+
+/**
+ * What the download folder holds for `name`: the final file's size, whether it ends with the
+ * incomplete-notice, and what lies beside it.
+ */
+function onDisk(dir: string, name: string) {
+  const files = readdirSync(dir);
+  const path = join(dir, name);
+  const final = files.includes(name) ? statSync(path).size : null;
+  const marked = final !== null && final > 0 && readFileSync(path).subarray(-1024).toString('latin1').includes(INCOMPLETE_MARK);
+  return { final, marked, beside: files.filter((f) => f !== name && f.startsWith(name)) };
+}
+
+async function check(driver: Browser, started: Started[], how: string) {
+  await new Promise((r) => setTimeout(r, WAIT_MS));
+  const seen = started.map((s) => ({ ...s, ...onDisk(driver.downloadDir, s.name) }));
+  const say = (s: (typeof seen)[number]) =>
+    `${s.mode}${s.sized ? '' : ' unsized'}: ${s.final === null ? 'no file' : `${s.final} B${s.marked ? ' ending with the incomplete-notice' : ''}`}` +
+    (s.beside.length ? ` + ${s.beside.join(', ')}` : '');
+  figure(`cut-${how}`, seen.map(say).join('; '));
+  for (const s of seen) {
+    // Absent, an empty placeholder beside the browser's partial file (a failed download), or
+    // a kept partial file that says it is incomplete.
+    const visiblyFailed = s.final === null || s.final === 0 || s.marked;
+    expect(visiblyFailed, `${s.name} after ${how}: ${s.final} bytes under the final name, no incomplete-notice`).toBe(true);
+    expect(s.final === null || s.final < DECLARED, `${s.name}: a cut download cannot be whole`).toBe(true);
+  }
+}
+
+test('a page closed mid-download leaves no partial file under the final name', rowsOf('cut-close'), async ({ driver }) => {
+  test.setTimeout(180_000);
+  await driver.open();
+  const started = await start(driver, 'closed');
+  await driver.closePage();
+  await check(driver, started, 'close');
+});
+
+test('dl.abort() mid-download leaves no partial file under the final name', rowsOf('cut-abort'), async ({ driver }) => {
+  test.setTimeout(180_000);
+  await driver.open();
+  const started = await start(driver, 'aborted');
+  const done = await driver.evaluate(async () => {
+    const downloads = (window as unknown as { cutDownloads: { abort(r: string): void; done: Promise<number> }[] }).cutDownloads;
+    downloads.forEach((dl) => dl.abort('the producer failed'));
+    return Promise.all(downloads.map((dl) => dl.done.then(() => 'resolved', (e) => e.code)));
+  });
+  expect(done.every((code) => code === 'aborted'), done.join(', ')).toBe(true);
+  await check(driver, started, 'abort');
+});

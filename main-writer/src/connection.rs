@@ -1,0 +1,235 @@
+//! The page's connection to the service worker: an actor that owns the bus (a `MessageChannel`
+//! to the worker), its liveness (keepalive events and pings), the re-handshake after the worker
+//! restarted, and the downloads opened over each bus. When a bus dies, exactly its downloads
+//! fail, with [`SluiceError::ServiceWorkerGone`].
+
+use std::time::Duration;
+
+use futures::channel::oneshot;
+use futures::FutureExt;
+use js_sys::{Object, Reflect};
+use sluice_core::Message;
+use sluice_worker_bus::web::{sleep, WebEndpoint};
+use sluice_worker_bus::{Bus, BusConfig, BusError};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::spawn_local;
+use web_sys::{MessageChannel, ServiceWorker, ServiceWorkerRegistration, ServiceWorkerState};
+
+use crate::download::{DownloadControl, PageBus};
+use crate::error::SluiceError;
+
+/// Timeouts of a connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timing {
+    /// How long to wait for the service worker's answers.
+    pub(crate) timeout: Duration,
+    /// How often to ping while downloads are open.
+    pub(crate) keepalive: Duration,
+    /// The service worker's log level, sent with each connect.
+    pub(crate) debug: bool,
+}
+
+/// One bus to the service worker and the downloads opened over it.
+struct Link {
+    bus: PageBus,
+    downloads: Vec<DownloadControl>,
+    /// New downloads go over this one; the others were replaced by a re-handshake.
+    current: bool,
+}
+
+impl Link {
+    fn live(&mut self) -> bool {
+        self.downloads.retain(|d| !d.is_finished());
+        !self.downloads.is_empty()
+    }
+
+    /// Fails its downloads with `e` and says goodbye.
+    fn end(self, e: Option<SluiceError>) {
+        if let Some(e) = e {
+            for download in &self.downloads {
+                download.fail(e.clone());
+            }
+        }
+        let _ = self.bus.tell(Message::Bye, None);
+    }
+}
+
+enum Command {
+    Attach(DownloadControl, oneshot::Sender<Result<PageBus, SluiceError>>),
+    Close,
+}
+
+/// Sends to the connection actor; the actor ends (saying `Bye`) when the last handle drops.
+#[derive(Clone, Debug)]
+pub(crate) struct ConnectionHandle {
+    tx: async_channel::Sender<Command>,
+}
+
+impl ConnectionHandle {
+    /// A bus for a new download, checked alive (a fresh connection if the service worker
+    /// restarted); the download fails with the bus.
+    pub(crate) async fn attach(&self, download: DownloadControl) -> Result<PageBus, SluiceError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.try_send(Command::Attach(download, reply)).map_err(|_| SluiceError::SluiceClosed)?;
+        answer.await.unwrap_or(Err(SluiceError::SluiceClosed))
+    }
+
+    /// Ends the connection: open downloads fail, new ones are refused.
+    pub(crate) fn close(&self) {
+        let _ = self.tx.try_send(Command::Close);
+        self.tx.close();
+    }
+}
+
+/// Starts the connection actor with a bus that just answered the handshake.
+pub(crate) fn spawn(registration: ServiceWorkerRegistration, bus: PageBus, timing: Timing) -> ConnectionHandle {
+    let (tx, rx) = async_channel::unbounded();
+    let actor = Connection { registration, timing, links: vec![Link { bus, downloads: Vec::new(), current: true }] };
+    spawn_local(actor.run(rx));
+    ConnectionHandle { tx }
+}
+
+struct Connection {
+    registration: ServiceWorkerRegistration,
+    timing: Timing,
+    links: Vec<Link>,
+}
+
+impl Connection {
+    async fn run(mut self, commands: async_channel::Receiver<Command>) {
+        loop {
+            let live = self.links.iter_mut().fold(false, |any, link| link.live() | any);
+            let keepalive = match live {
+                true => sleep(self.timing.keepalive).left_future(),
+                false => futures::future::pending().right_future(),
+            };
+            futures::select! {
+                command = commands.recv().fuse() => match command {
+                    Ok(Command::Attach(download, reply)) => {
+                        let _ = reply.send(self.attach(download).await);
+                    }
+                    Ok(Command::Close) => return self.end(Some(SluiceError::SluiceClosed)),
+                    // Every handle dropped (the Sluice and all its downloads): nothing left to serve.
+                    Err(_) => return self.end(None),
+                },
+                () = keepalive.fuse() => self.keepalive().await,
+            }
+            // A replaced bus goes once its last download ended.
+            for link in std::mem::take(&mut self.links) {
+                let mut link = link;
+                if link.current || link.live() {
+                    self.links.push(link);
+                } else {
+                    link.end(None);
+                }
+            }
+        }
+    }
+
+    fn end(&mut self, e: Option<SluiceError>) {
+        for link in self.links.drain(..) {
+            link.end(e.clone());
+        }
+    }
+
+    async fn attach(&mut self, download: DownloadControl) -> Result<PageBus, SluiceError> {
+        let quick = self.timing.timeout.min(Duration::from_secs(2));
+        let current = self.links.iter().find(|l| l.current).map(|l| l.bus.clone());
+        let alive = match current {
+            Some(bus) => bus.request_within(Message::Ping { nonce: 2 }, None, quick).await.is_ok(),
+            None => false,
+        };
+        if !alive {
+            let bus = connect(&self.registration, self.timing).await?;
+            self.links.iter_mut().for_each(|l| l.current = false);
+            self.links.push(Link { bus, downloads: Vec::new(), current: true });
+        }
+        let link = self.links.iter_mut().find(|l| l.current).ok_or(SluiceError::SluiceClosed)?;
+        link.downloads.push(download);
+        Ok(link.bus.clone())
+    }
+
+    /// A message event for the service worker itself (Firefox stops a worker 30 s after its
+    /// last event, and messages on a `MessagePort` are not events of the worker), and a ping
+    /// over every bus that carries downloads: a bus that does not answer fails its downloads.
+    async fn keepalive(&mut self) {
+        if let Some(worker) = self.registration.active() {
+            let message = Object::new();
+            let _ = Reflect::set(&message, &"sluice".into(), &"keepalive".into());
+            if let Err(e) = worker.post_message(&message) {
+                log::warn!("keepalive: {}", sluice_worker_bus::web::describe(&e));
+            }
+        }
+        let timeout = self.timing.timeout;
+        let pings = self.links.iter_mut().map(|link| {
+            let live = link.live();
+            let bus = link.bus.clone();
+            async move {
+                let ping = bus.request_within(Message::Ping { nonce: 3 }, None, timeout);
+                live && matches!(ping.await, Err(BusError::Timeout(_)))
+            }
+        });
+        let dead = futures::future::join_all(pings).await;
+        for (link, dead) in std::mem::take(&mut self.links).into_iter().zip(dead) {
+            if dead {
+                link.end(Some(SluiceError::ServiceWorkerGone(timeout)));
+            } else {
+                self.links.push(link);
+            }
+        }
+    }
+}
+
+/// Waits until `worker` is activated: its `statechange` events, never polling.
+async fn activated(worker: ServiceWorker, timeout: Duration) -> bool {
+    let (tx, rx) = async_channel::bounded::<()>(1);
+    let on_change = {
+        let worker = worker.clone();
+        Closure::<dyn FnMut()>::new(move || {
+            if worker.state() == ServiceWorkerState::Activated {
+                let _ = tx.try_send(());
+            }
+        })
+    };
+    worker.set_onstatechange(Some(on_change.as_ref().unchecked_ref()));
+    let ready = worker.state() == ServiceWorkerState::Activated
+        || futures::select! {
+            r = rx.recv().fuse() => r.is_ok(),
+            () = sleep(timeout).fuse() => false,
+        };
+    worker.set_onstatechange(None);
+    ready
+}
+
+/// The registration's worker once it is activated.
+pub(crate) async fn active_worker(
+    registration: &ServiceWorkerRegistration,
+    timeout: Duration,
+) -> Option<ServiceWorker> {
+    if let Some(worker) = registration.active().filter(|w| w.state() == ServiceWorkerState::Activated) {
+        return Some(worker);
+    }
+    let worker = registration.installing().or_else(|| registration.waiting()).or_else(|| registration.active())?;
+    activated(worker.clone(), timeout).await.then_some(worker)
+}
+
+/// Opens a bus to the active service worker over a new `MessageChannel` and waits for its
+/// answer to a ping (the ready handshake).
+pub(crate) async fn connect(registration: &ServiceWorkerRegistration, timing: Timing) -> Result<PageBus, SluiceError> {
+    let worker = active_worker(registration, timing.timeout).await.ok_or(sluice_core::Unsupported::NotActive)?;
+    let channel = MessageChannel::new()?;
+    let hello = Object::new();
+    Reflect::set(&hello, &"sluice".into(), &"connect".into())?;
+    if timing.debug {
+        Reflect::set(&hello, &"logLevel".into(), &"debug".into())?;
+    }
+    worker.post_message_with_transferable(&hello, &js_sys::Array::of1(&channel.port2()))?;
+    let config = BusConfig { request_timeout: timing.timeout, ..BusConfig::default() };
+    let bus = Bus::new(WebEndpoint::port(channel.port1()), config);
+    match bus.request(Message::Ping { nonce: 0 }, None).await {
+        Ok(_) => Ok(bus),
+        Err(BusError::Timeout(_)) => Err(sluice_core::Unsupported::NotActive.into()),
+        Err(e) => Err(e.into()),
+    }
+}

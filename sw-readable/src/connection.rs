@@ -1,0 +1,233 @@
+//! One page's connection: the bus over its `MessagePort`, its liveness, and the downloads it
+//! opened. When the page goes (it says `Bye`, its port closes, its client is gone, or it stops
+//! answering pings), every one of its downloads fails: a download whose page is gone must end
+//! as an error before the browser stops this worker, or the browser may keep a short file.
+
+use std::cell::Cell;
+use std::time::Duration;
+
+use futures::future::LocalBoxFuture;
+use futures::FutureExt;
+use js_sys::Reflect;
+use sluice_core::wire::ErrorCode;
+use sluice_core::{Address, ConnectionId, DownloadId, FileMeta, Message, OpenError, TransferPath};
+use sluice_worker_bus::web::{sleep, WebEndpoint};
+use sluice_worker_bus::{Bus, BusConfig, BusError, Incoming};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_sys::{MessagePort, ReadableStream, ServiceWorkerGlobalScope};
+
+use crate::download::DownloadHandle;
+use crate::fallback::Fallback;
+use crate::registry::registry;
+use crate::transfer::Transfer;
+
+pub(crate) type PageBus = Bus<WebEndpoint>;
+
+/// How often the connection looks whether its page (its `Client`) still exists.
+const CLIENT_CHECK_EVERY: Duration = Duration::from_secs(1);
+/// While downloads are open, a ping every this many client checks...
+const PING_EVERY_CHECKS: u32 = 5;
+/// ...that must be answered within this time.
+const PING_TIMEOUT: Duration = Duration::from_secs(15);
+
+thread_local! {
+    static LIVE: Cell<usize> = const { Cell::new(0) };
+    static NEXT_ID: Cell<ConnectionId> = const { Cell::new(1) };
+}
+
+/// Connections alive now (a debug counter for tests).
+pub(crate) fn live_connections() -> usize {
+    LIVE.with(Cell::get)
+}
+
+/// Counts a connection as live while it exists.
+struct Alive;
+
+impl Alive {
+    fn new() -> Self {
+        LIVE.with(|n| n.set(n.get() + 1));
+        Alive
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        LIVE.with(|n| n.set(n.get().saturating_sub(1)));
+    }
+}
+
+/// Why a connection ended.
+enum End {
+    Bye,
+    BusFailed,
+    PortClosed,
+    ClientGone,
+    NoPong(BusError),
+}
+
+impl End {
+    fn reason(&self) -> String {
+        match self {
+            End::Bye => "the page closed its connection".into(),
+            End::BusFailed => "the connection to the page failed".into(),
+            End::PortClosed => "the page is gone (its port closed)".into(),
+            End::ClientGone => "the page is gone (closed or navigated away)".into(),
+            End::NoPong(e) => format!("the page stopped answering ({e})"),
+        }
+    }
+}
+
+/// Starts a connection over `port` for the page whose client id is `client` (if known).
+pub(crate) fn spawn(port: MessagePort, client: Option<String>) {
+    spawn_local(run(port, client));
+}
+
+/// Forwards the port's `close` event (where browsers fire it) into a channel; removed on drop.
+struct CloseListener {
+    port: MessagePort,
+    callback: Closure<dyn FnMut()>,
+}
+
+impl Drop for CloseListener {
+    fn drop(&mut self) {
+        let _ = self.port.remove_event_listener_with_callback("close", self.callback.as_ref().unchecked_ref());
+    }
+}
+
+async fn run(port: MessagePort, client: Option<String>) {
+    let _alive = Alive::new();
+    let id = NEXT_ID.with(|n| n.replace(n.get() + 1));
+    let (closed_tx, closed) = async_channel::bounded::<End>(4);
+    let close_listener = {
+        let tx = closed_tx.clone();
+        let callback = Closure::<dyn FnMut()>::new(move || {
+            let _ = tx.try_send(End::PortClosed);
+        });
+        let _ = port.add_event_listener_with_callback("close", callback.as_ref().unchecked_ref());
+        CloseListener { port: port.clone(), callback }
+    };
+    let bus = Bus::new(WebEndpoint::port(port), BusConfig::default());
+    let Ok((control, mailbox)) = bus.actor(Address::Control) else { return };
+    let mut downloads: Vec<DownloadHandle> = Vec::new();
+    let mut checks = 0u32;
+    let end = loop {
+        futures::select! {
+            incoming = mailbox.recv().fuse() => match incoming {
+                None => break End::BusFailed,
+                Some(Incoming { msg: Message::Bye, .. }) => break End::Bye,
+                Some(incoming) => {
+                    if let Some(download) = handle_control(&bus, id, incoming).await {
+                        downloads.push(download);
+                    }
+                }
+            },
+            end = closed.recv().fuse() => break end.unwrap_or(End::PortClosed),
+            () = sleep(CLIENT_CHECK_EVERY).fuse() => {
+                downloads.retain(|d| !d.is_finished());
+                if let Some(client) = &client {
+                    if !client_exists(client).await {
+                        break End::ClientGone;
+                    }
+                }
+                checks += 1;
+                if !downloads.is_empty() && checks % PING_EVERY_CHECKS == 0 {
+                    spawn_local(ping(bus.clone(), closed_tx.clone()));
+                }
+            },
+        }
+    };
+    let reason = end.reason();
+    log::debug!("connection {id}: {reason}");
+    registry().connection_closed(id);
+    for download in downloads {
+        download.fail(ErrorCode::Internal, reason.clone());
+    }
+    drop((control, close_listener));
+}
+
+/// Pings the page; if it does not answer in time, the connection ends.
+async fn ping(bus: PageBus, closed: async_channel::Sender<End>) {
+    if let Err(e @ BusError::Timeout(_)) = bus.request_within(Message::Ping { nonce: 4 }, None, PING_TIMEOUT).await {
+        let _ = closed.try_send(End::NoPong(e));
+    }
+}
+
+/// `clients.get(id)` found the page.
+async fn client_exists(client: &str) -> bool {
+    let global: ServiceWorkerGlobalScope = js_sys::global().unchecked_into();
+    match JsFuture::from(global.clients().get(client)).await {
+        Ok(found) => !found.is_undefined() && !found.is_null(),
+        // Cannot tell: assume it is there; the pings decide.
+        Err(_) => true,
+    }
+}
+
+/// Answers one control request; returns the download it opened.
+async fn handle_control(
+    bus: &PageBus,
+    connection: ConnectionId,
+    incoming: Incoming<WebEndpoint>,
+) -> Option<DownloadHandle> {
+    let Incoming { msg, attachment, responder } = incoming;
+    let (answer, opened) = match msg {
+        Message::Open { id, meta, path, window_chunks, window_bytes, expire_after_ms } => {
+            let expire_after = Duration::from_millis(expire_after_ms);
+            let stream = attachment.and_then(|a| a.dyn_into::<ReadableStream>().ok());
+            match open(bus, connection, id, meta, path, (window_chunks, window_bytes), expire_after, stream).await {
+                Ok(download) => (Message::Ack, Some(download)),
+                Err((code, message)) => (Message::Error { id: Some(id), code, message }, None),
+            }
+        }
+        other => {
+            let message = format!("the service worker does not handle {other:?} here");
+            (Message::Error { id: other.download_id(), code: ErrorCode::Protocol, message }, None)
+        }
+    };
+    if let Some(responder) = responder {
+        if let Err(e) = responder.reply(answer, None) {
+            log::warn!("connection {connection}: cannot answer the page: {e}");
+        }
+    }
+    opened
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn open(
+    bus: &PageBus,
+    connection: ConnectionId,
+    id: DownloadId,
+    meta: FileMeta,
+    path: TransferPath,
+    (window_chunks, window_bytes): (u32, u64),
+    expire_after: Duration,
+    stream: Option<ReadableStream>,
+) -> Result<DownloadHandle, (ErrorCode, String)> {
+    let internal = |e: String| (ErrorCode::Internal, e);
+    let refused = |e: OpenError| (e.code(), e.to_string());
+    let size = meta.size;
+    let (body, run): (_, LocalBoxFuture<'static, ()>) = match path {
+        TransferPath::Transfer => {
+            let stream = stream.ok_or((
+                ErrorCode::InvalidArgument,
+                "the transfer path needs a ReadableStream beside the open message".to_string(),
+            ))?;
+            let (body, actor) = Transfer::new(bus, id, stream, size).map_err(internal)?;
+            (body, actor.run().boxed_local())
+        }
+        TransferPath::Fallback => {
+            let (body, actor) = Fallback::new(bus, id, window_chunks, window_bytes, size).map_err(internal)?;
+            (body, actor.run().boxed_local())
+        }
+    };
+    let download = body.download.clone();
+    registry().open(connection, id, meta, expire_after, body).await.map_err(refused)?;
+    spawn_local(run);
+    Ok(download)
+}
+
+/// The client id of a message event's sender, if a page sent it.
+pub(crate) fn client_id(source: Option<js_sys::Object>) -> Option<String> {
+    Reflect::get(&JsValue::from(source?), &"id".into()).ok()?.as_string()
+}

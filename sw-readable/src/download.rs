@@ -1,0 +1,84 @@
+//! What every download actor of the service worker shares: the handle others use to fail it,
+//! and what an actor does when it ends.
+
+use futures::FutureExt;
+use sluice_core::incomplete_notice;
+use sluice_core::wire::ErrorCode;
+use wasm_bindgen::JsValue;
+use web_sys::ReadableStreamDefaultController;
+
+use crate::source::SourceEvent;
+
+/// What others may tell a download actor.
+pub(crate) enum Command {
+    /// End the download with an error (page gone, URL expired): the response stream errors,
+    /// and the page hears `code` and `reason` if it still listens.
+    Fail {
+        /// Why, for the page.
+        code: ErrorCode,
+        /// Why, in words.
+        reason: String,
+    },
+}
+
+/// Sends to one download's actor. Sending never blocks; a finished actor ignores it.
+#[derive(Clone, Debug)]
+pub(crate) struct DownloadHandle {
+    tx: async_channel::Sender<Command>,
+}
+
+impl DownloadHandle {
+    /// A handle and the actor's end of it.
+    pub(crate) fn new() -> (Self, async_channel::Receiver<Command>) {
+        let (tx, rx) = async_channel::unbounded();
+        (Self { tx }, rx)
+    }
+
+    /// Fails the download (no effect once it ended).
+    pub(crate) fn fail(&self, code: ErrorCode, reason: impl Into<String>) {
+        let _ = self.tx.try_send(Command::Fail { code, reason: reason.into() });
+    }
+
+    /// The actor ended.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// How long a failing stream waits for its consumer to take the incomplete-notice.
+const NOTICE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Errors the response stream: the browser must see a failed download, never a complete one.
+/// If bytes were served already, the stream first hands out [`incomplete_notice`] and waits
+/// (briefly) for the consumer to take it: a browser that keeps a failed download under its
+/// final name (WebKit) then keeps a file that says it is incomplete.
+pub(crate) async fn fail_visibly(
+    controller: &ReadableStreamDefaultController,
+    events: &async_channel::Receiver<SourceEvent>,
+    pull: Option<js_sys::Function>,
+    (served, declared): (u64, Option<u64>),
+    why: &str,
+) {
+    if served > 0 {
+        let notice = incomplete_notice(served, declared, why);
+        let _ = controller.enqueue_with_chunk(&js_sys::Uint8Array::from(notice.as_bytes()));
+        if let Some(resolve) = pull {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        }
+        // The consumer takes the notice, then asks for more: that is when the error goes.
+        futures::select! {
+            _ = events.recv().fuse() => {},
+            () = sluice_worker_bus::web::sleep(NOTICE_WAIT).fuse() => {},
+        }
+    }
+    controller.error_with_e(&js_sys::Error::new(&format!("Sluice: {why}")));
+}
+
+/// Receives a command, or waits forever once nobody can send one (so a `select!` over it
+/// never spins).
+pub(crate) async fn next_command(commands: &async_channel::Receiver<Command>) -> Command {
+    match commands.recv().await {
+        Ok(command) => command,
+        Err(_) => futures::future::pending().await,
+    }
+}
