@@ -33,6 +33,18 @@ test.describe('a stopped service worker', () => {
     figure('sw-restart', `stopped: ${how}`);
   });
 
+  test("a restarting service worker leaves the app's own /sluice/ pages to the network", rowsOf('passthrough'), async ({ driver }) => {
+    await driver.open();
+    await driver.evaluate(async () => void (await window.sluice.Sluice.register({})));
+    const how = await driver.stopServiceWorkers();
+    // The first fetch after the stop starts the worker: the shim answers before the wasm is ready.
+    const page = await driver.evaluate(async () => {
+      const response = await fetch('./docs/sluice/page.html');
+      return { status: response.status, ours: (await response.text()).includes("An app's own page") };
+    });
+    expect(page, `after "${how}"`).toEqual({ status: 200, ours: true });
+  });
+
   for (const mode of ['auto', 'fallback'] as const) {
     test(`the service worker stopped during a download fails the writer (${mode})`, rowsOf('sw-stopped-mid-download'), async ({ driver }) => {
       if (driver.engine === 'webkit' || driver.engine === 'safari') {

@@ -16,8 +16,18 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{MessageChannel, ServiceWorker, ServiceWorkerRegistration, ServiceWorkerState};
 
-use crate::download::{DownloadControl, PageBus};
 use crate::error::SluiceError;
+
+/// The bus to the service worker.
+pub(crate) type PageBus = Bus<WebEndpoint>;
+
+/// A download as its connection sees it: something to fail when the bus dies.
+pub(crate) trait Carried {
+    /// Fails the download (no effect once it ended).
+    fn fail(&self, e: SluiceError);
+    /// The download ended.
+    fn is_finished(&self) -> bool;
+}
 
 /// Timeouts of a connection.
 #[derive(Debug, Clone, Copy)]
@@ -33,7 +43,7 @@ pub(crate) struct Timing {
 /// One bus to the service worker and the downloads opened over it.
 struct Link {
     bus: PageBus,
-    downloads: Vec<DownloadControl>,
+    downloads: Vec<Box<dyn Carried>>,
     /// New downloads go over this one; the others were replaced by a re-handshake.
     current: bool,
 }
@@ -56,7 +66,7 @@ impl Link {
 }
 
 enum Command {
-    Attach(DownloadControl, oneshot::Sender<Result<PageBus, SluiceError>>),
+    Attach(Box<dyn Carried>, oneshot::Sender<Result<PageBus, SluiceError>>),
     Close,
 }
 
@@ -69,7 +79,7 @@ pub(crate) struct ConnectionHandle {
 impl ConnectionHandle {
     /// A bus for a new download, checked alive (a fresh connection if the service worker
     /// restarted); the download fails with the bus.
-    pub(crate) async fn attach(&self, download: DownloadControl) -> Result<PageBus, SluiceError> {
+    pub(crate) async fn attach(&self, download: Box<dyn Carried>) -> Result<PageBus, SluiceError> {
         let (reply, answer) = oneshot::channel();
         self.tx.try_send(Command::Attach(download, reply)).map_err(|_| SluiceError::SluiceClosed)?;
         answer.await.unwrap_or(Err(SluiceError::SluiceClosed))
@@ -133,7 +143,7 @@ impl Connection {
         }
     }
 
-    async fn attach(&mut self, download: DownloadControl) -> Result<PageBus, SluiceError> {
+    async fn attach(&mut self, download: Box<dyn Carried>) -> Result<PageBus, SluiceError> {
         let quick = self.timing.timeout.min(Duration::from_secs(2));
         let current = self.links.iter().find(|l| l.current).map(|l| l.bus.clone());
         let alive = match current {

@@ -13,17 +13,15 @@ use sluice_core::window::{FlowConfig, Progress, SendError, SendWindow};
 use sluice_core::wire::MAX_EXPIRE_AFTER_MS;
 use sluice_core::{Address, Coalescer, DownloadId, FileMeta, Message, Step, TransferPath};
 use sluice_worker_bus::web::{ignore_rejection, now, WebEndpoint};
-use sluice_worker_bus::{ActorHandle, Bus, Incoming, Mailbox};
+use sluice_worker_bus::{ActorHandle, Incoming, Mailbox};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{TransformStream, WritableStreamDefaultWriter};
 
 use crate::args::Trigger;
-use crate::connection::ConnectionHandle;
+use crate::connection::{Carried, ConnectionHandle, PageBus};
 use crate::error::SluiceError;
-
-pub(crate) type PageBus = Bus<WebEndpoint>;
 
 /// Bytes to write: the caller's JavaScript view (never copied whole into wasm) or Rust bytes.
 pub(crate) enum Bytes {
@@ -69,19 +67,16 @@ pub(crate) enum Command {
 }
 
 /// The connection's way to fail a download it carries.
-#[derive(Clone, Debug)]
-pub(crate) struct DownloadControl {
+struct DownloadControl {
     tx: async_channel::Sender<Command>,
 }
 
-impl DownloadControl {
-    /// Fails the download (no effect once it ended).
-    pub(crate) fn fail(&self, e: SluiceError) {
+impl Carried for DownloadControl {
+    fn fail(&self, e: SluiceError) {
         let _ = self.tx.try_send(Command::Fail(e));
     }
 
-    /// The actor ended.
-    pub(crate) fn is_finished(&self) -> bool {
+    fn is_finished(&self) -> bool {
         self.tx.is_closed()
     }
 }
@@ -316,7 +311,13 @@ impl Actor {
                 }
             }
         }
-        // Ended: whatever comes now gets the outcome.
+        // Ended. A close still settling (the service worker's Done can come first) succeeded;
+        // whatever comes now gets the outcome.
+        match job {
+            Some(Job::Close(reply) | Job::Closing(reply)) => drop(reply.send(self.failure.clone().map_or(Ok(()), Err))),
+            Some(Job::Write { reply, .. }) => self.refuse(Command::Close(reply)),
+            None => {}
+        }
         commands.close();
         while let Ok(command) = commands.try_recv() {
             self.refuse(command);
@@ -330,7 +331,7 @@ impl Actor {
         control: DownloadControl,
         plan: &Plan,
     ) -> Result<(ActorHandle<WebEndpoint>, Mailbox<WebEndpoint>), SluiceError> {
-        let bus = connection.attach(control).await?;
+        let bus = connection.attach(Box::new(control)).await?;
         let (actor, mailbox) = bus.actor(Address::Download(self.id))?;
         let attachment = match self.path {
             TransferPath::Transfer => {

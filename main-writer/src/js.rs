@@ -16,7 +16,7 @@ use crate::args::{parse_log_level, parse_mode, parse_size, parse_trigger};
 use crate::download::Download;
 use crate::error::SluiceError;
 use crate::page::{Options, Sluice};
-use sluice_worker_bus::web::describe;
+use sluice_worker_bus::web::{describe, ignore_rejection};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
@@ -243,9 +243,7 @@ impl JsDownload {
             finished.done().await.map(|total| JsValue::from(total as f64)).map_err(|e| to_js(&e))
         });
         // Nobody has to await `done`: a failure must not become an unhandled rejection.
-        let ignore = Closure::<dyn FnMut(JsValue)>::new(|_| {});
-        let _ = done.catch(&ignore);
-        ignore.forget();
+        ignore_rejection(&done);
         Ok(JsDownload { download, writable, done })
     }
 }

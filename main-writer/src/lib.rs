@@ -14,10 +14,13 @@
 //! [`sluice_core::decide`]). Small writes are coalesced into chunks of at least 64 KiB; large
 //! ones are cut into chunks on the JavaScript side, so no write is copied whole into wasm.
 //!
-//! Actors, each the one owner of its state (`a -> b`: a uses b): `js` (the JavaScript API)
-//! -> `page` (`Sluice`: register, probe, new downloads) -> `download` (one actor per download:
-//! window, coalescer, writer) -> `connection` (one actor per `Sluice`: the bus, keepalive,
-//! re-handshake, the downloads of each bus) -> `args` (checks of what callers pass) -> `error`.
+//! Actors, each the one owner of its state; each module uses only those below it:
+//! - `js`: the JavaScript API (`Sluice`, `Download`, the `WritableStream`);
+//! - `page`: `Sluice`: register, probe, new downloads;
+//! - `download`: one actor per download (window, coalescer, writer) and its `Download` handle;
+//! - `connection`: one actor per `Sluice`: the bus, keepalive, re-handshake, each bus's downloads;
+//! - `args`: checks of what callers pass;
+//! - `error`: `SluiceError` and its codes.
 
 use wasm_bindgen::prelude::*;
 

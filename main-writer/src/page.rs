@@ -11,8 +11,8 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{ReadableStream, RegistrationOptions, ServiceWorkerRegistration};
 
 use crate::args::{check_meta, Trigger};
-use crate::connection::{self, ConnectionHandle, Timing};
-use crate::download::{Download, PageBus, Plan};
+use crate::connection::{self, ConnectionHandle, PageBus, Timing};
+use crate::download::{Download, Plan};
 use crate::error::SluiceError;
 
 /// How [`Sluice::register`] sets up.

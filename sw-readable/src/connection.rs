@@ -18,12 +18,10 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{MessagePort, ReadableStream, ServiceWorkerGlobalScope};
 
-use crate::download::DownloadHandle;
+use crate::download::{DownloadHandle, PageBus};
 use crate::fallback::Fallback;
 use crate::registry::registry;
 use crate::transfer::Transfer;
-
-pub(crate) type PageBus = Bus<WebEndpoint>;
 
 /// How often the connection looks whether its page (its `Client`) still exists.
 const CLIENT_CHECK_EVERY: Duration = Duration::from_secs(1);

@@ -9,6 +9,9 @@ use web_sys::ReadableStreamDefaultController;
 
 use crate::source::SourceEvent;
 
+/// The bus to one page.
+pub(crate) type PageBus = sluice_worker_bus::Bus<sluice_worker_bus::web::WebEndpoint>;
+
 /// What others may tell a download actor.
 pub(crate) enum Command {
     /// End the download with an error (page gone, URL expired): the response stream errors,

@@ -3,20 +3,16 @@
 
 use std::cell::Cell;
 
-use futures::FutureExt;
-use js_sys::{Function, Uint8Array};
+use js_sys::Uint8Array;
 use sluice_core::window::{ByteLength, Delivery, ReceiveWindow};
-use sluice_core::{Address, DownloadId, Message};
-use sluice_worker_bus::web::WebEndpoint;
-use sluice_worker_bus::{ActorHandle, Incoming, Mailbox};
-use wasm_bindgen::prelude::*;
+use sluice_core::{DownloadId, Message};
+use sluice_worker_bus::Incoming;
 use wasm_bindgen::JsCast;
-use web_sys::ReadableStreamDefaultController;
 
-use crate::connection::PageBus;
-use crate::download::{fail_visibly, next_command, Command, DownloadHandle};
-use crate::registry::{registry, Body};
-use crate::source::{pull_stream, SourceEvent};
+use crate::actor::{Input, Parts};
+use crate::download::{Command, PageBus};
+use crate::registry::Body;
+use crate::source::SourceEvent;
 
 thread_local! {
     /// The most chunks and bytes any fallback download queued here (a debug counter).
@@ -39,26 +35,13 @@ impl ByteLength for JsChunk {
 
 /// A fallback download, built and waiting to run.
 pub(crate) struct Fallback {
-    id: DownloadId,
-    bus: PageBus,
+    parts: Parts,
     window: ReceiveWindow<JsChunk>,
-    controller: ReadableStreamDefaultController,
-    pull: Option<Function>,
     /// Bytes handed to the response stream, and the declared size.
     delivered: u64,
     declared: Option<u64>,
     /// Why the download failed; the stream errors once the notice is out.
     failed: Option<String>,
-    actor: ActorHandle<WebEndpoint>,
-    mailbox: Mailbox<WebEndpoint>,
-    events: async_channel::Receiver<SourceEvent>,
-    commands: async_channel::Receiver<Command>,
-}
-
-enum Input {
-    Page(Option<Incoming<WebEndpoint>>),
-    Stream(Option<SourceEvent>),
-    Command(Command),
 }
 
 impl Fallback {
@@ -72,44 +55,18 @@ impl Fallback {
         size: Option<u64>,
     ) -> Result<(Body, Fallback), String> {
         let window = ReceiveWindow::new(id, window_chunks, window_bytes, size).map_err(|e| e.to_string())?;
-        let (actor, mailbox) = bus.actor(Address::Download(id)).map_err(|e| e.to_string())?;
-        let source = pull_stream().map_err(|e| sluice_worker_bus::web::describe(&e))?;
-        let (download, commands) = DownloadHandle::new();
-        let body = Body { stream: source.stream, download };
-        let this = Fallback {
-            id,
-            bus: bus.clone(),
-            window,
-            controller: source.controller,
-            pull: None,
-            delivered: 0,
-            declared: size,
-            failed: None,
-            actor,
-            mailbox,
-            events: source.events,
-            commands,
-        };
-        Ok((body, this))
+        let (body, parts) = Parts::new(bus, id)?;
+        Ok((body, Fallback { parts, window, delivered: 0, declared: size, failed: None }))
     }
 
     /// Runs until the download ends, then tells the registry.
     pub(crate) async fn run(mut self) {
         while !self.window.is_finished() && self.failed.is_none() {
-            let input = futures::select! {
-                incoming = self.mailbox.recv().fuse() => Input::Page(incoming),
-                event = self.events.recv().fuse() => Input::Stream(event.ok()),
-                command = next_command(&self.commands).fuse() => Input::Command(command),
-            };
+            let input = self.parts.next().await;
             self.handle(input);
             self.drive();
         }
-        drop(self.actor);
-        if let Some(why) = self.failed.take() {
-            let served = (self.delivered, self.declared);
-            fail_visibly(&self.controller, &self.events, self.pull.take(), served, &why).await;
-        }
-        registry().finished(self.id);
+        self.parts.end(self.failed, self.delivered, self.declared).await;
     }
 
     fn handle(&mut self, input: Input) {
@@ -120,7 +77,7 @@ impl Fallback {
                         .and_then(|a| a.dyn_into::<js_sys::ArrayBuffer>().ok())
                         .map_or_else(|| Uint8Array::new_with_length(0), |b| Uint8Array::new(&b));
                     if let Err(e) = self.window.handle_chunk(seq, len, JsChunk(bytes)) {
-                        log::warn!("download {}: {e}", self.id);
+                        log::warn!("download {}: {e}", self.parts.id);
                     }
                     let (chunks, bytes) = self.window.peak_queued();
                     PEAK.with(|p| {
@@ -130,21 +87,21 @@ impl Fallback {
                 }
                 Message::Close { total, .. } => {
                     if let Err(e) = self.window.handle_close(total) {
-                        log::warn!("download {}: {e}", self.id);
+                        log::warn!("download {}: {e}", self.parts.id);
                     }
                 }
                 Message::Abort { reason, .. } => self.window.handle_abort(&reason),
-                other => log::warn!("download {}: unexpected {other:?}", self.id),
+                other => log::warn!("download {}: unexpected {other:?}", self.parts.id),
             },
             Input::Page(None) => self.window.handle_abort("the connection to the page ended"),
             Input::Stream(Some(SourceEvent::Pull(resolve))) => {
                 self.window.handle_pull();
-                self.pull = Some(resolve);
+                self.parts.pull = Some(resolve);
             }
             Input::Stream(Some(SourceEvent::Cancel(reason))) => self.window.handle_cancel(&reason),
             Input::Stream(None) => self.window.handle_cancel("the browser dropped the response"),
             Input::Command(Command::Fail { code, reason }) => {
-                let _ = self.bus.tell(Message::Error { id: Some(self.id), code, message: reason.clone() }, None);
+                self.parts.tell(Message::Error { id: Some(self.parts.id), code, message: reason.clone() });
                 self.window.handle_abort(&reason);
             }
         }
@@ -153,9 +110,7 @@ impl Fallback {
     /// Sends what the window wants sent and hands the stream what it may have.
     fn drive(&mut self) {
         while let Some(msg) = self.window.poll_transmit() {
-            if let Err(e) = self.bus.tell(msg, None) {
-                log::warn!("download {}: the page cannot be told: {e}", self.id);
-            }
+            self.parts.tell(msg);
         }
         let mut delivered = false;
         while let Some(delivery) = self.window.poll_deliver() {
@@ -163,20 +118,18 @@ impl Fallback {
             match delivery {
                 Delivery::Chunk(chunk) => {
                     self.delivered += chunk.byte_len();
-                    let _ = self.controller.enqueue_with_chunk(&chunk.0);
+                    let _ = self.parts.controller.enqueue_with_chunk(&chunk.0);
                 }
                 Delivery::End => {
-                    let _ = self.controller.close();
+                    let _ = self.parts.controller.close();
                     let total = self.window.bytes_received();
-                    let _ = self.bus.tell(Message::Done { id: self.id, total }, None);
+                    self.parts.tell(Message::Done { id: self.parts.id, total });
                 }
                 Delivery::Failed(why) => self.failed = Some(why.to_string()),
             }
         }
         if (delivered || self.window.is_finished()) && self.failed.is_none() {
-            if let Some(resolve) = self.pull.take() {
-                let _ = resolve.call0(&JsValue::UNDEFINED);
-            }
+            self.parts.resolve_pull();
         }
     }
 }

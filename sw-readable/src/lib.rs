@@ -10,13 +10,20 @@
 //!   ([`sluice_core::ReceiveWindow`]), so at most one window is ever queued here.
 //!
 //! Actors, each the one owner of its state (`a -> b`: a uses b):
-//! `service` (entry points) -> `connection` (one per page: bus, liveness, its downloads)
-//! -> `transfer` | `fallback` (one per download) -> `registry` (the task owning core's
-//! [`sluice_core::Registry`]) -> `download` (the handle to fail a download) ; `source` (the
-//! stream adapter) is used by both download actors.
+//! - `service`: the entry points the shim calls (message, fetch);
+//! - `connection`: one actor per page port: the bus, the page's liveness, its downloads;
+//! - `transfer`, `fallback`: one actor per download, on each path;
+//! - `actor`: what both download actors are made of (address, stream, commands, their end);
+//! - `registry`: the task that owns core's [`sluice_core::Registry`], and its handle;
+//! - `download`: the handle that fails a download, and the visible failure of its stream;
+//! - `source`: a `ReadableStream` whose pull and cancel are events for an actor.
+//!
+//! Each uses only those below it.
 
 use wasm_bindgen::prelude::*;
 
+#[cfg(target_arch = "wasm32")]
+mod actor;
 #[cfg(target_arch = "wasm32")]
 mod connection;
 #[cfg(target_arch = "wasm32")]

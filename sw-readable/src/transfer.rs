@@ -5,26 +5,24 @@
 
 use futures::future::{Fuse, FusedFuture};
 use futures::FutureExt;
-use js_sys::{Function, Reflect, Uint8Array};
-use sluice_core::{Address, DownloadId, Message};
-use sluice_worker_bus::web::{describe, ignore_rejection, WebEndpoint};
-use sluice_worker_bus::{ActorHandle, Incoming, Mailbox};
+use js_sys::{Reflect, Uint8Array};
+use sluice_core::{DownloadId, Message};
+use sluice_worker_bus::web::{describe, ignore_rejection};
+use sluice_worker_bus::Incoming;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{ReadableStream, ReadableStreamDefaultController, ReadableStreamDefaultReader};
+use web_sys::{ReadableStream, ReadableStreamDefaultReader};
 
-use crate::connection::PageBus;
-use crate::download::{fail_visibly, next_command, Command, DownloadHandle};
-use crate::registry::{registry, Body};
-use crate::source::{pull_stream, SourceEvent};
+use crate::actor::{Input, Parts};
+use crate::download::{Command, PageBus};
+use crate::registry::Body;
+use crate::source::SourceEvent;
 
 /// A transfer-path download, built and waiting to run.
 pub(crate) struct Transfer {
-    id: DownloadId,
-    bus: PageBus,
+    parts: Parts,
     reader: ReadableStreamDefaultReader,
-    controller: ReadableStreamDefaultController,
     declared: Option<u64>,
     received: u64,
     /// The page's `Close { total }`, once it came.
@@ -34,18 +32,12 @@ pub(crate) struct Transfer {
     finished: bool,
     /// Why the download failed; the stream errors once the notice is out.
     failed: Option<String>,
-    pull: Option<Function>,
-    actor: ActorHandle<WebEndpoint>,
-    mailbox: Mailbox<WebEndpoint>,
-    events: async_channel::Receiver<SourceEvent>,
-    commands: async_channel::Receiver<Command>,
 }
 
-enum Input {
+/// An input, or the transferred stream's answer to a read.
+enum Event {
     Read(Result<JsValue, JsValue>),
-    Page(Option<Incoming<WebEndpoint>>),
-    Stream(Option<SourceEvent>),
-    Command(Command),
+    Input(Input),
 }
 
 impl Transfer {
@@ -57,26 +49,16 @@ impl Transfer {
         declared: Option<u64>,
     ) -> Result<(Body, Transfer), String> {
         let reader: ReadableStreamDefaultReader = transferred.get_reader().unchecked_into();
-        let (actor, mailbox) = bus.actor(Address::Download(id)).map_err(|e| e.to_string())?;
-        let source = pull_stream().map_err(|e| describe(&e))?;
-        let (download, commands) = DownloadHandle::new();
-        let body = Body { stream: source.stream, download };
+        let (body, parts) = Parts::new(bus, id)?;
         let this = Transfer {
-            id,
-            bus: bus.clone(),
+            parts,
             reader,
-            controller: source.controller,
             declared,
             received: 0,
             closed_with: None,
             drained: false,
             finished: false,
             failed: None,
-            pull: None,
-            actor,
-            mailbox,
-            events: source.events,
-            commands,
         };
         Ok((body, this))
     }
@@ -85,28 +67,21 @@ impl Transfer {
     pub(crate) async fn run(mut self) {
         let mut reading: Fuse<JsFuture> = Fuse::terminated();
         while !self.finished {
-            let input = futures::select! {
-                read = reading => Input::Read(read),
-                incoming = self.mailbox.recv().fuse() => Input::Page(incoming),
-                event = self.events.recv().fuse() => Input::Stream(event.ok()),
-                command = next_command(&self.commands).fuse() => Input::Command(command),
+            let event = futures::select! {
+                read = reading => Event::Read(read),
+                input = self.parts.next().fuse() => Event::Input(input),
             };
-            self.handle(input);
-            if self.pull.is_some() && reading.is_terminated() && !self.drained && !self.finished {
+            self.handle(event);
+            if self.parts.pull.is_some() && reading.is_terminated() && !self.drained && !self.finished {
                 reading = JsFuture::from(self.reader.read()).fuse();
             }
         }
-        drop(self.actor);
-        if let Some(why) = self.failed.take() {
-            let served = (self.received, self.declared);
-            fail_visibly(&self.controller, &self.events, self.pull.take(), served, &why).await;
-        }
-        registry().finished(self.id);
+        self.parts.end(self.failed, self.received, self.declared).await;
     }
 
-    fn handle(&mut self, input: Input) {
-        match input {
-            Input::Read(Ok(result)) => {
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Read(Ok(result)) => {
                 let done = Reflect::get(&result, &"done".into()).ok().and_then(|d| d.as_bool()).unwrap_or(true);
                 if done {
                     self.drained = true;
@@ -121,28 +96,28 @@ impl Transfer {
                 if let Some(declared) = self.declared.filter(|&d| self.received > d) {
                     return self.fail(&format!("{} bytes arrived, declared {declared}", self.received));
                 }
-                let _ = self.controller.enqueue_with_chunk(view);
-                self.resolve_pull();
+                let _ = self.parts.controller.enqueue_with_chunk(view);
+                self.parts.resolve_pull();
             }
-            Input::Read(Err(e)) => self.fail(&format!("the page aborted the download: {}", describe(&e))),
-            Input::Page(Some(Incoming { msg, .. })) => match msg {
+            Event::Read(Err(e)) => self.fail(&format!("the page aborted the download: {}", describe(&e))),
+            Event::Input(Input::Page(Some(Incoming { msg, .. }))) => match msg {
                 Message::Close { total, .. } => {
                     self.closed_with = Some(total);
                     self.try_end();
                 }
                 Message::Abort { reason, .. } => self.fail(&format!("aborted by the page: {reason}")),
-                other => log::warn!("download {}: unexpected {other:?}", self.id),
+                other => log::warn!("download {}: unexpected {other:?}", self.parts.id),
             },
-            Input::Page(None) => self.fail("the connection to the page ended"),
-            Input::Stream(Some(SourceEvent::Pull(resolve))) => self.pull = Some(resolve),
-            Input::Stream(Some(SourceEvent::Cancel(reason))) => {
-                let _ = self.bus.tell(Message::Cancel { id: self.id, reason: reason.clone() }, None);
+            Event::Input(Input::Page(None)) => self.fail("the connection to the page ended"),
+            Event::Input(Input::Stream(Some(SourceEvent::Pull(resolve)))) => self.parts.pull = Some(resolve),
+            Event::Input(Input::Stream(Some(SourceEvent::Cancel(reason)))) => {
+                self.parts.tell(Message::Cancel { id: self.parts.id, reason: reason.clone() });
                 ignore_rejection(&self.reader.cancel_with_reason(&JsValue::from_str(&reason)));
                 self.finished = true;
             }
-            Input::Stream(None) => self.fail("the browser dropped the response"),
-            Input::Command(Command::Fail { code, reason }) => {
-                let _ = self.bus.tell(Message::Error { id: Some(self.id), code, message: reason.clone() }, None);
+            Event::Input(Input::Stream(None)) => self.fail("the browser dropped the response"),
+            Event::Input(Input::Command(Command::Fail { code, reason })) => {
+                self.parts.tell(Message::Error { id: Some(self.parts.id), code, message: reason.clone() });
                 self.fail(&reason);
             }
         }
@@ -155,10 +130,10 @@ impl Transfer {
         if total != self.received || expected != self.received {
             return self.fail(&format!("closed after {} bytes, expected {expected}", self.received));
         }
-        let _ = self.controller.close();
-        let _ = self.bus.tell(Message::Done { id: self.id, total }, None);
+        let _ = self.parts.controller.close();
+        self.parts.tell(Message::Done { id: self.parts.id, total });
         self.finished = true;
-        self.resolve_pull();
+        self.parts.resolve_pull();
     }
 
     fn fail(&mut self, why: &str) {
@@ -168,11 +143,5 @@ impl Transfer {
         ignore_rejection(&self.reader.cancel_with_reason(&JsValue::from_str(why)));
         self.failed = Some(why.to_string());
         self.finished = true;
-    }
-
-    fn resolve_pull(&mut self) {
-        if let Some(resolve) = self.pull.take() {
-            let _ = resolve.call0(&JsValue::UNDEFINED);
-        }
     }
 }

@@ -31,7 +31,9 @@ pub fn write(
         .map(|e| (e.name.clone(), format!("demo-{}.png", e.name)))
         .filter(|(_, file)| dir.join(file).is_file())
         .collect();
-    let markdown = matrix.to_markdown();
+    // Hand-written facts the matrix cannot show (what each download manager does), below it.
+    let notes = std::fs::read_to_string(root.join("compat-tests/notes.md")).unwrap_or_default();
+    let markdown = format!("{}\n{notes}", matrix.to_markdown());
     let json = serde_json::to_string_pretty(&matrix).map_err(|e| Fail(e.to_string()))?;
     for (file, text) in
         [("matrix.md", &markdown), ("matrix.json", &json), ("matrix.html", &matrix.to_html(&screenshots))]
@@ -46,7 +48,9 @@ pub fn write(
         println!("    COMPAT.md left as it was: this run has failed cells");
     } else if !every_engine {
         println!("    COMPAT.md left as it was: only some engines ran (--project)");
-    } else if std::fs::read_to_string(&committed).is_ok_and(|old| old.contains(&matrix.signature())) {
+    } else if std::fs::read_to_string(&committed)
+        .is_ok_and(|old| old.contains(&matrix.signature()) && old.contains(&notes))
+    {
         println!("    COMPAT.md unchanged (same engines, same results)");
     } else {
         std::fs::write(&committed, &markdown).map_err(|e| Fail(format!("cannot write COMPAT.md: {e}")))?;
