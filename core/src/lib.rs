@@ -12,6 +12,7 @@
 //! - [`capability`]: which path a browser gets, from probe results.
 //! - [`lease`]: serve-once and expiry of a download URL.
 //! - [`registry`]: the service worker's open downloads (open, claim once, expiry, caps).
+//! - [`transfer`]: when a transfer-path download is complete, and when it failed.
 
 pub mod capability;
 pub mod coalesce;
@@ -19,6 +20,7 @@ pub mod headers;
 pub mod id;
 pub mod lease;
 pub mod registry;
+pub mod transfer;
 pub mod window;
 pub mod wire;
 
@@ -28,5 +30,6 @@ pub use headers::{content_disposition, response_headers, sanitize_filename, Head
 pub use id::{DownloadId, DownloadUrl};
 pub use lease::{Lease, LeaseError};
 pub use registry::{ClaimError, Claimed, ConnectionId, Limits, OpenError, Registry};
+pub use transfer::{TransferCheck, TransferEnd};
 pub use window::{incomplete_notice, FlowConfig, ProtocolError, ReceiveWindow, SendError, SendWindow, INCOMPLETE_MARK};
 pub use wire::{Address, DecodeError, Envelope, FileMeta, Frame, Message, RequestId, WIRE_VERSION};

@@ -6,7 +6,7 @@
 use futures::future::{Fuse, FusedFuture};
 use futures::FutureExt;
 use js_sys::{Reflect, Uint8Array};
-use sluice_core::{DownloadId, Message};
+use sluice_core::{DownloadId, Message, TransferCheck, TransferEnd};
 use sluice_worker_bus::web::{describe, ignore_rejection};
 use sluice_worker_bus::Incoming;
 use wasm_bindgen::prelude::*;
@@ -24,14 +24,13 @@ pub(crate) struct Transfer {
     parts: Parts,
     reader: ReadableStreamDefaultReader,
     declared: Option<u64>,
-    received: u64,
-    /// The page's `Close { total }`, once it came.
-    closed_with: Option<u64>,
-    /// The transferred stream ended.
+    /// Counts the bytes and decides the end (core).
+    check: TransferCheck,
+    /// The consumer cancelled: the download ends, nothing more to say.
+    cancelled: bool,
     drained: bool,
-    finished: bool,
-    /// Why the download failed; the stream errors once the notice is out.
-    failed: Option<String>,
+    /// How it ended, once it did.
+    end: Option<TransferEnd>,
 }
 
 /// An input, or the transferred stream's answer to a read.
@@ -50,33 +49,38 @@ impl Transfer {
     ) -> Result<(Body, Transfer), String> {
         let reader: ReadableStreamDefaultReader = transferred.get_reader().unchecked_into();
         let (body, parts) = Parts::new(bus, id)?;
-        let this = Transfer {
-            parts,
-            reader,
-            declared,
-            received: 0,
-            closed_with: None,
-            drained: false,
-            finished: false,
-            failed: None,
-        };
-        Ok((body, this))
+        let check = TransferCheck::new(declared);
+        Ok((body, Transfer { parts, reader, declared, check, cancelled: false, drained: false, end: None }))
     }
 
     /// Runs until the download ends, then tells the registry.
     pub(crate) async fn run(mut self) {
         let mut reading: Fuse<JsFuture> = Fuse::terminated();
-        while !self.finished {
+        while self.end.is_none() && !self.cancelled {
             let event = futures::select! {
                 read = reading => Event::Read(read),
                 input = self.parts.next().fuse() => Event::Input(input),
             };
             self.handle(event);
-            if self.parts.pull.is_some() && reading.is_terminated() && !self.drained && !self.finished {
+            self.end = self.check.poll_end();
+            if self.parts.pull.is_some() && reading.is_terminated() && !self.drained {
                 reading = JsFuture::from(self.reader.read()).fuse();
             }
         }
-        self.parts.end(self.failed, self.received, self.declared).await;
+        let failed = match self.end {
+            Some(TransferEnd::Complete(total)) => {
+                let _ = self.parts.controller.close();
+                self.parts.tell(Message::Done { id: self.parts.id, total });
+                self.parts.resolve_pull();
+                None
+            }
+            Some(TransferEnd::Failed(why)) => {
+                ignore_rejection(&self.reader.cancel_with_reason(&JsValue::from_str(&why)));
+                Some(why)
+            }
+            None => None,
+        };
+        self.parts.end(failed, self.check.received(), self.declared).await;
     }
 
     fn handle(&mut self, event: Event) {
@@ -85,63 +89,38 @@ impl Transfer {
                 let done = Reflect::get(&result, &"done".into()).ok().and_then(|d| d.as_bool()).unwrap_or(true);
                 if done {
                     self.drained = true;
-                    self.try_end();
-                    return;
+                    return self.check.handle_drained();
                 }
                 let value = Reflect::get(&result, &"value".into()).unwrap_or(JsValue::UNDEFINED);
-                let Some(view) = value.dyn_ref::<Uint8Array>() else {
-                    return self.fail("the page wrote something other than bytes");
-                };
-                self.received += u64::from(view.byte_length());
-                if let Some(declared) = self.declared.filter(|&d| self.received > d) {
-                    return self.fail(&format!("{} bytes arrived, declared {declared}", self.received));
+                match value.dyn_ref::<Uint8Array>() {
+                    Some(view) if self.check.handle_chunk(u64::from(view.byte_length())) => {
+                        let _ = self.parts.controller.enqueue_with_chunk(view);
+                        self.parts.resolve_pull();
+                    }
+                    Some(_) => {}
+                    None => self.check.handle_failure("the page wrote something other than bytes"),
                 }
-                let _ = self.parts.controller.enqueue_with_chunk(view);
-                self.parts.resolve_pull();
             }
-            Event::Read(Err(e)) => self.fail(&format!("the page aborted the download: {}", describe(&e))),
+            Event::Read(Err(e)) => {
+                self.check.handle_failure(&format!("the page aborted the download: {}", describe(&e)))
+            }
             Event::Input(Input::Page(Some(Incoming { msg, .. }))) => match msg {
-                Message::Close { total, .. } => {
-                    self.closed_with = Some(total);
-                    self.try_end();
-                }
-                Message::Abort { reason, .. } => self.fail(&format!("aborted by the page: {reason}")),
+                Message::Close { total, .. } => self.check.handle_close(total),
+                Message::Abort { reason, .. } => self.check.handle_failure(&format!("aborted by the page: {reason}")),
                 other => log::warn!("download {}: unexpected {other:?}", self.parts.id),
             },
-            Event::Input(Input::Page(None)) => self.fail("the connection to the page ended"),
+            Event::Input(Input::Page(None)) => self.check.handle_failure("the connection to the page ended"),
             Event::Input(Input::Stream(Some(SourceEvent::Pull(resolve)))) => self.parts.pull = Some(resolve),
             Event::Input(Input::Stream(Some(SourceEvent::Cancel(reason)))) => {
                 self.parts.tell(Message::Cancel { id: self.parts.id, reason: reason.clone() });
                 ignore_rejection(&self.reader.cancel_with_reason(&JsValue::from_str(&reason)));
-                self.finished = true;
+                self.cancelled = true;
             }
-            Event::Input(Input::Stream(None)) => self.fail("the browser dropped the response"),
+            Event::Input(Input::Stream(None)) => self.check.handle_failure("the browser dropped the response"),
             Event::Input(Input::Command(Command::Fail { code, reason })) => {
                 self.parts.tell(Message::Error { id: Some(self.parts.id), code, message: reason.clone() });
-                self.fail(&reason);
+                self.check.handle_failure(&reason);
             }
         }
-    }
-
-    /// Ends cleanly once the stream is drained and the page's close says what arrived.
-    fn try_end(&mut self) {
-        let (true, Some(total)) = (self.drained, self.closed_with) else { return };
-        let expected = self.declared.unwrap_or(total);
-        if total != self.received || expected != self.received {
-            return self.fail(&format!("closed after {} bytes, expected {expected}", self.received));
-        }
-        let _ = self.parts.controller.close();
-        self.parts.tell(Message::Done { id: self.parts.id, total });
-        self.finished = true;
-        self.parts.resolve_pull();
-    }
-
-    fn fail(&mut self, why: &str) {
-        if self.finished {
-            return;
-        }
-        ignore_rejection(&self.reader.cancel_with_reason(&JsValue::from_str(why)));
-        self.failed = Some(why.to_string());
-        self.finished = true;
     }
 }
