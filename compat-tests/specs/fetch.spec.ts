@@ -83,3 +83,28 @@ test('a HEAD or a prefetch does not use up the served-once URL', rowsOf('served-
   });
   expect(result).toEqual({ head: 405, prefetch: 503, get: 200, body: { length: 5, firstBad: -1 }, done: 5 });
 });
+
+test('a download that ended before its request is still served once: whole, or failed, never a 404', rowsOf('served-once-get'), async ({ driver }) => {
+  await driver.open();
+  const result = await driver.evaluate(async () => {
+    const sluice = await window.sluice.Sluice.register({ mode: 'fallback' });
+    const empty = sluice.createDownload('empty.bin', { size: 0, trigger: 'none' });
+    await empty.writable.close();
+    const emptyDone = await empty.done;
+    const first = await fetch(empty.url);
+    const body = await window.sluiceTest.read(first);
+    const again = await fetch(empty.url);
+    const aborted = sluice.createDownload('aborted.bin', { size: 100, trigger: 'none' });
+    const writer = aborted.writable.getWriter();
+    await writer.write(new Uint8Array(10));
+    await writer.abort('changed my mind');
+    const abortedDone = await aborted.done.then(() => 'resolved', (e) => e.code);
+    const late = await fetch(aborted.url);
+    const read = await late.arrayBuffer().then((b) => `complete with ${b.byteLength} B`, () => 'errored');
+    return { emptyDone, first: first.status, body, again: again.status, abortedDone, late: late.status, read };
+  });
+  expect(result).toEqual({
+    emptyDone: 0, first: 200, body: { length: 0, firstBad: -1 }, again: 404,
+    abortedDone: 'aborted', late: 200, read: 'errored',
+  });
+});

@@ -125,6 +125,9 @@ struct Entry<B> {
     lease: Lease,
     /// `Some` until claimed.
     body: Option<B>,
+    /// Its stream ended before anyone claimed it (a 0-byte download, or one that failed):
+    /// it waits for its request or its expiry all the same.
+    ended: bool,
 }
 
 #[derive(Debug)]
@@ -200,7 +203,7 @@ impl<B, W> Registry<B, W> {
         if self.len_on(connection) >= self.limits.per_connection {
             return Err(OpenError::TooManyOnConnection(self.limits.per_connection));
         }
-        let entry = Entry { connection, meta, lease: Lease::new(now, expire_after), body: Some(body) };
+        let entry = Entry { connection, meta, lease: Lease::new(now, expire_after), body: Some(body), ended: false };
         self.entries.insert(id, entry);
         if let Some(at) = self.waiters.iter().position(|w| w.id == id) {
             let waiter = self.waiters.remove(at);
@@ -230,16 +233,27 @@ impl<B, W> Registry<B, W> {
         self.events.push_back(Event::Answer { waiter, answer });
     }
 
-    /// Download `id` ended (its stream finished, failed or was cancelled, or the page aborted
-    /// it): it no longer counts. Returns its body if nobody claimed it.
-    pub fn handle_finished(&mut self, id: DownloadId) -> Option<B> {
-        self.entries.remove(&id)?.body
+    /// Download `id`'s actor ended (its stream finished, failed or was cancelled, or the page
+    /// aborted it). A claimed download no longer counts; an unclaimed one keeps its ended
+    /// stream for its request (which then sees the whole body, or its error, never a 404)
+    /// until it expires.
+    pub fn handle_finished(&mut self, id: DownloadId) {
+        match self.entries.get_mut(&id) {
+            Some(entry) if entry.body.is_some() => entry.ended = true,
+            Some(_) => drop(self.entries.remove(&id)),
+            None => {}
+        }
     }
 
-    /// `connection` is gone: its downloads no longer count. Returns the bodies nobody claimed.
+    /// `connection` is gone: its running downloads no longer count. Returns the bodies nobody
+    /// claimed, to be failed; ended ones stay for their requests (they need no page).
     pub fn handle_connection_closed(&mut self, connection: ConnectionId) -> Vec<B> {
-        let ids: Vec<DownloadId> =
-            self.entries.iter().filter(|(_, e)| e.connection == connection).map(|(id, _)| *id).collect();
+        let ids: Vec<DownloadId> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.connection == connection && !(e.ended && e.body.is_some()))
+            .map(|(id, _)| *id)
+            .collect();
         ids.into_iter().filter_map(|id| self.entries.remove(&id)?.body).collect()
     }
 
@@ -292,8 +306,12 @@ impl<B, W> Registry<B, W> {
             return Err(e.into());
         }
         let body = entry.body.take().ok_or(ClaimError::Lease(LeaseError::AlreadyServed))?;
+        let claimed = Claimed { id, connection: entry.connection, meta: entry.meta.clone(), body };
+        if entry.ended {
+            self.entries.remove(&id);
+        }
         self.served += 1;
-        Ok(Claimed { id, connection: entry.connection, meta: entry.meta.clone(), body })
+        Ok(claimed)
     }
 }
 
@@ -402,6 +420,25 @@ mod tests {
         reg.handle_timeout(S(13));
         assert_eq!(answer(&mut reg), (2, Err(ClaimError::Unknown)));
         assert_eq!(reg.waiting_requests(), 0);
+    }
+
+    #[test]
+    fn a_download_that_ended_unclaimed_is_still_served_once() {
+        let mut reg = Reg::new(Limits::default());
+        reg.handle_open(S(0), 1, id(1), meta(), S(60), "empty").unwrap();
+        reg.handle_open(S(0), 1, id(2), meta(), S(60), "failed").unwrap();
+        reg.handle_finished(id(1));
+        reg.handle_finished(id(2));
+        assert!(reg.handle_connection_closed(1).is_empty(), "ended streams need no page");
+        reg.handle_request(S(1), id(1), "GET", false, 1);
+        assert_eq!(answer(&mut reg), (1, Ok("empty")));
+        reg.handle_request(S(1), id(1), "GET", false, 2);
+        assert_eq!(reg.len(), 1, "served once, then gone");
+        reg.handle_timeout(S(4));
+        assert_eq!(answer(&mut reg), (2, Err(ClaimError::Unknown)));
+        reg.handle_timeout(S(60));
+        assert_eq!(reg.poll_event(), Some(Event::Expired { connection: 1, id: id(2), body: "failed" }));
+        assert!(reg.is_empty());
     }
 
     #[test]

@@ -146,7 +146,7 @@ fn handle(registry: &mut Registry<Body, oneshot::Sender<Answer>>, command: Comma
         Command::Request { id, method, prefetch, reply } => {
             registry.handle_request(now(), id, &method, prefetch, reply)
         }
-        Command::Finished(id) => drop(registry.handle_finished(id)),
+        Command::Finished(id) => registry.handle_finished(id),
         Command::ConnectionClosed(connection) => {
             for body in registry.handle_connection_closed(connection) {
                 body.download.fail(ErrorCode::Internal, "the page is gone");
