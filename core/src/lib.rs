@@ -11,25 +11,31 @@
 //! - [`id`]: download ids and the service-worker URLs built from them.
 //! - [`capability`]: which path a browser gets, from probe results.
 //! - [`lease`]: serve-once and expiry of a download URL.
+//! - [`liveness`]: the page's buses and their downloads; the worker's watch over a page.
 //! - [`registry`]: the service worker's open downloads (open, claim once, expiry, caps).
 //! - [`transfer`]: when a transfer-path download is complete, and when it failed.
+//! - [`writer`]: the page's side of one download (writes, closes, credit, its end).
 
 pub mod capability;
 pub mod coalesce;
 pub mod headers;
 pub mod id;
 pub mod lease;
+pub mod liveness;
 pub mod registry;
 pub mod transfer;
 pub mod window;
 pub mod wire;
+pub mod writer;
 
 pub use capability::{decide, Capability, ForcedMode, Probe, TransferPath, Unsupported};
 pub use coalesce::{Coalescer, Step};
 pub use headers::{content_disposition, response_headers, sanitize_filename, HeaderError};
 pub use id::{DownloadId, DownloadUrl};
 pub use lease::{Lease, LeaseError};
+pub use liveness::{Carried, LinkId, Links, Tick, Watch};
 pub use registry::{ClaimError, Claimed, ConnectionId, Limits, OpenError, Registry};
 pub use transfer::{TransferCheck, TransferEnd};
 pub use window::{incomplete_notice, FlowConfig, ProtocolError, ReceiveWindow, SendError, SendWindow, INCOMPLETE_MARK};
 pub use wire::{Address, DecodeError, Envelope, FileMeta, Frame, Message, RequestId, WIRE_VERSION};
+pub use writer::{Buffer, Output, Refused, Writer};

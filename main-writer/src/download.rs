@@ -7,11 +7,11 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use futures::channel::oneshot;
-use futures::future::{Fuse, FusedFuture, FutureExt, LocalBoxFuture, Shared};
+use futures::future::{Fuse, FutureExt, LocalBoxFuture, Shared};
 use js_sys::Uint8Array;
-use sluice_core::window::{FlowConfig, Progress, SendError, SendWindow};
+use sluice_core::window::{ByteLength, FlowConfig, Progress, SendError};
 use sluice_core::wire::MAX_EXPIRE_AFTER_MS;
-use sluice_core::{Address, Coalescer, DownloadId, FileMeta, Message, Step, TransferPath};
+use sluice_core::{Address, Buffer, DownloadId, FileMeta, Message, Output, Refused, TransferPath, Writer};
 use sluice_worker_bus::web::{ignore_rejection, now, WebEndpoint};
 use sluice_worker_bus::{ActorHandle, Incoming, Mailbox};
 use wasm_bindgen::prelude::*;
@@ -29,7 +29,18 @@ pub(crate) enum Bytes {
     Rust(Vec<u8>),
 }
 
-impl Bytes {
+/// One chunk, as a JavaScript buffer of its own (to transfer or to write).
+pub(crate) struct Piece(Uint8Array);
+
+impl ByteLength for Piece {
+    fn byte_len(&self) -> u64 {
+        u64::from(self.0.length())
+    }
+}
+
+impl Buffer for Bytes {
+    type Piece = Piece;
+
     fn len(&self) -> usize {
         match self {
             Bytes::Js(view) => view.length() as usize,
@@ -37,20 +48,22 @@ impl Bytes {
         }
     }
 
-    /// `len` bytes from `at`, copied into wasm (for the coalescer).
-    fn to_vec(&self, at: usize, len: usize) -> Vec<u8> {
+    fn copy(&self, at: usize, len: usize) -> Vec<u8> {
         match self {
             Bytes::Js(view) => view.subarray(at as u32, (at + len) as u32).to_vec(),
             Bytes::Rust(bytes) => bytes[at..at + len].to_vec(),
         }
     }
 
-    /// `len` bytes from `at`, as a JavaScript buffer of their own (to transfer or write).
-    fn to_js(&self, at: usize, len: usize) -> Uint8Array {
-        match self {
+    fn piece(&self, at: usize, len: usize) -> Piece {
+        Piece(match self {
             Bytes::Js(view) => view.slice(at as u32, (at + len) as u32),
             Bytes::Rust(bytes) => Uint8Array::from(&bytes[at..at + len]),
-        }
+        })
+    }
+
+    fn coalesced(bytes: Vec<u8>) -> Piece {
+        Piece(Uint8Array::from(&bytes[..]))
     }
 }
 
@@ -75,7 +88,9 @@ impl Carried for DownloadControl {
     fn fail(&self, e: SluiceError) {
         let _ = self.tx.try_send(Command::Fail(e));
     }
+}
 
+impl sluice_core::Carried for DownloadControl {
     fn is_finished(&self) -> bool {
         self.tx.is_closed()
     }
@@ -118,11 +133,8 @@ pub(crate) struct Plan {
 impl Download {
     /// Starts the download's actor: it opens the download over `connection` at once.
     pub(crate) fn start(connection: ConnectionHandle, plan: Plan) -> Result<Download, SluiceError> {
-        let window = match plan.path {
-            TransferPath::Transfer => SendWindow::unmetered(plan.id, plan.flow, plan.meta.size, now()),
-            TransferPath::Fallback => SendWindow::new(plan.id, plan.flow, plan.meta.size, now()),
-        }
-        .map_err(|e| SluiceError::InvalidArgument(e.to_string()))?;
+        let writer = Writer::new(plan.id, plan.path, plan.flow, plan.meta.size, now())
+            .map_err(|e| SluiceError::InvalidArgument(e.to_string()))?;
         let (tx, commands) = async_channel::unbounded();
         let (done_tx, done_rx) = oneshot::channel();
         let done: Done = async move { done_rx.await.unwrap_or(Err(SluiceError::Browser("the download ended".into()))) }
@@ -131,16 +143,14 @@ impl Download {
         let handle = Handle { id: plan.id, url: plan.url.clone(), path: plan.path, commands: tx.clone(), done };
         let actor = Actor {
             id: plan.id,
-            path: plan.path,
-            window,
-            coalescer: Coalescer::new(plan.flow.min_chunk, plan.flow.max_chunk),
-            writer: None,
+            writer,
+            stream: None,
             bus: None,
+            reply: None,
             done: Some(done_tx),
             iframe: None,
             on_progress: None,
             on_failure: None,
-            failure: None,
         };
         spawn_local(actor.run(connection, DownloadControl { tx }, commands, plan));
         Ok(Download { handle: Rc::new(handle) })
@@ -206,34 +216,19 @@ impl Download {
     }
 }
 
-/// The write or close the actor is working on.
-enum Job {
-    Write {
-        bytes: Bytes,
-        at: usize,
-        reply: Reply,
-    },
-    Close(Reply),
-    /// Transfer path: closed, waiting for the transferred stream's close to settle.
-    Closing(Reply),
-}
-
-/// A chunk cut from a write, waiting for credit (fallback) or for the stream (transfer).
-struct Outgoing(Uint8Array);
-
+/// The download's actor: carries out what its [`Writer`] decides.
 struct Actor {
     id: DownloadId,
-    path: TransferPath,
-    window: SendWindow,
-    coalescer: Coalescer,
+    writer: Writer<Bytes, SluiceError>,
     /// The transferred stream's writer (transfer path).
-    writer: Option<WritableStreamDefaultWriter>,
+    stream: Option<WritableStreamDefaultWriter>,
     bus: Option<PageBus>,
+    /// The caller's write or close that runs.
+    reply: Option<Reply>,
     done: Option<oneshot::Sender<Result<u64, SluiceError>>>,
     iframe: Option<web_sys::HtmlIFrameElement>,
     on_progress: Option<Box<dyn Fn(Progress)>>,
     on_failure: Option<Box<dyn Fn(SluiceError)>>,
-    failure: Option<SluiceError>,
 }
 
 enum Input {
@@ -250,26 +245,22 @@ impl Actor {
         commands: async_channel::Receiver<Command>,
         plan: Plan,
     ) {
-        let (_actor, mailbox) = match self.open(&connection, control, &plan).await {
+        let opened = self.open(&connection, control, &plan).await;
+        let (_actor, mailbox) = match opened {
             Ok(opened) => opened,
             Err(e) => {
-                self.fail(e);
-                // Answer what was asked meanwhile, then end.
-                while let Ok(command) = commands.try_recv() {
-                    self.refuse(command);
-                }
-                return;
+                self.writer.handle_fail(e);
+                self.carry_out();
+                return self.refuse_all(commands);
             }
         };
-        let mut job: Option<Job> = None;
-        let mut pending: Option<Outgoing> = None;
         let mut writing: Fuse<JsFuture> = Fuse::terminated();
-        while self.done.is_some() {
-            // Move the job on as far as credit and the stream allow.
-            if self.failure.is_none() && writing.is_terminated() {
-                if let Some(write) = self.step(&mut job, &mut pending) {
-                    writing = JsFuture::from(write).fuse();
-                }
+        loop {
+            if let Some(promise) = self.carry_out() {
+                writing = JsFuture::from(promise).fuse();
+            }
+            if self.writer.is_ended() {
+                break;
             }
             let input = futures::select! {
                 command = next_command(&commands).fuse() => Input::Command(command),
@@ -277,18 +268,13 @@ impl Actor {
                 written = writing => Input::Written(written),
             };
             match input {
-                Input::Command(command) => self.command(command, &mut job),
+                Input::Command(command) => self.command(command),
                 Input::Worker(None) => {
-                    self.fail(SluiceError::Browser("the connection to the service worker ended".into()))
+                    let e = SluiceError::Browser("the connection to the service worker ended".into());
+                    self.writer.handle_fail(e);
                 }
                 Input::Worker(Some(incoming)) => self.handle(incoming.msg),
-                Input::Written(Ok(_)) => match job.take() {
-                    Some(Job::Closing(reply)) => drop(reply.send(Ok(()))),
-                    other => {
-                        job = other;
-                        self.progress();
-                    }
-                },
+                Input::Written(Ok(_)) => self.writer.handle_written(Ok(())),
                 Input::Written(Err(e)) => {
                     let why = sluice_worker_bus::web::describe(&e);
                     // The service worker says why a moment later (a cancel, an error), or is gone.
@@ -299,29 +285,12 @@ impl Actor {
                     if let Some(msg) = reason {
                         self.handle(msg);
                     }
-                    self.fail(SluiceError::Browser(format!("the transferred stream failed: {why}")));
-                }
-            }
-            if let Some(e) = self.failure.clone() {
-                match job.take() {
-                    Some(Job::Write { reply, .. } | Job::Close(reply) | Job::Closing(reply)) => {
-                        let _ = reply.send(Err(e));
-                    }
-                    None => {}
+                    let e = SluiceError::Browser(format!("the transferred stream failed: {why}"));
+                    self.writer.handle_written(Err(e));
                 }
             }
         }
-        // Ended. A close still settling (the service worker's Done can come first) succeeded;
-        // whatever comes now gets the outcome.
-        match job {
-            Some(Job::Close(reply) | Job::Closing(reply)) => drop(reply.send(self.failure.clone().map_or(Ok(()), Err))),
-            Some(Job::Write { reply, .. }) => self.refuse(Command::Close(reply)),
-            None => {}
-        }
-        commands.close();
-        while let Ok(command) = commands.try_recv() {
-            self.refuse(command);
-        }
+        self.refuse_all(commands);
     }
 
     /// Registers with the connection, opens the download in the service worker, triggers it.
@@ -333,10 +302,10 @@ impl Actor {
     ) -> Result<(ActorHandle<WebEndpoint>, Mailbox<WebEndpoint>), SluiceError> {
         let bus = connection.attach(Box::new(control)).await?;
         let (actor, mailbox) = bus.actor(Address::Download(self.id))?;
-        let attachment = match self.path {
+        let attachment = match plan.path {
             TransferPath::Transfer => {
                 let pipe = TransformStream::new()?;
-                self.writer = Some(pipe.writable().get_writer()?);
+                self.stream = Some(pipe.writable().get_writer()?);
                 Some(JsValue::from(pipe.readable()))
             }
             TransferPath::Fallback => None,
@@ -344,7 +313,7 @@ impl Actor {
         let open = Message::Open {
             id: self.id,
             meta: plan.meta.clone(),
-            path: self.path,
+            path: plan.path,
             window_chunks: plan.flow.window_chunks,
             window_bytes: plan.flow.window_bytes,
             expire_after_ms: plan.expire_after.as_millis().clamp(1, u128::from(MAX_EXPIRE_AFTER_MS)) as u64,
@@ -355,174 +324,111 @@ impl Actor {
         Ok((actor, mailbox))
     }
 
-    fn command(&mut self, command: Command, job: &mut Option<Job>) {
-        match command {
-            Command::Write(bytes, reply) => match (&self.failure, job.is_some()) {
-                (Some(e), _) => drop(reply.send(Err(e.clone()))),
-                (None, true) => drop(reply.send(Err(SluiceError::Busy))),
-                (None, false) => *job = Some(Job::Write { bytes, at: 0, reply }),
-            },
-            Command::Close(reply) => match (&self.failure, job.is_some()) {
-                (Some(e), _) => drop(reply.send(Err(e.clone()))),
-                (None, true) => drop(reply.send(Err(SluiceError::Busy))),
-                (None, false) => *job = Some(Job::Close(reply)),
-            },
-            Command::Abort(reason) => self.fail(SluiceError::Download(SendError::Aborted(reason))),
-            Command::Fail(e) => self.fail(e),
-            Command::OnProgress(callback) => self.on_progress = Some(callback),
-            Command::OnFailure(callback) => self.on_failure = Some(callback),
+    fn command(&mut self, command: Command) {
+        let (taken, reply) = match command {
+            Command::Write(bytes, reply) => (self.writer.handle_write(bytes), reply),
+            Command::Close(reply) => (self.writer.handle_close(), reply),
+            Command::Abort(reason) => {
+                return self.writer.handle_fail(SluiceError::Download(SendError::Aborted(reason)));
+            }
+            Command::Fail(e) => return self.writer.handle_fail(e),
+            Command::OnProgress(callback) => return self.on_progress = Some(callback),
+            Command::OnFailure(callback) => return self.on_failure = Some(callback),
+        };
+        match taken {
+            Ok(()) => self.reply = Some(reply),
+            Err(Refused::Busy) => drop(reply.send(Err(SluiceError::Busy))),
+            Err(Refused::Ended(e)) => drop(reply.send(Err(e))),
         }
     }
 
-    /// Answers a command once the download has ended.
-    fn refuse(&mut self, command: Command) {
-        let outcome = self.failure.clone().unwrap_or(SluiceError::Download(SendError::Closed));
-        match command {
-            Command::Write(_, reply) | Command::Close(reply) => drop(reply.send(Err(outcome))),
-            Command::OnFailure(callback) => {
-                if let Some(e) = &self.failure {
-                    callback(e.clone());
+    /// Answers what is still asked once the download ended, then what comes after.
+    fn refuse_all(&mut self, commands: async_channel::Receiver<Command>) {
+        commands.close();
+        while let Ok(command) = commands.try_recv() {
+            match command {
+                Command::Write(_, reply) | Command::Close(reply) => drop(reply.send(Err(self.writer.refusal()))),
+                Command::OnFailure(callback) => {
+                    if let Some(e) = self.writer.failure() {
+                        callback(e.clone());
+                    }
                 }
+                Command::Abort(_) | Command::Fail(_) | Command::OnProgress(_) => {}
             }
-            Command::Abort(_) | Command::Fail(_) | Command::OnProgress(_) => {}
         }
     }
 
-    /// Moves the job on: sends the pending chunk if the window allows, cuts the next one.
-    /// Returns a write of the transferred stream to await (transfer path).
-    fn step(&mut self, job: &mut Option<Job>, pending: &mut Option<Outgoing>) -> Option<js_sys::Promise> {
-        loop {
-            if let Some(Outgoing(chunk)) = pending.take() {
-                match self.window.send(chunk.length() as usize) {
-                    Ok(header) => match (&self.writer, &self.bus) {
-                        (Some(writer), _) => return Some(writer.write_with_chunk(&chunk)),
-                        (None, Some(bus)) => match bus.tell(header, Some(chunk.buffer().into())) {
-                            Ok(()) => self.progress(),
-                            Err(e) => return self.fail_with(e.into()),
-                        },
-                        (None, None) => return self.fail_with(SluiceError::Browser("the download is not open".into())),
-                    },
-                    Err(e) if e.is_blocked() => {
-                        *pending = Some(Outgoing(chunk));
-                        return None; // a Grant will move it on
+    /// Carries out what the writer decided; returns a stream write or close to await.
+    fn carry_out(&mut self) -> Option<js_sys::Promise> {
+        let mut settling = None;
+        while let Some(output) = self.writer.poll_output() {
+            match output {
+                Output::Send { header, piece } => {
+                    let sent = match &self.bus {
+                        Some(bus) => bus.tell(header, Some(piece.0.buffer().into())).map_err(SluiceError::from),
+                        None => Err(SluiceError::Browser("the download is not open".into())),
+                    };
+                    if let Err(e) = sent {
+                        self.writer.handle_fail(e);
                     }
-                    Err(e) => return self.fail_with(e.into()),
                 }
-            }
-            match job.take() {
-                None => return None,
-                Some(Job::Write { bytes, at, reply }) => match self.coalescer.next_step(bytes.len() - at) {
-                    None => drop(reply.send(Ok(()))),
-                    Some(Step::Emit) => {
-                        let chunk = self.coalescer.poll_chunk().unwrap_or_default();
-                        *pending = Some(Outgoing(Uint8Array::from(&chunk[..])));
-                        *job = Some(Job::Write { bytes, at, reply });
-                    }
-                    Some(Step::Direct(n)) => {
-                        *pending = Some(Outgoing(bytes.to_js(at, n)));
-                        *job = Some(Job::Write { bytes, at: at + n, reply });
-                    }
-                    Some(Step::Buffer(n)) => {
-                        self.coalescer.push(&bytes.to_vec(at, n));
-                        *job = Some(Job::Write { bytes, at: at + n, reply });
-                    }
+                Output::Write(piece) => match &self.stream {
+                    Some(stream) => settling = Some(stream.write_with_chunk(&piece.0)),
+                    None => self.writer.handle_fail(SluiceError::Browser("the download has no stream".into())),
                 },
-                Some(Job::Close(reply)) => {
-                    if let Some(last) = self.coalescer.flush() {
-                        *pending = Some(Outgoing(Uint8Array::from(&last[..])));
-                        *job = Some(Job::Close(reply));
-                        continue;
+                Output::CloseStream => match self.stream.take() {
+                    Some(stream) => settling = Some(stream.close()),
+                    None => self.writer.handle_written(Ok(())),
+                },
+                Output::Tell(msg) => {
+                    if let Some(Err(e)) = self.bus.as_ref().map(|bus| bus.tell(msg, None)) {
+                        log::warn!("download {}: the service worker cannot be told: {e}", self.id);
                     }
-                    let result = self.window.close().map_err(SluiceError::from);
-                    self.transmit();
-                    if let Err(e) = &result {
-                        self.fail(e.clone());
-                    }
-                    // The service worker ends the response once it has our Close and the
-                    // stream's end: a stream cut short by the page's going is never complete.
-                    if let (Ok(()), Some(writer)) = (&result, self.writer.take()) {
-                        *job = Some(Job::Closing(reply));
-                        return Some(writer.close());
-                    }
-                    let _ = reply.send(result);
-                    return None;
                 }
-                Some(Job::Closing(reply)) => {
-                    *job = Some(Job::Closing(reply));
-                    return None;
+                Output::Progressed => {
+                    if let Some(callback) = &self.on_progress {
+                        callback(self.writer.progress(now()));
+                    }
                 }
-            }
-        }
-    }
-
-    fn fail_with(&mut self, e: SluiceError) -> Option<js_sys::Promise> {
-        self.fail(e);
-        None
-    }
-
-    /// Sends the window's control messages (close, abort).
-    fn transmit(&mut self) {
-        while let Some(msg) = self.window.poll_transmit() {
-            if let Some(bus) = &self.bus {
-                if let Err(e) = bus.tell(msg, None) {
-                    log::warn!("download {}: the service worker cannot be told: {e}", self.id);
+                Output::Settled(result) => {
+                    if let Some(reply) = self.reply.take() {
+                        let _ = reply.send(result);
+                    }
+                }
+                Output::Done(total) => self.end(Ok(total)),
+                Output::Failed(e) => {
+                    log::debug!("download {} failed: {e}", self.id);
+                    if let Some(stream) = self.stream.take() {
+                        ignore_rejection(&stream.abort_with_reason(&JsValue::from_str(&e.to_string())));
+                    }
+                    self.end(Err(e.clone()));
+                    if let Some(callback) = &self.on_failure {
+                        callback(e);
+                    }
                 }
             }
         }
+        settling
     }
 
-    fn progress(&self) {
-        if let Some(callback) = &self.on_progress {
-            callback(self.window.progress(now()));
+    /// The download ended: `done` settles, the trigger's iframe goes.
+    fn end(&mut self, outcome: Result<u64, SluiceError>) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(outcome);
+        }
+        if let Some(iframe) = self.iframe.take() {
+            iframe.remove();
         }
     }
 
     /// Handles what the service worker says about this download.
     fn handle(&mut self, msg: Message) {
         match msg {
-            Message::Grant { chunks, bytes, .. } => {
-                if let Err(e) = self.window.handle_grant(chunks, bytes) {
-                    self.fail(e.into());
-                }
-            }
-            Message::Cancel { reason, .. } => self.fail(SluiceError::Download(SendError::Cancelled(reason))),
-            Message::Error { code, message, .. } => self.fail(SluiceError::from_remote(code, message)),
-            Message::Done { total, .. } => {
-                if let Some(done) = self.done.take() {
-                    let _ = done.send(Ok(total));
-                }
-                if let Some(iframe) = self.iframe.take() {
-                    iframe.remove();
-                }
-            }
+            Message::Grant { chunks, bytes, .. } => self.writer.handle_grant(chunks, bytes),
+            Message::Cancel { reason, .. } => self.writer.handle_cancel(&reason),
+            Message::Error { code, message, .. } => self.writer.handle_fail(SluiceError::from_remote(code, message)),
+            Message::Done { total, .. } => self.writer.handle_done(total),
             other => log::warn!("download {}: unexpected {other:?}", self.id),
-        }
-    }
-
-    /// Ends the download with `e`: tells the service worker (abort), fails `done`, errors the
-    /// writable. No effect once it ended.
-    fn fail(&mut self, e: SluiceError) {
-        if self.failure.is_some() || self.done.is_none() {
-            return;
-        }
-        log::debug!("download {} failed: {e}", self.id);
-        match &e {
-            SluiceError::Download(SendError::Cancelled(reason)) => self.window.handle_cancel(reason),
-            other => self.window.abort(&other.to_string()),
-        }
-        self.failure = Some(e.clone());
-        self.transmit();
-        if let Some(writer) = self.writer.take() {
-            ignore_rejection(&writer.abort_with_reason(&JsValue::from_str(&e.to_string())));
-        }
-        if let Some(done) = self.done.take() {
-            let _ = done.send(Err(e.clone()));
-        }
-        if let Some(iframe) = self.iframe.take() {
-            iframe.remove();
-        }
-        if let Some(callback) = &self.on_failure {
-            callback(e);
         }
     }
 }
