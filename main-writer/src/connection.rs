@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::channel::oneshot;
 use futures::FutureExt;
 use js_sys::{Object, Reflect};
-use sluice_core::Message;
+use sluice_core::{Links, Message};
 use sluice_worker_bus::web::{sleep, WebEndpoint};
 use sluice_worker_bus::{Bus, BusConfig, BusError};
 use wasm_bindgen::prelude::*;
@@ -21,12 +21,10 @@ use crate::error::SluiceError;
 /// The bus to the service worker.
 pub(crate) type PageBus = Bus<WebEndpoint>;
 
-/// A download as its connection sees it: something to fail when the bus dies.
-pub(crate) trait Carried {
+/// A download as its connection sees it: something to fail when its bus dies.
+pub(crate) trait Carried: sluice_core::Carried {
     /// Fails the download (no effect once it ended).
     fn fail(&self, e: SluiceError);
-    /// The download ended.
-    fn is_finished(&self) -> bool;
 }
 
 /// Timeouts of a connection.
@@ -40,28 +38,19 @@ pub(crate) struct Timing {
     pub(crate) debug: bool,
 }
 
-/// One bus to the service worker and the downloads opened over it.
-struct Link {
-    bus: PageBus,
-    downloads: Vec<Box<dyn Carried>>,
-    /// New downloads go over this one; the others were replaced by a re-handshake.
-    current: bool,
+type Downloads = Links<PageBus, Box<dyn Carried>>;
+
+/// Says goodbye on each bus.
+fn bye(buses: Vec<PageBus>) {
+    for bus in buses {
+        let _ = bus.tell(Message::Bye, None);
+    }
 }
 
-impl Link {
-    fn live(&mut self) -> bool {
-        self.downloads.retain(|d| !d.is_finished());
-        !self.downloads.is_empty()
-    }
-
-    /// Fails its downloads with `e` and says goodbye.
-    fn end(self, e: Option<SluiceError>) {
-        if let Some(e) = e {
-            for download in &self.downloads {
-                download.fail(e.clone());
-            }
-        }
-        let _ = self.bus.tell(Message::Bye, None);
+/// Fails each download with `e`.
+fn fail(downloads: Vec<Box<dyn Carried>>, e: &SluiceError) {
+    for download in downloads {
+        download.fail(e.clone());
     }
 }
 
@@ -95,7 +84,7 @@ impl ConnectionHandle {
 /// Starts the connection actor with a bus that just answered the handshake.
 pub(crate) fn spawn(registration: ServiceWorkerRegistration, bus: PageBus, timing: Timing) -> ConnectionHandle {
     let (tx, rx) = async_channel::unbounded();
-    let actor = Connection { registration, timing, links: vec![Link { bus, downloads: Vec::new(), current: true }] };
+    let actor = Connection { registration, timing, links: Links::new(bus) };
     spawn_local(actor.run(rx));
     ConnectionHandle { tx }
 }
@@ -103,14 +92,13 @@ pub(crate) fn spawn(registration: ServiceWorkerRegistration, bus: PageBus, timin
 struct Connection {
     registration: ServiceWorkerRegistration,
     timing: Timing,
-    links: Vec<Link>,
+    links: Downloads,
 }
 
 impl Connection {
     async fn run(mut self, commands: async_channel::Receiver<Command>) {
         loop {
-            let live = self.links.iter_mut().fold(false, |any, link| link.live() | any);
-            let keepalive = match live {
+            let keepalive = match self.links.carries_downloads() {
                 true => sleep(self.timing.keepalive).left_future(),
                 false => futures::future::pending().right_future(),
             };
@@ -125,39 +113,29 @@ impl Connection {
                 },
                 () = keepalive.fuse() => self.keepalive().await,
             }
-            // A replaced bus goes once its last download ended.
-            for link in std::mem::take(&mut self.links) {
-                let mut link = link;
-                if link.current || link.live() {
-                    self.links.push(link);
-                } else {
-                    link.end(None);
-                }
-            }
+            bye(self.links.sweep());
         }
     }
 
     fn end(&mut self, e: Option<SluiceError>) {
-        for link in self.links.drain(..) {
-            link.end(e.clone());
+        let (buses, downloads) = self.links.handle_close();
+        if let Some(e) = e {
+            fail(downloads, &e);
         }
+        bye(buses);
     }
 
     async fn attach(&mut self, download: Box<dyn Carried>) -> Result<PageBus, SluiceError> {
         let quick = self.timing.timeout.min(Duration::from_secs(2));
-        let current = self.links.iter().find(|l| l.current).map(|l| l.bus.clone());
-        let alive = match current {
+        let alive = match self.links.current().cloned() {
             Some(bus) => bus.request_within(Message::Ping { nonce: 2 }, None, quick).await.is_ok(),
             None => false,
         };
         if !alive {
             let bus = connect(&self.registration, self.timing).await?;
-            self.links.iter_mut().for_each(|l| l.current = false);
-            self.links.push(Link { bus, downloads: Vec::new(), current: true });
+            bye(self.links.handle_connected(bus));
         }
-        let link = self.links.iter_mut().find(|l| l.current).ok_or(SluiceError::SluiceClosed)?;
-        link.downloads.push(download);
-        Ok(link.bus.clone())
+        self.links.handle_attach(download).ok_or(SluiceError::SluiceClosed)
     }
 
     /// A message event for the service worker itself (Firefox stops a worker 30 s after its
@@ -172,20 +150,14 @@ impl Connection {
             }
         }
         let timeout = self.timing.timeout;
-        let pings = self.links.iter_mut().map(|link| {
-            let live = link.live();
-            let bus = link.bus.clone();
-            async move {
-                let ping = bus.request_within(Message::Ping { nonce: 3 }, None, timeout);
-                live && matches!(ping.await, Err(BusError::Timeout(_)))
-            }
+        let pings = self.links.to_ping().into_iter().map(|(id, bus)| async move {
+            let ping = bus.request_within(Message::Ping { nonce: 3 }, None, timeout);
+            matches!(ping.await, Err(BusError::Timeout(_))).then_some(id)
         });
-        let dead = futures::future::join_all(pings).await;
-        for (link, dead) in std::mem::take(&mut self.links).into_iter().zip(dead) {
-            if dead {
-                link.end(Some(SluiceError::ServiceWorkerGone(timeout)));
-            } else {
-                self.links.push(link);
+        for dead in futures::future::join_all(pings).await.into_iter().flatten() {
+            if let Some((bus, downloads)) = self.links.handle_dead(dead) {
+                fail(downloads, &SluiceError::ServiceWorkerGone(timeout));
+                bye(vec![bus]);
             }
         }
     }

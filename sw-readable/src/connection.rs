@@ -10,7 +10,7 @@ use futures::future::LocalBoxFuture;
 use futures::FutureExt;
 use js_sys::Reflect;
 use sluice_core::wire::ErrorCode;
-use sluice_core::{Address, ConnectionId, DownloadId, FileMeta, Message, OpenError, TransferPath};
+use sluice_core::{Address, ConnectionId, DownloadId, FileMeta, Message, OpenError, TransferPath, Watch};
 use sluice_worker_bus::web::{sleep, WebEndpoint};
 use sluice_worker_bus::{Bus, BusConfig, BusError, Incoming};
 use wasm_bindgen::prelude::*;
@@ -22,13 +22,6 @@ use crate::download::{DownloadHandle, PageBus};
 use crate::fallback::Fallback;
 use crate::registry::registry;
 use crate::transfer::Transfer;
-
-/// How often the connection looks whether its page (its `Client`) still exists.
-const CLIENT_CHECK_EVERY: Duration = Duration::from_secs(1);
-/// While downloads are open, a ping every this many client checks...
-const PING_EVERY_CHECKS: u32 = 5;
-/// ...that must be answered within this time.
-const PING_TIMEOUT: Duration = Duration::from_secs(15);
 
 thread_local! {
     static LIVE: Cell<usize> = const { Cell::new(0) };
@@ -109,7 +102,7 @@ async fn run(port: MessagePort, client: Option<String>) {
     let bus = Bus::new(WebEndpoint::port(port), BusConfig::default());
     let Ok((control, mailbox)) = bus.actor(Address::Control) else { return };
     let mut downloads: Vec<DownloadHandle> = Vec::new();
-    let mut checks = 0u32;
+    let mut watch = Watch::default();
     let end = loop {
         futures::select! {
             incoming = mailbox.recv().fuse() => match incoming {
@@ -122,16 +115,16 @@ async fn run(port: MessagePort, client: Option<String>) {
                 }
             },
             end = closed.recv().fuse() => break end.unwrap_or(End::PortClosed),
-            () = sleep(CLIENT_CHECK_EVERY).fuse() => {
+            () = sleep(watch.every()).fuse() => {
                 downloads.retain(|d| !d.is_finished());
-                if let Some(client) = &client {
+                let tick = watch.handle_tick(!downloads.is_empty());
+                if let (true, Some(client)) = (tick.check_client, &client) {
                     if !client_exists(client).await {
                         break End::ClientGone;
                     }
                 }
-                checks += 1;
-                if !downloads.is_empty() && checks % PING_EVERY_CHECKS == 0 {
-                    spawn_local(ping(bus.clone(), closed_tx.clone()));
+                if tick.ping {
+                    spawn_local(ping(bus.clone(), watch.ping_timeout(), closed_tx.clone()));
                 }
             },
         }
@@ -146,8 +139,8 @@ async fn run(port: MessagePort, client: Option<String>) {
 }
 
 /// Pings the page; if it does not answer in time, the connection ends.
-async fn ping(bus: PageBus, closed: async_channel::Sender<End>) {
-    if let Err(e @ BusError::Timeout(_)) = bus.request_within(Message::Ping { nonce: 4 }, None, PING_TIMEOUT).await {
+async fn ping(bus: PageBus, timeout: Duration, closed: async_channel::Sender<End>) {
+    if let Err(e @ BusError::Timeout(_)) = bus.request_within(Message::Ping { nonce: 4 }, None, timeout).await {
         let _ = closed.try_send(End::NoPong(e));
     }
 }
