@@ -83,6 +83,50 @@ test.describe('a stopped service worker', () => {
   }
 });
 
+test.describe('a stopped service worker, then a new download', () => {
+  test.use({ firefoxPrefs: { 'dom.serviceWorkers.idle_timeout': 1000, 'dom.serviceWorkers.idle_extended_timeout': 1000 } });
+
+  test('a download left on the old bus still fails, while a new one goes over a new bus', rowsOf('sw-stopped-mid-download'), async ({ driver }) => {
+    if (driver.engine === 'webkit' || driver.engine === 'safari') {
+      notApplicable('WebKit does not stop a service worker while its page is open, and its automation cannot');
+    }
+    await driver.open();
+    const SIZE = 256 * 1048576;
+    await driver.evaluate(async (size) => {
+      const sluice = await window.sluice.Sluice.register({ mode: 'fallback' });
+      window.sluiceTest.current = sluice;
+      const dl = sluice.createDownload('old-bus.bin', { size, trigger: 'iframe' });
+      const state = { writer: 'writing', done: 'pending' };
+      Object.assign(window, { oldBusDownload: state });
+      void (async () => {
+        const writer = dl.writable.getWriter();
+        for (let offset = 0; offset < size; offset += 1048576) {
+          await writer.write(window.sluiceTest.bytes(offset, 1048576));
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        await writer.close();
+        state.writer = 'closed';
+      })().catch((e) => (state.writer = `${e.code}: ${e.message}`));
+      dl.done.then((n) => (state.done = `resolved ${n}`), (e) => (state.done = `${e.code}: ${e.message}`));
+      await new Promise((r) => setTimeout(r, 2000));
+    }, SIZE);
+    const how = await driver.stopServiceWorkers();
+    // The new download finds the old bus dead and makes a new one (the re-handshake).
+    const second = await download(driver, 'new-bus.bin');
+    expect(second.body, `after "${how}"`).toEqual({ length: second.size, firstBad: -1 });
+    expect(second.done).toBe(second.size);
+    const start = Date.now();
+    type State = { writer: string; done: string };
+    let state: State = { writer: 'writing', done: 'pending' };
+    while (Date.now() - start < 40_000 && (state.writer === 'writing' || state.done === 'pending')) {
+      await new Promise((r) => setTimeout(r, 500));
+      state = await driver.evaluate(() => (window as unknown as { oldBusDownload: State }).oldBusDownload);
+    }
+    expect(state.writer, 'the download on the replaced bus').toMatch(/^service_worker_gone: /);
+    expect(state.done).toMatch(/^service_worker_gone: /);
+  });
+});
+
 test('a download open for 60 s with idle gaps of 15 s is byte-exact, on each path', rowsOf('idle-gaps'), async ({ driver }) => {
   test.setTimeout(300_000);
   await driver.open();
