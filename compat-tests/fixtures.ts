@@ -34,6 +34,11 @@ export interface Browser {
   /** Saves a PNG of the viewport. */
   screenshot(file: string): Promise<void>;
   /**
+   * When the browser finished saving download `name` (`Date.now()`; rejects if it failed), where
+   * the automation reports it (Playwright); null elsewhere (then look at `downloadDir`).
+   */
+  downloadFinished(name: string): Promise<number> | null;
+  /**
    * Gets the service worker stopped, the way this engine allows; says how. Chromium: at once,
    * through DevTools. Firefox: idle in the page past `dom.serviceWorkers.idle_timeout`. WebKit:
    * away from the page (it stops a service worker that has no clients), then the test page again.
@@ -75,11 +80,17 @@ async function playwrightBrowser(type: BrowserType, baseURL: string, downloadDir
   );
   const context = await browser.newContext({ acceptDownloads: true });
   const pageErrors: string[] = [];
+  const finished = new Map<string, Promise<number>>();
   const newPage = async () => {
     const page = await context.newPage();
     page.on('pageerror', (e) => pageErrors.push(`page: ${e.message}`));
     // Save each download under the name the browser chose (from Content-Disposition).
-    page.on('download', (d) => void d.saveAs(join(downloadDir, d.suggestedFilename())).catch(() => {}));
+    page.on('download', (d) => {
+      const done = d.path().then(() => Date.now());
+      done.catch(() => {});
+      finished.set(d.suggestedFilename(), done);
+      void d.saveAs(join(downloadDir, d.suggestedFilename())).catch(() => {});
+    });
     return page;
   };
   let page: Page = await newPage();
@@ -101,6 +112,7 @@ async function playwrightBrowser(type: BrowserType, baseURL: string, downloadDir
       await old.close();
     },
     stopServiceWorkers: isChromium ? stopServiceWorkers : null,
+    downloadFinished: (name: string) => finished.get(name) ?? null,
     pageErrors,
     close: () => browser.close(),
   };
@@ -147,6 +159,7 @@ async function webdriverBrowser(engine: 'firefox' | 'webkit' | 'safari', baseURL
     screenshot: (file: string) => driver.screenshot(file),
     closePage: () => driver.closeWindow(),
     stopServiceWorkers: null,
+    downloadFinished: (_name: string): Promise<number> | null => null,
     pageErrors: [] as string[],
     close: () => driver.close(),
   };
@@ -182,6 +195,7 @@ export const test = base.extend<{ engine: EngineName; firefoxPrefs: Record<strin
       open,
       evaluate: (fn, arg) => raw.evaluate(fn.toString(), arg),
       closePage: () => raw.closePage(),
+      downloadFinished: (name) => raw.downloadFinished(name),
       errors: async () => [...raw.pageErrors, ...(await raw.evaluate<string[]>('() => window.sluiceErrors || []', null))],
       screenshot: async (file) => {
         mkdirSync(dirname(file), { recursive: true });

@@ -161,6 +161,18 @@ pub fn npm_packages(root: &Path) -> Result<(), Fail> {
     util::run(Command::new("npm").current_dir(root).args(["ci", "--no-audit", "--no-fund"]))
 }
 
+/// `npx`, under a virtual display on Linux (WebKitGTK needs one; large and true-colour for the
+/// screenshots).
+pub fn npx_with_display() -> Command {
+    if cfg!(target_os = "linux") {
+        let mut xvfb = Command::new("xvfb-run");
+        xvfb.args(["-a", "-s", "-screen 0 1920x1600x24", "npx"]);
+        xvfb
+    } else {
+        Command::new("npx")
+    }
+}
+
 /// Runs the Playwright specs (under Xvfb, for WebKitGTK) in `projects`, or in every project of
 /// `playwright.config.ts` when empty. Returns Playwright's JSON report and the counts per
 /// project; judging them is the caller's (after it has written the matrix).
@@ -173,14 +185,7 @@ pub fn run_end_to_end(
     step(&format!("end-to-end tests: Playwright Test in {which} (compat-tests/)"));
     let report = root.join("target/playwright/report.json");
     let _ = std::fs::remove_file(&report);
-    // WebKitGTK needs a display: a virtual one on Linux, large and true-colour for the screenshots.
-    let mut cmd = if cfg!(target_os = "linux") {
-        let mut xvfb = Command::new("xvfb-run");
-        xvfb.args(["-a", "-s", "-screen 0 1920x1600x24", "npx"]);
-        xvfb
-    } else {
-        Command::new("npx")
-    };
+    let mut cmd = npx_with_display();
     cmd.current_dir(root)
         .args(["playwright", "test", "--reporter=list,json"])
         .env("PLAYWRIGHT_JSON_OUTPUT_NAME", &report)

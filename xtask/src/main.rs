@@ -8,10 +8,14 @@
 //! - `compat [--project NAME]...`: the end-to-end specs and the matrix only
 //!   (`target/compat/`, `COMPAT.md`); `--project` picks engines (e.g. `safari` on a Mac).
 //! - `lint`: formatting and clippy only.
+//! - `bench [--quick] [--runs N]`: Sluice against StreamSaver.js and the in-worker ceiling,
+//!   real downloads to disk in every engine; writes `BENCHMARKS.md` and `BENCHMARKS.svg`.
+//!   `--quick` (small workloads, one run) takes a few minutes.
 //! - `bench bus`: the bus's throughput page <-> service worker in each engine (prints figures).
 //!
 //! Every step prints a `==>` line; set-up steps are idempotent.
 
+mod bench;
 mod browsers;
 mod compat;
 mod serve;
@@ -45,9 +49,10 @@ fn main() -> ExitCode {
         Some("compat") => projects(&args).and_then(|projects| compat(&projects)),
         Some("lint") => setup::wasm_toolchain().and_then(|tc| lint(&tc)),
         Some("bench") if args.get(1).map(String::as_str) == Some("bus") => bench_bus(),
+        Some("bench") => bench_args(&args).and_then(|(quick, runs)| bench(quick, runs)),
         _ => {
             eprintln!(
-                "usage: cargo xtask <build | demo [--port N] | serve [--port N] | test | compat [--project NAME]... | lint | bench bus>"
+                "usage: cargo xtask <build | demo [--port N] | serve [--port N] | test | compat [--project NAME]... | lint | bench [--quick] [--runs N] | bench bus>"
             );
             return ExitCode::from(2);
         }
@@ -242,6 +247,36 @@ fn compat(projects: &[String]) -> Result<(), Fail> {
     let (_, bindgen) = build()?;
     let drivers = browsers::ensure(&root, &bindgen)?;
     end_to_end_and_matrix(&root, &drivers, projects).map(drop)
+}
+
+/// The `--quick` and `--runs N` arguments of `bench`.
+fn bench_args(args: &[String]) -> Result<(bool, Option<u32>), Fail> {
+    let (mut quick, mut runs) = (false, None);
+    let mut rest = args.iter().skip(1);
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--runs" => {
+                runs = Some(
+                    rest.next()
+                        .and_then(|n| n.parse().ok())
+                        .filter(|&n| n > 0)
+                        .ok_or_else(|| Fail("--runs takes a count, e.g. --runs 3".into()))?,
+                )
+            }
+            other => return Err(Fail(format!("unexpected `{other}`: bench takes --quick, --runs N, or bus"))),
+        }
+    }
+    Ok((quick, runs))
+}
+
+/// `cargo xtask bench`: builds, sets up the browsers and npm packages, runs the benchmark.
+fn bench(quick: bool, runs: Option<u32>) -> Result<(), Fail> {
+    let root = root();
+    let (_, bindgen) = build()?;
+    let drivers = browsers::ensure(&root, &bindgen)?;
+    browsers::npm_packages(&root)?;
+    bench::bench(&root, &drivers.geckodriver, quick, runs)
 }
 
 /// Prints round trips per second and MB/s of the bus in each engine.

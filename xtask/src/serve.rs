@@ -1,4 +1,5 @@
-//! A small static server for the demo site: `dist/` over `compat-tests/demo/`, on 127.0.0.1.
+//! A small static server for the demo site: `dist/` over `compat-tests/demo/`, on 127.0.0.1;
+//! `/streamsaver/` serves the pinned StreamSaver.js package unmodified (for `cargo xtask bench`).
 
 use std::path::{Component, Path, PathBuf};
 
@@ -20,10 +21,17 @@ fn content_type(path: &Path) -> &'static str {
     }
 }
 
-/// The file for a request path, looked up in each root in turn; `None` for anything that is
-/// not a plain relative path to an existing file.
-fn resolve(roots: &[PathBuf], url: &str) -> Option<PathBuf> {
+/// The file for a request path, looked up in each root (a URL prefix and a folder) in turn;
+/// `None` for anything that is not a plain relative path to an existing file.
+fn resolve(roots: &[(&str, PathBuf)], url: &str) -> Option<PathBuf> {
     let path = url.split(['?', '#']).next().unwrap_or("");
+    roots.iter().find_map(|(prefix, root)| {
+        let rest = path.strip_prefix('/')?.strip_prefix(prefix)?;
+        resolve_in(root, rest)
+    })
+}
+
+fn resolve_in(root: &Path, path: &str) -> Option<PathBuf> {
     let mut relative = PathBuf::new();
     for part in path.split('/').filter(|p| !p.is_empty()) {
         let part = Path::new(part);
@@ -35,12 +43,16 @@ fn resolve(roots: &[PathBuf], url: &str) -> Option<PathBuf> {
     if relative.as_os_str().is_empty() {
         relative.push("index.html");
     }
-    roots.iter().map(|root| root.join(&relative)).find(|p| p.is_file())
+    Some(root.join(relative)).filter(|p| p.is_file())
 }
 
 /// Serves until killed.
 pub fn serve(root: &Path, port: u16) -> Result<(), Fail> {
-    let roots = [root.join("dist"), root.join("compat-tests").join("demo")];
+    let roots = [
+        ("streamsaver/", root.join("node_modules").join("streamsaver")),
+        ("", root.join("dist")),
+        ("", root.join("compat-tests").join("demo")),
+    ];
     let addr = format!("127.0.0.1:{port}");
     let server = Server::http(&addr).map_err(|e| Fail(format!("cannot listen on {addr}: {e}")))?;
     step(&format!("serving the demo on http://{addr}/ (Ctrl-C to stop)"));
@@ -72,9 +84,11 @@ mod tests {
     #[test]
     fn resolves_only_files_below_the_roots() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let roots = [root.join("src")];
+        let roots = [("x/", root.to_path_buf()), ("", root.join("src"))];
         assert_eq!(resolve(&roots, "/main.rs?x=1"), Some(root.join("src/main.rs")));
+        assert_eq!(resolve(&roots, "/x/Cargo.toml"), Some(root.join("Cargo.toml")));
         assert_eq!(resolve(&roots, "/../Cargo.toml"), None);
+        assert_eq!(resolve(&roots, "/x/../Cargo.toml"), None);
         assert_eq!(resolve(&roots, "/nope.rs"), None);
         assert_eq!(resolve(&roots, "/"), None);
     }

@@ -1,0 +1,147 @@
+// `cargo xtask bench`: real downloads to disk, the same producer into Sluice (each path and
+// window), into StreamSaver.js 2.0.6 (from npm, unmodified), and the ceiling (a service worker
+// that generates the bytes itself). Each figure is the median of the runs of this browser, every
+// file checked byte-exact (sha256) on disk. Results go to target/bench/results.jsonl; the
+// xtask writes BENCHMARKS.md and its chart from them.
+import { appendFileSync, existsSync, mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { test, expect, type Browser } from '../fixtures';
+import { expectedSha256, fileSha256 } from '../data';
+import { browserPss, samplePeakPss } from '../memory';
+
+const MiB = 1048576;
+const QUICK = process.env.SLUICE_BENCH_QUICK === '1';
+const RUNS = Number(process.env.SLUICE_BENCH_RUNS ?? (QUICK ? 1 : 3));
+const OUT = process.env.SLUICE_BENCH_OUT ?? join(process.cwd(), 'target/bench/results.jsonl');
+/** The large workloads (512 MiB and 2 GiB; --quick: 32 and 128 MiB) and the tiny-write count. */
+const LARGE = QUICK ? [32 * MiB, 128 * MiB] : [512 * MiB, 2048 * MiB];
+const TINY_WRITES = QUICK ? 100_000 : 1_000_000;
+
+type Impl = 'sluice' | 'streamsaver' | 'ceiling';
+interface Case {
+  id: string;
+  impl: Impl;
+  options?: Record<string, unknown>;
+  /** The path this case is about; skipped where the probe picks another. */
+  path?: 'transfer' | 'fallback';
+  sizes: number[];
+  chunk: number;
+  yieldEach: boolean;
+}
+
+const large = { chunk: MiB, yieldEach: true };
+const tiny = { sizes: [TINY_WRITES * 100], chunk: 100, yieldEach: false };
+const CASES: Case[] = [
+  { id: 'sluice-transfer', impl: 'sluice', options: { mode: 'auto' }, path: 'transfer', sizes: LARGE, ...large },
+  { id: 'sluice-fallback', impl: 'sluice', options: { mode: 'fallback' }, path: 'fallback', sizes: LARGE, ...large },
+  { id: 'sluice-fallback-window-1', impl: 'sluice', options: { mode: 'fallback', windowChunks: 1, windowBytes: MiB }, path: 'fallback', sizes: LARGE.slice(0, 1), ...large },
+  { id: 'sluice-fallback-64k-chunks', impl: 'sluice', options: { mode: 'fallback', minChunk: 65536, maxChunk: 65536 }, path: 'fallback', sizes: LARGE.slice(0, 1), ...large },
+  { id: 'ceiling', impl: 'ceiling', sizes: LARGE, ...large },
+  { id: 'streamsaver', impl: 'streamsaver', sizes: LARGE, ...large },
+  { id: 'sluice-tiny', impl: 'sluice', options: { mode: 'auto' }, ...tiny },
+  { id: 'streamsaver-tiny', impl: 'streamsaver', ...tiny },
+];
+
+interface Run { seconds: number; mbps: number; pssGrowth: number | null; error?: string }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves with Date.now() once `name` is complete: as the automation reports it, or on disk. */
+async function finished(driver: Browser, name: string, size: number, deadline: number): Promise<number> {
+  for (;;) {
+    const reported = driver.downloadFinished(name);
+    if (reported) return reported;
+    const files = readdirSync(driver.downloadDir);
+    const partial = files.some((f) => f !== name && f.startsWith(name));
+    if (files.includes(name) && !partial && statSync(join(driver.downloadDir, name)).size === size) return Date.now();
+    if (Date.now() > deadline) throw new Error(`no complete ${name} in time (${files.join(', ') || 'no file'})`);
+    await sleep(10);
+  }
+}
+
+/** The saved file, once it is all there (Playwright copies it after the browser finished). */
+async function saved(driver: Browser, name: string, size: number, deadline: number): Promise<string> {
+  const file = join(driver.downloadDir, name);
+  while (!(existsSync(file) && statSync(file).size === size)) {
+    if (Date.now() > deadline) throw new Error(`${name} was not saved in time`);
+    await sleep(50);
+  }
+  return file;
+}
+
+/** One timed download; throws when it is not byte-exact on disk. */
+async function timed(driver: Browser, c: Case, name: string, size: number): Promise<Run> {
+  // A generous limit (at least 2 MB/s), so a slow engine is measured, not cut off.
+  const deadline = Date.now() + 60_000 + size / 2e3;
+  const before = browserPss();
+  const peak = samplePeakPss(100);
+  const start = Date.now();
+  await driver.evaluate(({ impl, options }) => window.bench.start(impl, options), {
+    impl: c.impl,
+    options: { name, size, chunk: c.chunk, yieldEach: c.yieldEach },
+  });
+  const end = await finished(driver, name, size, deadline).catch(async (e) => {
+    const state = await driver.evaluate(() => window.bench.state());
+    throw new Error(`${e.message}; the producer: ${state}`);
+  });
+  const top = peak.stop();
+  for (let state = ''; state !== 'done'; ) {
+    state = await driver.evaluate(() => window.bench.state());
+    if (state.startsWith('error')) throw new Error(`the producer failed after the file was complete: ${state}`);
+    if (Date.now() > deadline) throw new Error(`the producer did not finish: ${state}`);
+    if (state !== 'done') await sleep(20);
+  }
+  const file = await saved(driver, name, size, deadline);
+  const sha = await fileSha256(file);
+  unlinkSync(file);
+  if (sha !== expectedSha256(size)) throw new Error(`${name} is not byte-exact on disk`);
+  const seconds = (end - start) / 1000;
+  return { seconds, mbps: size / 1e6 / seconds, pssGrowth: before !== null && top !== null ? top - before : null };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+
+for (const c of CASES) {
+  test(c.id, async ({ driver }) => {
+    test.setTimeout(0);
+    await driver.goto('/bench.html');
+    await driver.evaluate(async () => { while (!window.benchReady) await new Promise((r) => setTimeout(r, 20)); });
+    const how = await driver.evaluate(({ impl, options }) => window.bench.setup(impl, options), { impl: c.impl, options: c.options ?? {} });
+    if (c.path && how !== c.path) test.skip(true, `the probe picked the ${how} path here`);
+    // A first small download warms up each implementation (its service worker, StreamSaver's mitm).
+    await timed(driver, { ...c, sizes: [] }, `warm-up-${c.id}.bin`, 65536 + 1);
+    for (const size of c.sizes) {
+      const runs: Run[] = [];
+      for (let i = 0; i < RUNS; i++) {
+        try {
+          runs.push(await timed(driver, c, `bench-${c.id}-${size}-${i}.bin`, size));
+        } catch (e) {
+          runs.push({ seconds: 0, mbps: 0, pssGrowth: null, error: (e as Error).message });
+          break; // a failed download may leave the browser in any state: no more runs of it
+        }
+      }
+      const good = runs.filter((r) => !r.error);
+      const growth = good.map((r) => r.pssGrowth).filter((g): g is number => g !== null);
+      const result = {
+        engine: driver.engine,
+        version: driver.version,
+        case: c.id,
+        impl: c.impl,
+        how,
+        size,
+        writes: Math.ceil(size / c.chunk),
+        chunk: c.chunk,
+        runs,
+        mbps: good.length ? median(good.map((r) => r.mbps)) : null,
+        pssGrowth: growth.length ? median(growth) : null,
+        error: runs.find((r) => r.error)?.error ?? null,
+      };
+      mkdirSync(dirname(OUT), { recursive: true });
+      appendFileSync(OUT, `${JSON.stringify(result)}\n`);
+      const shown = result.mbps === null ? `failed: ${result.error}` : `${result.mbps.toFixed(1)} MB/s, PSS +${((result.pssGrowth ?? 0) / MiB).toFixed(0)} MiB`;
+      console.log(`${driver.engine}: ${c.id}, ${c.chunk === 100 ? `${result.writes} x 100 B` : `${size / MiB} MiB`} (${how}): ${shown}`);
+    }
+    // A failure is a figure of the benchmark, not a failed test; only the impossible fails here.
+    expect(c.sizes.length).toBeGreaterThan(0);
+  });
+}

@@ -1,0 +1,12 @@
+// What compat-tests/demo/bench.html puts on `window` for the benchmark.
+declare global {
+  interface Window {
+    benchReady: boolean;
+    bench: {
+      setup(impl: string, options: Record<string, unknown>): Promise<string>;
+      start(impl: string, options: { name: string; size: number; chunk: number; yieldEach: boolean }): void;
+      state(): string;
+    };
+  }
+}
+export {};

@@ -1,0 +1,410 @@
+//! `cargo xtask bench [--quick] [--runs N]`: Sluice against StreamSaver.js and the in-worker
+//! ceiling, real downloads to disk in every engine (compat-tests/bench/), then `BENCHMARKS.md`
+//! (ratios first, then the tables) and its chart `BENCHMARKS.svg`, both from this run alone.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+use plotters::prelude::*;
+use serde::Deserialize;
+
+use crate::util::{self, step, Fail};
+
+/// One line of `target/bench/results.jsonl`: a case at one size in one engine.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Figure {
+    engine: String,
+    version: String,
+    case: String,
+    how: String,
+    size: u64,
+    writes: u64,
+    runs: Vec<serde_json::Value>,
+    mbps: Option<f64>,
+    pss_growth: Option<f64>,
+    error: Option<String>,
+}
+
+const ENGINES: [&str; 3] = ["chromium", "firefox", "webkit"];
+const MIB: f64 = 1_048_576.0;
+
+/// Runs the benchmark and writes the report.
+pub fn bench(root: &Path, geckodriver: &Path, quick: bool, runs: Option<u32>) -> Result<(), Fail> {
+    let out = root.join("target/bench/results.jsonl");
+    let _ = std::fs::remove_file(&out);
+    let runs = runs.unwrap_or(if quick { 1 } else { 3 });
+    step(&format!(
+        "benchmark: Playwright in chromium, firefox, webkit ({runs} run(s) per figure{})",
+        if quick { ", --quick" } else { "" }
+    ));
+    let mut cmd = crate::browsers::npx_with_display();
+    cmd.current_dir(root)
+        .args(["playwright", "test", "--config", "playwright.bench.config.ts"])
+        .env("SLUICE_BENCH_QUICK", if quick { "1" } else { "0" })
+        .env("SLUICE_BENCH_RUNS", runs.to_string())
+        .env("SLUICE_BENCH_OUT", &out)
+        .env("GECKODRIVER", geckodriver)
+        .env("CI", "1");
+    // A case that fails is a figure ("failed: ..."), so the report is written whatever the exit.
+    let status = util::run(&mut cmd);
+    let text = std::fs::read_to_string(&out)
+        .map_err(|e| Fail(format!("the benchmark wrote no results ({e}); its run: {status:?}")))?;
+    let results: Vec<Figure> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()
+        .map_err(|e| Fail(format!("bad benchmark result line: {e}")))?;
+    let command = format!(
+        "cargo xtask bench{}{}",
+        if quick { " --quick" } else { "" },
+        if runs != 3 && !quick { format!(" --runs {runs}") } else { String::new() }
+    );
+    let sizes = DistSizes::measure(root)?;
+    let report = report(&results, &command, runs, &sizes);
+    write(&root.join("BENCHMARKS.md"), &report)?;
+    chart(&root.join("BENCHMARKS.svg"), &results)?;
+    println!("{report}");
+    println!("    written: BENCHMARKS.md, BENCHMARKS.svg");
+    status
+}
+
+/// Gzipped sizes of what an app serves: Sluice's dist/ against StreamSaver.js's three files.
+struct DistSizes {
+    sluice: u64,
+    streamsaver: u64,
+}
+
+impl DistSizes {
+    fn measure(root: &Path) -> Result<Self, Fail> {
+        let gz = |files: &[std::path::PathBuf]| -> Result<u64, Fail> {
+            files.iter().try_fold(0, |sum, file| {
+                let bytes = std::fs::read(file).map_err(|e| Fail(format!("cannot read {}: {e}", file.display())))?;
+                let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+                encoder
+                    .write_all(&bytes)
+                    .and_then(|()| encoder.finish())
+                    .map(|z| sum + z.len() as u64)
+                    .map_err(|e| Fail(e.to_string()))
+            })
+        };
+        let dist = root.join("dist");
+        let ss = root.join("node_modules/streamsaver");
+        Ok(Self {
+            sluice: gz(&["sluice.js", "sluice_bg.wasm", "sluice-sw.js", "sluice-sw_bg.wasm"].map(|f| dist.join(f)))?,
+            streamsaver: gz(&["StreamSaver.js", "sw.js", "mitm.html"].map(|f| ss.join(f)))?,
+        })
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<(), Fail> {
+    std::fs::write(path, text).map_err(|e| Fail(format!("cannot write {}: {e}", path.display())))
+}
+
+/// The result of `case` at the `nth` size it ran at (sizes ascending) in `engine`.
+fn find<'a>(results: &'a [Figure], engine: &str, case: &str, nth: usize) -> Option<&'a Figure> {
+    let mut sizes: Vec<&Figure> = results.iter().filter(|r| r.engine == engine && r.case == case).collect();
+    sizes.sort_by_key(|r| r.size);
+    sizes.get(nth).copied()
+}
+
+fn size_name(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 && b % (1 << 30) == 0 => format!("{} GiB", b >> 30),
+        b if b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b => format!("{b} B"),
+    }
+}
+
+fn workload(r: &Figure) -> String {
+    if r.writes * 100 == r.size {
+        format!("{} x 100 B", group(r.writes))
+    } else {
+        format!("{} of 1 MiB writes", size_name(r.size))
+    }
+}
+
+fn group(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `a / b` of two results' MB/s, as "1.23x (a vs b MB/s)", or why not.
+fn ratio(a: Option<&Figure>, b: Option<&Figure>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) => match (a.mbps, b.mbps) {
+            (Some(x), Some(y)) if y > 0.0 => format!("**{:.2}x** ({x:.1} vs {y:.1} MB/s)", x / y),
+            (Some(x), None) => {
+                format!("only Sluice finished ({x:.1} MB/s; the other: {})", b.error.as_deref().unwrap_or("failed"))
+            }
+            (None, _) => format!("failed: {}", a.error.as_deref().unwrap_or("?")),
+            _ => "-".into(),
+        },
+        _ => "not run".into(),
+    }
+}
+
+fn growth(r: Option<&Figure>) -> Option<f64> {
+    r.and_then(|r| r.pss_growth)
+}
+
+fn report(results: &[Figure], command: &str, runs: u32, sizes: &DistSizes) -> String {
+    let mut md = String::new();
+    let line = |md: &mut String, s: &str| {
+        md.push_str(s);
+        md.push('\n');
+    };
+    line(&mut md, "# Sluice benchmarks");
+    line(&mut md, "");
+    let date = util::output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])).unwrap_or_default();
+    let machine = machine();
+    line(&mut md, &format!("Written by `{command}` on {} ({machine}). Every figure is from this run: real downloads to disk, each file checked byte-exact (sha256), MB/s = 10^6 B/s from the first write to the complete file, median of {runs} run(s); memory is the peak PSS growth of all the browser's processes during the download. The producer writes the same generated bytes in 1 MiB `await writer.write()` calls with a macrotask yield after each, or 100 B writes without one.", date.trim()));
+    line(&mut md, "");
+    let mut versions: Vec<String> = ENGINES
+        .iter()
+        .filter_map(|e| results.iter().find(|r| r.engine == *e).map(|r| format!("{e}: {}", r.version)))
+        .collect();
+    versions.push("StreamSaver.js 2.0.6 (npm, unmodified)".into());
+    line(&mut md, &format!("Engines: {}.", versions.join("; ")));
+    line(&mut md, "");
+    line(&mut md, "## Ratios");
+    line(&mut md, "");
+    for engine in ENGINES {
+        if !results.iter().any(|r| r.engine == engine) {
+            continue;
+        }
+        line(&mut md, &format!("**{engine}**"));
+        let r = |case: &str, nth: usize| find(results, engine, case, nth);
+        let big =
+            |nth: usize| r("streamsaver", nth).or(r("ceiling", nth)).map(|x| size_name(x.size)).unwrap_or_default();
+        let sluice_main = if r("sluice-transfer", 0).is_some() { "sluice-transfer" } else { "sluice-fallback" };
+        for nth in 0..2 {
+            for case in ["sluice-transfer", "sluice-fallback"] {
+                if r(case, nth).is_some() {
+                    line(
+                        &mut md,
+                        &format!(
+                            "- {} / StreamSaver.js, {}: {}",
+                            label(case),
+                            big(nth),
+                            ratio(r(case, nth), r("streamsaver", nth))
+                        ),
+                    );
+                }
+            }
+        }
+        line(
+            &mut md,
+            &format!(
+                "- Tiny writes ({}), Sluice / StreamSaver.js: {}",
+                r("sluice-tiny", 0).map(workload).unwrap_or_default(),
+                ratio(r("sluice-tiny", 0), r("streamsaver-tiny", 0))
+            ),
+        );
+        for nth in 0..2 {
+            if r("sluice-transfer", nth).is_some() {
+                line(
+                    &mut md,
+                    &format!(
+                        "- Fallback / transfer, {}: {}",
+                        big(nth),
+                        ratio(r("sluice-fallback", nth), r("sluice-transfer", nth))
+                    ),
+                );
+            }
+            line(
+                &mut md,
+                &format!(
+                    "- Fallback / in-worker ceiling, {}: {}",
+                    big(nth),
+                    ratio(r("sluice-fallback", nth), r("ceiling", nth))
+                ),
+            );
+        }
+        line(
+            &mut md,
+            &format!(
+                "- Fallback window 8 / window 1, {}: {}",
+                big(0),
+                ratio(r("sluice-fallback", 0), r("sluice-fallback-window-1", 0))
+            ),
+        );
+        line(
+            &mut md,
+            &format!(
+                "- Fallback 1 MiB / 64 KiB chunks, {}: {}",
+                big(0),
+                ratio(r("sluice-fallback", 0), r("sluice-fallback-64k-chunks", 0))
+            ),
+        );
+        let mut memory = Vec::new();
+        for case in [sluice_main, "sluice-fallback", "streamsaver", "ceiling"] {
+            if let (Some(small), Some(large)) = (growth(r(case, 0)), growth(r(case, 1))) {
+                let entry = format!("{} {:+.0} MiB", label(case), (large - small) / MIB);
+                if !memory.contains(&entry) {
+                    memory.push(entry);
+                }
+            }
+        }
+        line(
+            &mut md,
+            &format!(
+                "- Memory growth, {} vs {}: {}",
+                big(1),
+                big(0),
+                if memory.is_empty() { "-".into() } else { memory.join(", ") }
+            ),
+        );
+        line(&mut md, "");
+    }
+    line(&mut md, &format!("Size served to a browser (gzip -9): Sluice `dist/` (page + service worker + wasm) {:.1} KiB; StreamSaver.js (script + sw.js + mitm.html) {:.1} KiB.", sizes.sluice as f64 / 1024.0, sizes.streamsaver as f64 / 1024.0));
+    line(&mut md, "");
+    line(&mut md, "![MB/s per case and engine](BENCHMARKS.svg)");
+    line(&mut md, "");
+    line(&mut md, "## Figures");
+    for engine in ENGINES {
+        let rows: Vec<&Figure> = results.iter().filter(|r| r.engine == engine).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        line(&mut md, "");
+        line(&mut md, &format!("### {engine} ({})", rows[0].version));
+        line(&mut md, "");
+        line(&mut md, "| case | how it saves | workload | MB/s (median) | runs (MB/s) | peak PSS growth |");
+        line(&mut md, "|---|---|---|---|---|---|");
+        for r in rows {
+            let each: Vec<String> = r
+                .runs
+                .iter()
+                .map(|run| match run.get("error").and_then(|e| e.as_str()) {
+                    Some(_) => "failed".into(),
+                    None => format!("{:.1}", run.get("mbps").and_then(|m| m.as_f64()).unwrap_or(0.0)),
+                })
+                .collect();
+            let mbps = match (r.mbps, &r.error) {
+                (Some(m), _) => format!("{m:.1}"),
+                (None, Some(e)) => format!("failed: {}", e.replace('|', "/")),
+                (None, None) => "-".into(),
+            };
+            let pss = r.pss_growth.map_or("-".into(), |g| format!("{:+.0} MiB", g / MIB));
+            line(
+                &mut md,
+                &format!("| {} | {} | {} | {mbps} | {} | {pss} |", label(&r.case), r.how, workload(r), each.join(", ")),
+            );
+        }
+    }
+    line(&mut md, "");
+    line(&mut md, "Cases: Sluice on each path (the fallback with its default window of 8 chunks / 8 MiB, with a window of one 1 MiB chunk, and with 64 KiB chunks); StreamSaver.js 2.0.6 as its README says (its `mitm.html` and `sw.js` served from this origin; where it falls back to a Blob it holds the whole file in memory); the ceiling, a service worker that generates the same bytes itself with no page involved (compat-tests/demo/bench/ceiling/sw.js).");
+    md
+}
+
+fn label(case: &str) -> &'static str {
+    match case {
+        "sluice-transfer" => "Sluice transfer",
+        "sluice-fallback" => "Sluice fallback",
+        "sluice-fallback-window-1" => "Sluice fallback, window 1",
+        "sluice-fallback-64k-chunks" => "Sluice fallback, 64 KiB chunks",
+        "ceiling" => "Ceiling (in-worker)",
+        "streamsaver" => "StreamSaver.js",
+        "sluice-tiny" => "Sluice, tiny writes",
+        "streamsaver-tiny" => "StreamSaver.js, tiny writes",
+        _ => "other",
+    }
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<f64>().ok()))
+        .map_or(String::new(), |kb| format!(", {:.0} GiB", kb / MIB));
+    let os = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|o| o.lines().find(|l| l.starts_with("PRETTY_NAME=")).map(|l| l[12..].trim_matches('"').to_owned()))
+        .unwrap_or_else(|| std::env::consts::OS.to_owned());
+    format!("{os}, {cpu}, {cores} cores{memory}")
+}
+
+/// A font for the chart's text: DejaVu Sans (installed with apt when missing).
+fn font() -> Result<&'static [u8], Fail> {
+    const DEJAVU: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+    if !Path::new(DEJAVU).exists() && cfg!(target_os = "linux") {
+        crate::setup::apt_install(&["fonts-dejavu-core"])?;
+    }
+    let bytes = std::fs::read(DEJAVU).map_err(|e| Fail(format!("cannot read the chart's font {DEJAVU}: {e}")))?;
+    Ok(Box::leak(bytes.into_boxed_slice()))
+}
+
+/// Horizontal bars of MB/s, one panel per engine, one bar per case and size.
+fn chart(path: &Path, results: &[Figure]) -> Result<(), Fail> {
+    let font = font()?;
+    plotters::style::register_font("sans-serif", FontStyle::Normal, font)
+        .map_err(|_| Fail("the chart's font cannot be read".into()))?;
+    let engines: Vec<&str> = ENGINES.iter().copied().filter(|e| results.iter().any(|r| r.engine == *e)).collect();
+    let mut bars: BTreeMap<&str, Vec<(String, f64)>> = BTreeMap::new();
+    for r in results {
+        let name = format!("{}, {}", label(&r.case), workload(r));
+        bars.entry(&r.engine).or_default().push((name, r.mbps.unwrap_or(0.0)));
+    }
+    let rows = bars.values().map(Vec::len).max().unwrap_or(1).max(1);
+    let height = 60 + rows as u32 * 22;
+    let svg = SVGBackend::new(path, (1000, height * engines.len().max(1) as u32)).into_drawing_area();
+    let fail = |e: String| Fail(format!("cannot draw {}: {e}", path.display()));
+    svg.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
+    let panels = svg.split_evenly((engines.len().max(1), 1));
+    let top = results.iter().filter_map(|r| r.mbps).fold(1.0f64, f64::max) * 1.15;
+    for (panel, engine) in panels.iter().zip(&engines) {
+        let data = bars.get(engine).cloned().unwrap_or_default();
+        let version = results.iter().find(|r| r.engine == *engine).map_or("", |r| r.version.as_str());
+        let mut chart = ChartBuilder::on(panel)
+            .caption(format!("{version}: MB/s to disk"), ("sans-serif", 18))
+            .margin(8)
+            .x_label_area_size(24)
+            .y_label_area_size(0)
+            .build_cartesian_2d(-top * 0.75..top, 0.0..data.len().max(1) as f64)
+            .map_err(|e| fail(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .x_labels(8)
+            .x_label_formatter(&|x| if *x < 0.0 { String::new() } else { format!("{x:.0}") })
+            .draw()
+            .map_err(|e| fail(e.to_string()))?;
+        let count = data.len();
+        let color = |name: &str| match name {
+            n if n.starts_with("StreamSaver") => RGBColor(200, 90, 60),
+            n if n.starts_with("Ceiling") => RGBColor(150, 150, 150),
+            _ => RGBColor(40, 110, 190),
+        };
+        chart
+            .draw_series(data.iter().enumerate().map(|(i, (name, mbps))| {
+                let y = (count - 1 - i) as f64;
+                Rectangle::new([(0.0, y + 0.15), (*mbps, y + 0.85)], color(name).filled())
+            }))
+            .map_err(|e| fail(e.to_string()))?;
+        chart
+            .draw_series(data.iter().enumerate().map(|(i, (name, mbps))| {
+                let y = (count - 1 - i) as f64 + 0.75;
+                let text = if *mbps > 0.0 { format!("{name}: {mbps:.0}") } else { format!("{name}: failed") };
+                Text::new(text, (-top * 0.74, y), ("sans-serif", 13).into_font())
+            }))
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    svg.present().map_err(|e| fail(e.to_string()))
+}
