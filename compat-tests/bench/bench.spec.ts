@@ -50,7 +50,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function finished(driver: Browser, name: string, size: number, deadline: number): Promise<number> {
   for (;;) {
     const reported = driver.downloadFinished(name);
-    if (reported) return reported;
+    if (reported) {
+      const late = sleep(Math.max(0, deadline - Date.now())).then(() => {
+        throw new Error(`${name} did not finish in time (the browser's download is still running)`);
+      });
+      return Promise.race([reported, late]);
+    }
     const files = readdirSync(driver.downloadDir);
     const partial = files.some((f) => f !== name && f.startsWith(name));
     if (files.includes(name) && !partial && statSync(join(driver.downloadDir, name)).size === size) return Date.now();
@@ -105,7 +110,11 @@ for (const c of CASES) {
   test(c.id, async ({ driver }) => {
     test.setTimeout(0);
     await driver.goto('/bench.html');
-    await driver.evaluate(async () => { while (!window.benchReady) await new Promise((r) => setTimeout(r, 20)); });
+    const ready = await driver.evaluate(async () => {
+      for (let i = 0; i < 1500 && !window.benchReady; i++) await new Promise((r) => setTimeout(r, 20));
+      return window.benchReady === true;
+    });
+    expect(ready, 'bench.html loaded (Sluice, StreamSaver.js)').toBe(true);
     const how = await driver.evaluate(({ impl, options }) => window.bench.setup(impl, options), { impl: c.impl, options: c.options ?? {} });
     if (c.path && how !== c.path) test.skip(true, `the probe picked the ${how} path here`);
     // A first small download warms up each implementation (its service worker, StreamSaver's mitm).

@@ -30,6 +30,10 @@ use util::{step, Fail};
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
+/// The WebAssembly features rustc enables for `wasm32-unknown-unknown` (wasm-opt must accept them).
+const WASM_FEATURES: [&str; 6] =
+    ["bulk-memory", "sign-ext", "reference-types", "nontrapping-float-to-int", "mutable-globals", "multivalue"];
+
 /// The wasm crates and how wasm-bindgen emits each: (package, wasm file stem, out name, target).
 const WASM_CRATES: [(&str, &str, &str, &str); 2] = [
     ("sluice-main-writer", "sluice_main_writer", "sluice", "web"),
@@ -117,6 +121,15 @@ fn build() -> Result<(setup::WasmToolchain, PathBuf), Fail> {
             // A distinct global, so an app's own wasm-bindgen output can live beside it.
             cmd.args(["--no-modules-global", "sluice_sw_wasm"]);
         }
+        util::run(&mut cmd)?;
+    }
+    let wasm_opt = setup::wasm_opt(&root)?;
+    for (_, _, out_name, _) in WASM_CRATES {
+        step(&format!("wasm-opt -Oz dist/{out_name}_bg.wasm"));
+        let file = dist.join(format!("{out_name}_bg.wasm"));
+        let mut cmd = std::process::Command::new(&wasm_opt);
+        // The features rustc's wasm32 target emits; names and debug info are dropped.
+        cmd.arg("-Oz").args(WASM_FEATURES.map(|f| format!("--enable-{f}"))).arg(&file).arg("-o").arg(&file);
         util::run(&mut cmd)?;
     }
     // The service worker needs its listeners from the first evaluation: append the shim.

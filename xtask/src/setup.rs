@@ -150,6 +150,17 @@ fn cli_version(program: &Path) -> Option<String> {
     out.split_whitespace().nth(1).map(str::to_string)
 }
 
+/// Binaryen's `wasm-opt`, from the pinned npm package `binaryen` (Debian's 108 mangles
+/// wasm-bindgen's externref table).
+pub fn wasm_opt(root: &Path) -> Result<PathBuf, Fail> {
+    crate::browsers::npm_packages(root)?;
+    let program = root.join("node_modules/.bin/wasm-opt");
+    match util::output(Command::new(&program).arg("--version")) {
+        Some(_) => Ok(program),
+        None => Err(Fail(format!("{} does not run after `npm ci`", program.display()))),
+    }
+}
+
 /// A `wasm-bindgen` CLI of exactly the crate's version.
 pub fn wasm_bindgen_cli(root: &Path) -> Result<PathBuf, Fail> {
     let version = locked_wasm_bindgen_version(root)?;
