@@ -102,6 +102,8 @@ struct Handle {
     id: DownloadId,
     url: String,
     path: TransferPath,
+    /// Writes below this many bytes are worth gathering before they reach the actor.
+    min_chunk: usize,
     commands: async_channel::Sender<Command>,
     done: Done,
 }
@@ -140,7 +142,8 @@ impl Download {
         let done: Done = async move { done_rx.await.unwrap_or(Err(SluiceError::Browser("the download ended".into()))) }
             .boxed_local()
             .shared();
-        let handle = Handle { id: plan.id, url: plan.url.clone(), path: plan.path, commands: tx.clone(), done };
+        let min_chunk = plan.flow.min_chunk as usize;
+        let handle = Handle { id: plan.id, url: plan.url.clone(), path: plan.path, min_chunk, commands: tx.clone(), done };
         let actor = Actor {
             id: plan.id,
             writer,
@@ -187,6 +190,16 @@ impl Download {
     /// Writes `bytes` (coalesced into chunks; waits for credit or backpressure).
     pub async fn write(&self, bytes: &[u8]) -> Result<(), SluiceError> {
         self.ask(|reply| Command::Write(Bytes::Rust(bytes.to_vec()), reply)).await
+    }
+
+    /// Writes bytes that are the caller's no more (no copy).
+    pub(crate) async fn write_vec(&self, bytes: Vec<u8>) -> Result<(), SluiceError> {
+        self.ask(|reply| Command::Write(Bytes::Rust(bytes), reply)).await
+    }
+
+    /// Writes smaller than this are gathered before they are sent (the smallest chunk).
+    pub(crate) fn min_chunk(&self) -> usize {
+        self.handle.min_chunk
     }
 
     /// Writes the bytes of a JavaScript view, cut into chunks on the JavaScript side.

@@ -1,6 +1,8 @@
 //! The JavaScript API (`dist/sluice.js`): `Sluice.register`, `createDownload`,
 //! `createWriteStream`, and `Download` with `url`, `writable`, `done`, `abort`.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
@@ -276,36 +278,77 @@ impl JsDownload {
     }
 }
 
+/// A write's or close's outcome for JavaScript.
+fn settled(result: Result<(), SluiceError>) -> Result<JsValue, JsValue> {
+    result.map(|()| JsValue::UNDEFINED).map_err(|e| to_js(&e))
+}
+
 /// The download's `WritableStream`; errored with the reason when the download fails.
 fn writable(download: &Download) -> Result<WritableStream, SluiceError> {
     let sink = Object::new();
-    let slot: std::rc::Rc<std::cell::Cell<Option<WritableStreamDefaultController>>> = Default::default();
+    let slot: Rc<std::cell::Cell<Option<WritableStreamDefaultController>>> = Default::default();
     let start = {
         let slot = slot.clone();
         Closure::<dyn FnMut(WritableStreamDefaultController)>::new(move |c| slot.set(Some(c)))
     };
+    // Small writes are gathered here, below the stream, and answered at once: a write of 100 B
+    // costs a copy, not a round trip to the download's actor. The stream calls write and close
+    // one at a time, and no borrow of the buffer outlives a call.
+    let staged = Rc::new(RefCell::new(Vec::<u8>::new()));
     let write = {
         let download = download.clone();
+        let staged = staged.clone();
         Closure::<dyn FnMut(JsValue) -> Promise>::new(move |chunk: JsValue| {
             let download = download.clone();
-            let view = chunk_view(&chunk);
+            let view = match chunk_view(&chunk) {
+                Ok(view) => view,
+                Err(e) => {
+                    // A bad chunk errors the writable, so the download cannot go on: it fails too.
+                    download.abort(&e.to_string());
+                    return Promise::reject(&to_js(&e));
+                }
+            };
+            let limit = download.min_chunk();
+            let len = view.length() as usize;
+            let mut buffer = staged.borrow_mut();
+            if len < limit && buffer.len() + len <= limit {
+                let at = buffer.len();
+                buffer.resize(at + len, 0);
+                view.copy_to(&mut buffer[at..]);
+                if buffer.len() < limit {
+                    return Promise::resolve(&JsValue::UNDEFINED);
+                }
+                let full = std::mem::take(&mut *buffer);
+                return future_to_promise(async move { settled(download.write_vec(full).await) });
+            }
+            let gathered = (!buffer.is_empty()).then(|| std::mem::take(&mut *buffer));
+            drop(buffer);
             future_to_promise(async move {
-                // A bad chunk errors the writable, so the download cannot go on: it fails too.
-                let view = view.inspect_err(|e| download.abort(&e.to_string())).map_err(|e| to_js(&e))?;
-                download.write_js(view).await.map(|()| JsValue::UNDEFINED).map_err(|e| to_js(&e))
+                if let Some(gathered) = gathered {
+                    settled(download.write_vec(gathered).await)?;
+                }
+                settled(download.write_js(view).await)
             })
         })
     };
     let close = {
         let download = download.clone();
+        let staged = staged.clone();
         Closure::<dyn FnMut() -> Promise>::new(move || {
             let download = download.clone();
-            future_to_promise(async move { download.close().await.map(|()| JsValue::UNDEFINED).map_err(|e| to_js(&e)) })
+            let gathered = std::mem::take(&mut *staged.borrow_mut());
+            future_to_promise(async move {
+                if !gathered.is_empty() {
+                    settled(download.write_vec(gathered).await)?;
+                }
+                settled(download.close().await)
+            })
         })
     };
     let abort = {
         let download = download.clone();
         Closure::<dyn FnMut(JsValue)>::new(move |reason: JsValue| {
+            staged.borrow_mut().clear();
             let reason = if reason.is_undefined() { "aborted".to_string() } else { describe(&reason) };
             download.abort(&reason);
         })
