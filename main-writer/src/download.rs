@@ -143,7 +143,8 @@ impl Download {
             .boxed_local()
             .shared();
         let min_chunk = plan.flow.min_chunk as usize;
-        let handle = Handle { id: plan.id, url: plan.url.clone(), path: plan.path, min_chunk, commands: tx.clone(), done };
+        let handle =
+            Handle { id: plan.id, url: plan.url.clone(), path: plan.path, min_chunk, commands: tx.clone(), done };
         let actor = Actor {
             id: plan.id,
             writer,

@@ -10,7 +10,8 @@
 //! - `lint`: formatting and clippy only.
 //! - `bench [--quick] [--runs N]`: Sluice against StreamSaver.js and the in-worker ceiling,
 //!   real downloads to disk in every engine; writes `BENCHMARKS.md` and `BENCHMARKS.svg`.
-//!   `--quick` (small workloads, one run) takes a few minutes.
+//!   `--quick` (small workloads, one run) takes a few minutes; `--report [--runs N]` only
+//!   rewrites them from `target/bench/results.jsonl` (after re-running a case into it).
 //! - `bench bus`: the bus's throughput page <-> service worker in each engine (prints figures).
 //!
 //! Every step prints a `==>` line; set-up steps are idempotent.
@@ -53,6 +54,9 @@ fn main() -> ExitCode {
         Some("compat") => projects(&args).and_then(|projects| compat(&projects)),
         Some("lint") => setup::wasm_toolchain().and_then(|tc| lint(&tc)),
         Some("bench") if args.get(1).map(String::as_str) == Some("bus") => bench_bus(),
+        Some("bench") if args.iter().any(|a| a == "--report") => {
+            bench::write_report(&root(), args.iter().any(|a| a == "--quick"), runs_of(&args))
+        }
         Some("bench") => bench_args(&args).and_then(|(quick, runs)| bench(quick, runs)),
         _ => {
             eprintln!(
@@ -260,6 +264,11 @@ fn compat(projects: &[String]) -> Result<(), Fail> {
     let (_, bindgen) = build()?;
     let drivers = browsers::ensure(&root, &bindgen)?;
     end_to_end_and_matrix(&root, &drivers, projects).map(drop)
+}
+
+/// `--runs N` of `bench --report` (the runs the results were made with; 3 if not given).
+fn runs_of(args: &[String]) -> u32 {
+    args.iter().position(|a| a == "--runs").and_then(|i| args.get(i + 1)).and_then(|n| n.parse().ok()).unwrap_or(3)
 }
 
 /// The `--quick` and `--runs N` arguments of `bench`.
