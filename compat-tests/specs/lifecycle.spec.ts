@@ -15,6 +15,46 @@ function download(driver: Browser, name: string) {
   }, name);
 }
 
+/** What a download started by `startSlowDownload` has come to. */
+type SlowState = { mode: string; writer: string; done: string };
+
+/**
+ * Registers a Sluice (kept as `sluiceTest.current`) and starts a 256 MiB download of 1 MiB
+ * writes 50 ms apart, triggered by an iframe; returns after 2 s of it. `slowState` tells how it
+ * is going.
+ */
+function startSlowDownload(driver: Browser, mode: 'auto' | 'fallback', name: string) {
+  return driver.evaluate(async ({ mode, name, size }) => {
+    const sluice = await window.sluice.Sluice.register({ mode });
+    window.sluiceTest.current = sluice;
+    const dl = sluice.createDownload(name, { size, trigger: 'iframe' });
+    const state = { mode: sluice.mode, writer: 'writing', done: 'pending' };
+    Object.assign(window, { slowDownload: state });
+    void (async () => {
+      const writer = dl.writable.getWriter();
+      for (let offset = 0; offset < size; offset += 1048576) {
+        await writer.write(window.sluiceTest.bytes(offset, 1048576));
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await writer.close();
+      state.writer = 'closed';
+    })().catch((e) => (state.writer = `${e.code}: ${e.message}`));
+    dl.done.then((n) => (state.done = `resolved ${n}`), (e) => (state.done = `${e.code}: ${e.message}`));
+    await new Promise((r) => setTimeout(r, 2000));
+  }, { mode, name, size: 256 * 1048576 });
+}
+
+/** Waits (up to 40 s) until both the writer and `done` of the slow download settled. */
+async function slowState(driver: Browser): Promise<SlowState> {
+  const start = Date.now();
+  let state: SlowState = { mode: '', writer: 'writing', done: 'pending' };
+  while (Date.now() - start < 40_000 && (state.writer === 'writing' || state.done === 'pending')) {
+    await new Promise((r) => setTimeout(r, 500));
+    state = await driver.evaluate(() => (window as unknown as { slowDownload: SlowState }).slowDownload);
+  }
+  return state;
+}
+
 test.describe('a stopped service worker', () => {
   // Firefox stops a service worker 1 s after its last event here (30 s by default).
   test.use({ firefoxPrefs: { 'dom.serviceWorkers.idle_timeout': 1000, 'dom.serviceWorkers.idle_extended_timeout': 1000 } });
@@ -51,31 +91,10 @@ test.describe('a stopped service worker', () => {
         notApplicable('WebKit does not stop a service worker while its page is open, and its automation cannot');
       }
       await driver.open();
-      const SIZE = 256 * 1048576;
-      await driver.evaluate(async ({ mode, size }) => {
-        const sluice = await window.sluice.Sluice.register({ mode });
-        const dl = sluice.createDownload('stopped.bin', { size, trigger: 'iframe' });
-        const state = { mode: sluice.mode, writer: 'writing', done: 'pending' };
-        Object.assign(window, { stoppedDownload: state });
-        void (async () => {
-          const writer = dl.writable.getWriter();
-          for (let offset = 0; offset < size; offset += 1048576) {
-            await writer.write(window.sluiceTest.bytes(offset, 1048576));
-            await new Promise((r) => setTimeout(r, 50));
-          }
-          await writer.close();
-          state.writer = 'closed';
-        })().catch((e) => (state.writer = `${e.code}: ${e.message}`));
-        dl.done.then((n) => (state.done = `resolved ${n}`), (e) => (state.done = `${e.code}: ${e.message}`));
-        await new Promise((r) => setTimeout(r, 2000));
-      }, { mode, size: SIZE });
+      await startSlowDownload(driver, mode, 'stopped.bin');
       const how = await driver.stopServiceWorkers();
       const start = Date.now();
-      let state = { mode: '', writer: 'writing', done: 'pending' };
-      while (Date.now() - start < 40_000 && (state.writer === 'writing' || state.done === 'pending')) {
-        await new Promise((r) => setTimeout(r, 500));
-        state = await driver.evaluate(() => (window as unknown as { stoppedDownload: typeof state }).stoppedDownload);
-      }
+      const state = await slowState(driver);
       expect(state.writer).toMatch(/^service_worker_gone: /);
       expect(state.done).toMatch(/^service_worker_gone: /);
       figure('sw-stopped-mid-download', `${state.mode}: failed ${((Date.now() - start) / 1000).toFixed(0)} s after "${how}"`);
@@ -91,37 +110,13 @@ test.describe('a stopped service worker, then a new download', () => {
       notApplicable('WebKit does not stop a service worker while its page is open, and its automation cannot');
     }
     await driver.open();
-    const SIZE = 256 * 1048576;
-    await driver.evaluate(async (size) => {
-      const sluice = await window.sluice.Sluice.register({ mode: 'fallback' });
-      window.sluiceTest.current = sluice;
-      const dl = sluice.createDownload('old-bus.bin', { size, trigger: 'iframe' });
-      const state = { writer: 'writing', done: 'pending' };
-      Object.assign(window, { oldBusDownload: state });
-      void (async () => {
-        const writer = dl.writable.getWriter();
-        for (let offset = 0; offset < size; offset += 1048576) {
-          await writer.write(window.sluiceTest.bytes(offset, 1048576));
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        await writer.close();
-        state.writer = 'closed';
-      })().catch((e) => (state.writer = `${e.code}: ${e.message}`));
-      dl.done.then((n) => (state.done = `resolved ${n}`), (e) => (state.done = `${e.code}: ${e.message}`));
-      await new Promise((r) => setTimeout(r, 2000));
-    }, SIZE);
+    await startSlowDownload(driver, 'fallback', 'old-bus.bin');
     const how = await driver.stopServiceWorkers();
     // The new download finds the old bus dead and makes a new one (the re-handshake).
     const second = await download(driver, 'new-bus.bin');
     expect(second.body, `after "${how}"`).toEqual({ length: second.size, firstBad: -1 });
     expect(second.done).toBe(second.size);
-    const start = Date.now();
-    type State = { writer: string; done: string };
-    let state: State = { writer: 'writing', done: 'pending' };
-    while (Date.now() - start < 40_000 && (state.writer === 'writing' || state.done === 'pending')) {
-      await new Promise((r) => setTimeout(r, 500));
-      state = await driver.evaluate(() => (window as unknown as { oldBusDownload: State }).oldBusDownload);
-    }
+    const state = await slowState(driver);
     expect(state.writer, 'the download on the replaced bus').toMatch(/^service_worker_gone: /);
     expect(state.done).toMatch(/^service_worker_gone: /);
   });
