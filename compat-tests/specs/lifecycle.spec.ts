@@ -2,16 +2,22 @@ import { unlinkSync } from 'node:fs';
 import { test, expect, figure, notApplicable, rowsOf, waitForFile, type Browser } from '../fixtures';
 import { expectedSha256, fileSha256 } from '../data';
 
-/** One 2 MiB download through `fetch` on the page's Sluice; returns what the service worker served. */
+/**
+ * One 2 MiB download through `fetch` on the page's Sluice; returns what the service worker
+ * served, and how long the response took (from `createDownload`).
+ */
 function download(driver: Browser, name: string) {
   return driver.evaluate(async (name) => {
     window.sluiceTest.current ??= await window.sluice.Sluice.register({});
     const size = 2 * 1048576 + 1;
+    const start = performance.now();
     const dl = window.sluiceTest.current.createDownload(name, { size, trigger: 'none' });
     const writing = window.sluiceTest.write(dl.writable, size);
-    const body = await window.sluiceTest.read(await fetch(dl.url));
+    const response = await fetch(dl.url);
+    const answeredMs = Math.round(performance.now() - start);
+    const body = await window.sluiceTest.read(response);
     await writing;
-    return { body, done: await dl.done, size, served: (await window.sluiceTest.stats()).served };
+    return { body, done: await dl.done, size, answeredMs, served: (await window.sluiceTest.stats()).served };
   }, name);
 }
 
@@ -70,7 +76,7 @@ test.describe('a stopped service worker', () => {
     expect(second.done).toBe(second.size);
     // A service worker that kept running would have served two downloads by now.
     if (second.served !== 1) notApplicable(`the service worker was not stopped (${how}), so this was not tested`);
-    figure('sw-restart', `stopped: ${how}`);
+    figure('sw-restart', `stopped: ${how}; the next download answered in ${second.answeredMs} ms`);
   });
 
   test("a restarting service worker leaves the app's own /sluice/ pages to the network", rowsOf('passthrough'), async ({ driver }) => {

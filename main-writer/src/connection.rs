@@ -14,7 +14,7 @@ use sluice_worker_bus::{Bus, BusConfig, BusError};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
-use web_sys::{MessageChannel, ServiceWorker, ServiceWorkerRegistration, ServiceWorkerState};
+use web_sys::{MessageChannel, MessageEvent, ServiceWorker, ServiceWorkerRegistration, ServiceWorkerState};
 
 use crate::error::SluiceError;
 
@@ -82,9 +82,9 @@ impl ConnectionHandle {
 }
 
 /// Starts the connection actor with a bus that just answered the handshake.
-pub(crate) fn spawn(registration: ServiceWorkerRegistration, bus: PageBus, timing: Timing) -> ConnectionHandle {
+pub(crate) fn spawn(registration: ServiceWorkerRegistration, connected: Connected, timing: Timing) -> ConnectionHandle {
     let (tx, rx) = async_channel::unbounded();
-    let actor = Connection { registration, timing, links: Links::new(bus) };
+    let actor = Connection { registration, timing, links: Links::new(connected.bus), run_of_current: connected.run };
     spawn_local(actor.run(rx));
     ConnectionHandle { tx }
 }
@@ -93,6 +93,8 @@ struct Connection {
     registration: ServiceWorkerRegistration,
     timing: Timing,
     links: Downloads,
+    /// The run of the service worker the current bus goes to.
+    run_of_current: Option<String>,
 }
 
 impl Connection {
@@ -127,13 +129,20 @@ impl Connection {
 
     async fn attach(&mut self, download: Box<dyn Carried>) -> Result<PageBus, SluiceError> {
         let quick = self.timing.timeout.min(Duration::from_secs(2));
+        // A worker that was stopped is started by the question, and answers as a new run at
+        // once: its old ports are dead, and waiting for a ping over them would only time out.
         let alive = match self.links.current().cloned() {
-            Some(bus) => bus.request_within(Message::Ping { nonce: 2 }, None, quick).await.is_ok(),
+            Some(bus) => {
+                self.run_of_current.is_some()
+                    && worker_run(&self.registration, quick).await == self.run_of_current
+                    && bus.request_within(Message::Ping { nonce: 2 }, None, quick).await.is_ok()
+            }
             None => false,
         };
         if !alive {
-            let bus = connect(&self.registration, self.timing).await?;
-            bye(self.links.handle_connected(bus));
+            let connected = connect(&self.registration, self.timing).await?;
+            self.run_of_current = connected.run;
+            bye(self.links.handle_connected(connected.bus));
         }
         self.links.handle_attach(download).ok_or(SluiceError::SluiceClosed)
     }
@@ -196,10 +205,46 @@ pub(crate) async fn active_worker(
     activated(worker.clone(), timeout).await.then_some(worker)
 }
 
+/// Which run of the active service worker answers now (`{ sluice: "instance" }` with a reply
+/// port; the message starts a stopped worker), or `None` if none answers within `timeout`.
+async fn worker_run(registration: &ServiceWorkerRegistration, timeout: Duration) -> Option<String> {
+    let worker = registration.active()?;
+    let channel = MessageChannel::new().ok()?;
+    let (tx, rx) = async_channel::bounded::<String>(1);
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        if let Some(run) = Reflect::get(&event.data(), &"sluiceInstance".into()).ok().and_then(|v| v.as_string()) {
+            let _ = tx.try_send(run);
+        }
+    });
+    channel.port1().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    let question = Object::new();
+    Reflect::set(&question, &"sluice".into(), &"instance".into()).ok()?;
+    worker.post_message_with_transferable(&question, &js_sys::Array::of1(&channel.port2())).ok()?;
+    let run = futures::select! {
+        run = rx.recv().fuse() => run.ok(),
+        () = sleep(timeout).fuse() => None,
+    };
+    channel.port1().set_onmessage(None);
+    channel.port1().close();
+    run
+}
+
+/// A bus that answered the handshake, and the run of the worker it goes to.
+pub(crate) struct Connected {
+    pub(crate) bus: PageBus,
+    run: Option<String>,
+}
+
 /// Opens a bus to the active service worker over a new `MessageChannel` and waits for its
 /// answer to a ping (the ready handshake).
-pub(crate) async fn connect(registration: &ServiceWorkerRegistration, timing: Timing) -> Result<PageBus, SluiceError> {
+pub(crate) async fn connect(
+    registration: &ServiceWorkerRegistration,
+    timing: Timing,
+) -> Result<Connected, SluiceError> {
     let worker = active_worker(registration, timing.timeout).await.ok_or(sluice_core::Unsupported::NotActive)?;
+    // Asked first: should the worker restart in between, the bus is taken for dead too early
+    // (one needless handshake), never for alive too long.
+    let run = worker_run(registration, timing.timeout).await;
     let channel = MessageChannel::new()?;
     let hello = Object::new();
     Reflect::set(&hello, &"sluice".into(), &"connect".into())?;
@@ -210,7 +255,7 @@ pub(crate) async fn connect(registration: &ServiceWorkerRegistration, timing: Ti
     let config = BusConfig { request_timeout: timing.timeout, ..BusConfig::default() };
     let bus = Bus::new(WebEndpoint::port(channel.port1()), config);
     match bus.request(Message::Ping { nonce: 0 }, None).await {
-        Ok(_) => Ok(bus),
+        Ok(_) => Ok(Connected { bus, run }),
         Err(BusError::Timeout(_)) => Err(sluice_core::Unsupported::NotActive.into()),
         Err(e) => Err(e.into()),
     }

@@ -110,17 +110,17 @@ impl Sluice {
             keepalive: options.keepalive,
             debug: options.log_level >= log::LevelFilter::Debug,
         };
-        let bus = connection::connect(&registration, timing).await?;
+        let connected = connection::connect(&registration, timing).await?;
         let probe = Probe {
             service_worker: true,
             registration_active: true,
-            stream_transferable: stream_transferable(&bus, options.timeout).await,
+            stream_transferable: stream_transferable(&connected.bus, options.timeout).await,
             response_from_stream: response_from_stream(),
         };
         let path = decide(probe, options.mode).path()?;
         let setup =
             Setup { scope: registration.scope(), path, probe, flow: options.flow, expire_after: options.expire_after };
-        let connection = connection::spawn(registration, bus, timing);
+        let connection = connection::spawn(registration, connected, timing);
         Ok(Sluice { setup: Rc::new(setup), connection })
     }
 

@@ -38,8 +38,15 @@ fn start() {
     sluice_worker_bus::web::install_diagnostics(log::LevelFilter::Warn, report);
 }
 
+thread_local! {
+    /// This run of the worker: a page whose bus was opened to another run knows the bus is dead.
+    static INSTANCE: String = format!("{:016x}", (js_sys::Math::random() * 2f64.powi(53)) as u64);
+}
+
 /// A `message` event: `{ sluice: "connect", logLevel? }` with a port starts a connection for
-/// that page; `{ sluice: "stats" }` with a port gets the debug counters back on it.
+/// that page; `{ sluice: "instance" }` with a port gets `{ sluiceInstance }` back on it (this
+/// run's id; the message also starts a stopped worker); `{ sluice: "stats" }` with a port gets
+/// the debug counters back on it.
 /// `{ sluice: "keepalive" }` needs nothing: being an event of the worker is what keeps it
 /// running. Anything else is not Sluice's and is ignored.
 #[wasm_bindgen]
@@ -55,6 +62,11 @@ pub fn handle_message(event: ExtendableMessageEvent) {
                 log::set_max_level(log::LevelFilter::Debug);
             }
             connection::spawn(port, connection::client_id(event.source()));
+        }
+        Some("instance") => {
+            let answer = js_sys::Object::new();
+            let _ = Reflect::set(&answer, &"sluiceInstance".into(), &INSTANCE.with(|i| i.clone()).into());
+            let _ = port.post_message(&answer);
         }
         Some("stats") => spawn_local(async move {
             let _ = port.post_message(&debug_stats().await);
