@@ -27,6 +27,13 @@ pub const MAX_EXPIRE_AFTER_MS: u64 = 24 * 60 * 60 * 1000;
 /// Longest reason, error text or file name carried on the wire, in bytes.
 pub const MAX_TEXT_BYTES: usize = 4096;
 
+/// How deep a received frame may nest (the deepest, an `Open`'s `meta`, is 4 levels down):
+/// checked before decoding, because serde recurses and a deeper value could overflow the stack.
+pub const MAX_FRAME_DEPTH: usize = 6;
+
+/// How many values (objects, fields, array items) a received frame may hold; an `Open` has 20.
+pub const MAX_FRAME_VALUES: usize = 64;
+
 /// One `postMessage` payload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Frame {

@@ -14,7 +14,8 @@ use std::rc::Rc;
 
 use js_sys::{Array, ArrayBuffer, Reflect};
 use serde::Serialize;
-use sluice_core::Frame;
+use sluice_core::wire::{MAX_FRAME_DEPTH, MAX_FRAME_VALUES, MAX_TEXT_BYTES};
+use sluice_core::{DecodeError, Frame};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{
@@ -49,9 +50,57 @@ fn decode(data: &JsValue, origin: &str, expected_origin: &str) -> Inbound<JsValu
     if !origin.is_empty() && origin != expected_origin {
         return Err(Rejected::ForeignOrigin(origin.chars().take(200).collect()));
     }
+    check_shape(data)?;
     let frame = Frame::decode(|| serde_wasm_bindgen::Deserializer::from(data.clone()))?;
     let attachment = Reflect::get(data, &DATA.into()).ok().filter(|v| !v.is_undefined() && !v.is_null());
     Ok((frame, attachment))
+}
+
+/// Bounds what decoding walks, before serde sees the value (serde recurses, so a deeply nested
+/// or cyclic value would overflow the stack) and before a text is copied into wasm memory: at
+/// most [`MAX_FRAME_DEPTH`] levels and [`MAX_FRAME_VALUES`] values, no text over
+/// [`MAX_TEXT_BYTES`] (a text's UTF-16 length never exceeds its UTF-8 length). The attachment
+/// beside the frame is not walked. A value without a numeric `v` is not a frame at all.
+fn check_shape(data: &JsValue) -> Result<(), DecodeError> {
+    let version = data.is_object().then(|| Reflect::get(data, &"v".into()).ok()).flatten();
+    if version.and_then(|v| v.as_f64()).is_none() {
+        return Err(DecodeError::NotAFrame);
+    }
+    let mut stack = vec![(data.clone(), 0)];
+    let mut values = 0;
+    while let Some((value, depth)) = stack.pop() {
+        values += 1;
+        if values > MAX_FRAME_VALUES {
+            return Err(DecodeError::OutOfRange("frame holds too many values"));
+        }
+        if let Some(text) = value.dyn_ref::<js_sys::JsString>() {
+            if text.length() as usize > MAX_TEXT_BYTES {
+                return Err(DecodeError::OutOfRange("text too long"));
+            }
+            continue;
+        }
+        if !value.is_object() {
+            continue;
+        }
+        if depth == MAX_FRAME_DEPTH {
+            return Err(DecodeError::OutOfRange("frame nested too deep"));
+        }
+        let long_array = value.dyn_ref::<Array>().is_some_and(|a| a.length() as usize > MAX_FRAME_VALUES);
+        let keys = match long_array {
+            true => Array::new(),
+            false => js_sys::Object::keys(value.unchecked_ref::<js_sys::Object>()),
+        };
+        if long_array || keys.length() as usize > MAX_FRAME_VALUES {
+            return Err(DecodeError::OutOfRange("frame holds too many values"));
+        }
+        for key in keys.iter() {
+            if depth == 0 && key.as_string().as_deref() == Some(DATA) {
+                continue;
+            }
+            stack.push((Reflect::get(&value, &key).unwrap_or(JsValue::UNDEFINED), depth + 1));
+        }
+    }
+    Ok(())
 }
 
 /// This global's origin (`self.origin`).
