@@ -1,6 +1,5 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { test, expect, figure, rowsOf, type Browser } from '../fixtures';
+import { describeOnDisk, onDisk, visiblyFailed } from '../downloads';
 
 // A download cut short (its page closed, or `dl.abort()`) must never leave a file under its
 // final name that holds some but not all of its bytes: the browser must show it failed. An engine
@@ -39,33 +38,12 @@ function start(driver: Browser, prefix: string): Promise<Started[]> {
   }, { prefix, declared: DECLARED, written: WRITTEN });
 }
 
-/** The first words of core's incomplete-notice (`sluice_core::INCOMPLETE_MARK`). */
-const INCOMPLETE_MARK = '[Sluice: THIS FILE IS INCOMPLETE';
-
-/**
- * What the download folder holds for `name`: the final file's size, whether it ends with the
- * incomplete-notice, and what lies beside it.
- */
-function onDisk(dir: string, name: string) {
-  const files = readdirSync(dir);
-  const path = join(dir, name);
-  const final = files.includes(name) ? statSync(path).size : null;
-  const marked = final !== null && final > 0 && readFileSync(path).subarray(-1024).toString('latin1').includes(INCOMPLETE_MARK);
-  return { final, marked, beside: files.filter((f) => f !== name && f.startsWith(name)) };
-}
-
 async function check(driver: Browser, started: Started[], how: string) {
   await new Promise((r) => setTimeout(r, WAIT_MS));
   const seen = started.map((s) => ({ ...s, ...onDisk(driver.downloadDir, s.name) }));
-  const say = (s: (typeof seen)[number]) =>
-    `${s.mode}${s.sized ? '' : ' unsized'}: ${s.final === null ? 'no file' : `${s.final} B${s.marked ? ' ending with the incomplete-notice' : ''}`}` +
-    (s.beside.length ? ` + ${s.beside.join(', ')}` : '');
-  figure(`cut-${how}`, seen.map(say).join('; '));
+  figure(`cut-${how}`, seen.map((s) => `${s.mode}${s.sized ? '' : ' unsized'}: ${describeOnDisk(s)}`).join('; '));
   for (const s of seen) {
-    // Absent, an empty placeholder beside the browser's partial file (a failed download), or
-    // a kept partial file that says it is incomplete.
-    const visiblyFailed = s.final === null || s.final === 0 || s.marked;
-    expect(visiblyFailed, `${s.name} after ${how}: ${s.final} bytes under the final name, no incomplete-notice`).toBe(true);
+    expect(visiblyFailed(s), `${s.name} after ${how}: ${s.final} bytes under the final name, no incomplete-notice`).toBe(true);
     expect(s.final === null || s.final < DECLARED, `${s.name}: a cut download cannot be whole`).toBe(true);
   }
 }
@@ -89,4 +67,19 @@ test('dl.abort() mid-download leaves no partial file under the final name', rows
   });
   expect(done.every((code) => code === 'aborted'), done.join(', ')).toBe(true);
   await check(driver, started, 'abort');
+});
+
+test('a producer that fails mid-download (its source errors, piped in) leaves no partial file', rowsOf('cut-producer'), async ({ driver }) => {
+  test.setTimeout(180_000);
+  await driver.open();
+  const started = await start(driver, 'producer');
+  const done = await driver.evaluate(async () => {
+    const downloads = (window as unknown as { cutDownloads: { writable: WritableStream; done: Promise<number> }[] }).cutDownloads;
+    // What `(await fetch(src)).body.pipeTo(dl.writable)` does when the source fetch fails.
+    const failing = () => new ReadableStream({ start: (c) => c.error(new TypeError('the source fetch failed')) });
+    await Promise.all(downloads.map((dl) => failing().pipeTo(dl.writable).catch(() => {})));
+    return Promise.all(downloads.map((dl) => dl.done.then(() => 'resolved', (e) => e.code)));
+  });
+  expect(done.every((code) => code === 'aborted'), done.join(', ')).toBe(true);
+  await check(driver, started, 'producer');
 });

@@ -1,6 +1,7 @@
 import { unlinkSync } from 'node:fs';
 import { test, expect, figure, notApplicable, rowsOf, waitForFile, type Browser } from '../fixtures';
 import { expectedSha256, fileSha256 } from '../data';
+import { describeOnDisk, onDisk, visiblyFailed } from '../downloads';
 
 /**
  * One 2 MiB download through `fetch` on the page's Sluice; returns what the service worker
@@ -97,13 +98,27 @@ test.describe('a stopped service worker', () => {
         notApplicable('WebKit does not stop a service worker while its page is open, and its automation cannot');
       }
       await driver.open();
-      await startSlowDownload(driver, mode, 'stopped.bin');
+      await startSlowDownload(driver, mode, `stopped-${mode}.bin`);
       const how = await driver.stopServiceWorkers();
       const start = Date.now();
       const state = await slowState(driver);
       expect(state.writer).toMatch(/^service_worker_gone: /);
       expect(state.done).toMatch(/^service_worker_gone: /);
-      figure('sw-stopped-mid-download', `${state.mode}: failed ${((Date.now() - start) / 1000).toFixed(0)} s after "${how}"`);
+      const failedAfter = ((Date.now() - start) / 1000).toFixed(0);
+      // And the browser shows it failed: no partial file under the final name.
+      await new Promise((r) => setTimeout(r, 20_000));
+      const seen = onDisk(driver.downloadDir, `stopped-${mode}.bin`);
+      const disk = describeOnDisk(seen);
+      if (driver.engine === 'firefox' && !visiblyFailed(seen)) {
+        // A worker Firefox terminates takes its stream with it, and Firefox then saves what it
+        // had as complete: no code of Sluice's runs to error it. Sluice's keepalive keeps the
+        // worker alive under Firefox's own limit (30 s idle); only this test's 1 s limit, a
+        // crash or about:debugging's Stop can do it. Reported as it is, not asserted.
+        figure('sw-stopped-mid-download', `${state.mode}: failed ${failedAfter} s after "${how}"; on disk: ${disk} under the final name (Firefox keeps a terminated worker's download)`);
+        return;
+      }
+      expect(visiblyFailed(seen), `on disk: ${disk}`).toBe(true);
+      figure('sw-stopped-mid-download', `${state.mode}: failed ${failedAfter} s after "${how}"; on disk: ${disk}`);
     });
   }
 });
