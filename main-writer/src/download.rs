@@ -425,13 +425,22 @@ impl Actor {
         settling
     }
 
-    /// The download ended: `done` settles, the trigger's iframe goes.
+    /// The download ended: `done` settles, the trigger's iframe goes (a failed one at once; a
+    /// finished one a while later, since WebKit cancels a download whose frame goes before its
+    /// download manager took it over, and a small file is all sent before that).
     fn end(&mut self, outcome: Result<u64, SluiceError>) {
+        let finished = outcome.is_ok();
         if let Some(done) = self.done.take() {
             let _ = done.send(outcome);
         }
         if let Some(iframe) = self.iframe.take() {
-            iframe.remove();
+            match finished {
+                true => spawn_local(async move {
+                    sluice_worker_bus::web::sleep(IFRAME_LINGER).await;
+                    iframe.remove();
+                }),
+                false => iframe.remove(),
+            }
         }
     }
 
@@ -455,6 +464,9 @@ async fn next_command(commands: &async_channel::Receiver<Command>) -> Command {
         Err(_) => futures::future::pending().await,
     }
 }
+
+/// How long a finished download's iframe stays (see `Actor::end`).
+const IFRAME_LINGER: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Hands the download URL to the browser's download manager.
 fn trigger(trigger: Trigger, url: &str, iframe: &mut Option<web_sys::HtmlIFrameElement>) -> Result<(), SluiceError> {
