@@ -83,3 +83,22 @@ test('a producer that fails mid-download (its source errors, piped in) leaves no
   expect(done.every((code) => code === 'aborted'), done.join(', ')).toBe(true);
   await check(driver, started, 'producer');
 });
+
+test('a page reloaded mid-download leaves no partial file, and the reloaded page downloads again', rowsOf('cut-reload'), async ({ driver }) => {
+  test.setTimeout(180_000);
+  await driver.open();
+  const started = await start(driver, 'reloaded');
+  // The same page again: the old document (and its writers) are gone.
+  await driver.open();
+  const again = await driver.evaluate(async () => {
+    const sluice = await window.sluice.Sluice.register({});
+    const size = 3 * 1048576 + 5;
+    const dl = sluice.createDownload('after-reload.bin', { size, trigger: 'none' });
+    const reading = fetch(dl.url).then((r) => window.sluiceTest.read(r));
+    await window.sluiceTest.write(dl.writable, size);
+    return { body: await reading, done: await dl.done, size };
+  });
+  expect(again.body).toEqual({ length: again.size, firstBad: -1 });
+  expect(again.done).toBe(again.size);
+  await check(driver, started, 'reload');
+});
