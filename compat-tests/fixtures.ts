@@ -31,6 +31,14 @@ export interface Browser {
    * `goto`/`open` then use the new page.
    */
   closePage(): Promise<void>;
+  /** Opens a new tab (which then is the page `evaluate` runs in); returns its handle. */
+  newTab(): Promise<string>;
+  /** The handle of the tab `evaluate` runs in. */
+  currentTab(): Promise<string>;
+  /** Continues in tab `handle`. */
+  switchTab(handle: string): Promise<void>;
+  /** Closes tab `handle` the way a user would, and continues in tab `then`. */
+  closeTab(handle: string, then: string): Promise<void>;
   /** Saves a PNG of the viewport. */
   screenshot(file: string): Promise<void>;
   /**
@@ -94,6 +102,17 @@ async function playwrightBrowser(type: BrowserType, baseURL: string, downloadDir
     return page;
   };
   let page: Page = await newPage();
+  const handles = new WeakMap<Page, string>();
+  let tabs = 0;
+  const tabOf = (p: Page) => {
+    if (!handles.has(p)) handles.set(p, `tab-${tabs++}`);
+    return handles.get(p)!;
+  };
+  const pageOf = (handle: string) => {
+    const found = context.pages().find((p) => handles.get(p) === handle);
+    if (!found) throw new Error(`no tab ${handle}`);
+    return found;
+  };
   const stopServiceWorkers = async () => {
     const cdp = await context.newCDPSession(page);
     await cdp.send('ServiceWorker.enable');
@@ -110,6 +129,18 @@ async function playwrightBrowser(type: BrowserType, baseURL: string, downloadDir
       const old = page;
       page = await newPage();
       await old.close();
+    },
+    newTab: async () => {
+      page = await newPage();
+      return tabOf(page);
+    },
+    currentTab: async () => tabOf(page),
+    switchTab: async (handle: string) => {
+      page = pageOf(handle);
+    },
+    closeTab: async (handle: string, then: string) => {
+      await pageOf(handle).close();
+      page = pageOf(then);
     },
     stopServiceWorkers: isChromium ? stopServiceWorkers : null,
     downloadFinished: (name: string) => finished.get(name) ?? null,
@@ -158,6 +189,10 @@ async function webdriverBrowser(engine: 'firefox' | 'webkit' | 'safari', baseURL
     evaluate: <T>(source: string, arg: unknown) => driver.evaluate<T>(source, arg),
     screenshot: (file: string) => driver.screenshot(file),
     closePage: () => driver.closeWindow(),
+    newTab: () => driver.newTab(),
+    currentTab: () => driver.currentWindow(),
+    switchTab: (handle: string) => driver.switchTo(handle),
+    closeTab: (handle: string, then: string) => driver.closeTab(handle, then),
     stopServiceWorkers: null,
     downloadFinished: (_name: string): Promise<number> | null => null,
     pageErrors: [] as string[],
@@ -195,6 +230,10 @@ export const test = base.extend<{ engine: EngineName; firefoxPrefs: Record<strin
       open,
       evaluate: (fn, arg) => raw.evaluate(fn.toString(), arg),
       closePage: () => raw.closePage(),
+      newTab: () => raw.newTab(),
+      currentTab: () => raw.currentTab(),
+      switchTab: (handle) => raw.switchTab(handle),
+      closeTab: (handle, then) => raw.closeTab(handle, then),
       downloadFinished: (name) => raw.downloadFinished(name),
       errors: async () => [...raw.pageErrors, ...(await raw.evaluate<string[]>('() => window.sluiceErrors || []', null))],
       screenshot: async (file) => {

@@ -117,6 +117,29 @@ export class WebDriver {
     await this.command('POST', 'window', { handle });
   }
 
+  /** The current window's handle. */
+  currentWindow(): Promise<string> {
+    return this.command<string>('GET', 'window');
+  }
+
+  /** Opens a new tab and continues in it; returns its handle. */
+  async newTab(): Promise<string> {
+    const { handle } = await this.command<{ handle: string }>('POST', 'window/new', { type: 'tab' });
+    await this.switchTo(handle);
+    return handle;
+  }
+
+  async switchTo(handle: string): Promise<void> {
+    await this.command('POST', 'window', { handle });
+  }
+
+  /** Closes window `handle`, and continues in `then`. */
+  async closeTab(handle: string, then: string): Promise<void> {
+    await this.switchTo(handle);
+    await this.command('DELETE', 'window');
+    await this.switchTo(then);
+  }
+
   async close(): Promise<void> {
     await fetch(`${this.base}/session/${this.session}`, { method: 'DELETE', signal: AbortSignal.timeout(30_000) }).catch(() => {});
     this.driver.kill('SIGKILL');
