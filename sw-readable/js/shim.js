@@ -2,7 +2,8 @@
 // ---- Sluice service-worker shim (appended to wasm-bindgen's output by `cargo xtask build`) ----
 // Browsers only honour `fetch`/`message` listeners added while the script first runs, and the
 // wasm loads asynchronously, so this shim adds them now and hands every event to Rust once the
-// wasm is ready. Standalone (registered as sluice-sw.js) it also takes control at once.
+// wasm is ready. Standalone (registered as sluice-sw.js) it also takes control at once, and a
+// new version takes over once the old one has no download running.
 // Inside an app's own service worker: `importScripts('sluice-sw.js')` (set `self.sluiceWasmUrl`
 // first if the wasm is not beside the service worker script), then call
 // `self.sluice.handleFetch(event)` / `self.sluice.handleMessage(event)` from your listeners;
@@ -48,7 +49,8 @@
   self.addEventListener('fetch', handleFetch);
   self.addEventListener('message', handleMessage);
   if (/\/sluice-sw\.js$/.test(self.location.pathname)) {
-    self.addEventListener('install', () => self.skipWaiting());
+    // A new version waits until the active one has no download running (Rust decides).
+    self.addEventListener('install', (event) => event.waitUntil(ready.then(() => sluice_sw_wasm.handle_install())));
     self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));
   }
 })();

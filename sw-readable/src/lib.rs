@@ -46,4 +46,4 @@ pub fn version() -> String {
 }
 
 #[cfg(target_arch = "wasm32")]
-pub use service::{handle_fetch, handle_message, respond};
+pub use service::{handle_fetch, handle_install, handle_message, respond};

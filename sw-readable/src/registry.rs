@@ -41,6 +41,7 @@ enum Command {
     Finished(DownloadId),
     ConnectionClosed(ConnectionId),
     Stats(oneshot::Sender<(usize, u64)>),
+    WhenIdle(oneshot::Sender<()>),
 }
 
 /// Sends to the registry task.
@@ -99,6 +100,13 @@ impl RegistryHandle {
         self.send(Command::ConnectionClosed(connection));
     }
 
+    /// Resolves once no download is open or running here (at once if none is).
+    pub(crate) async fn when_idle(&self) {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::WhenIdle(reply));
+        let _ = answer.await;
+    }
+
     /// (open downloads, downloads served).
     pub(crate) async fn stats(&self) -> (usize, u64) {
         let (reply, answer) = oneshot::channel();
@@ -109,6 +117,7 @@ impl RegistryHandle {
 
 async fn run(commands: async_channel::Receiver<Command>) {
     let mut registry: Registry<Body, oneshot::Sender<Answer>> = Registry::new(Limits::default());
+    let mut idle_waiters: Vec<oneshot::Sender<()>> = Vec::new();
     loop {
         let timer = match registry.poll_timeout() {
             Some(at) => sleep(at.saturating_sub(now())).left_future(),
@@ -116,7 +125,7 @@ async fn run(commands: async_channel::Receiver<Command>) {
         };
         futures::select! {
             command = commands.recv().fuse() => match command {
-                Ok(command) => handle(&mut registry, command),
+                Ok(command) => handle(&mut registry, &mut idle_waiters, command),
                 Err(_) => return,
             },
             () = timer.fuse() => registry.handle_timeout(now()),
@@ -135,10 +144,19 @@ async fn run(commands: async_channel::Receiver<Command>) {
                 }
             }
         }
+        if registry.is_empty() {
+            for waiter in idle_waiters.drain(..) {
+                let _ = waiter.send(());
+            }
+        }
     }
 }
 
-fn handle(registry: &mut Registry<Body, oneshot::Sender<Answer>>, command: Command) {
+fn handle(
+    registry: &mut Registry<Body, oneshot::Sender<Answer>>,
+    idle_waiters: &mut Vec<oneshot::Sender<()>>,
+    command: Command,
+) {
     match command {
         Command::Open { connection, id, meta, expire_after, body, reply } => {
             let _ = reply.send(registry.handle_open(now(), connection, id, meta, expire_after, body));
@@ -155,5 +173,6 @@ fn handle(registry: &mut Registry<Body, oneshot::Sender<Answer>>, command: Comma
         Command::Stats(reply) => {
             let _ = reply.send((registry.len(), registry.served()));
         }
+        Command::WhenIdle(reply) => idle_waiters.push(reply),
     }
 }

@@ -7,7 +7,10 @@ use sluice_worker_bus::web::describe;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, spawn_local};
-use web_sys::{ExtendableMessageEvent, FetchEvent, Headers, MessagePort, Response, ResponseInit};
+use web_sys::{
+    ExtendableMessageEvent, FetchEvent, Headers, MessagePort, Response, ResponseInit, ServiceWorker,
+    ServiceWorkerGlobalScope,
+};
 
 use crate::registry::{registry, Body};
 use crate::{connection, fallback};
@@ -46,13 +49,38 @@ thread_local! {
 /// A `message` event: `{ sluice: "connect", logLevel? }` with a port starts a connection for
 /// that page; `{ sluice: "instance" }` with a port gets `{ sluiceInstance }` back on it (this
 /// run's id; the message also starts a stopped worker); `{ sluice: "stats" }` with a port gets
-/// the debug counters back on it.
+/// the debug counters back on it. Between versions of this worker: `{ sluice: "idle" }` from a
+/// newer one is answered `{ sluice: "take-over" }` once no download runs here, and on
+/// `take-over` the newer one skips waiting.
 /// `{ sluice: "keepalive" }` needs nothing: being an event of the worker is what keeps it
 /// running. Anything else is not Sluice's and is ignored.
 #[wasm_bindgen]
 pub fn handle_message(event: ExtendableMessageEvent) {
     let data = event.data();
     let kind = Reflect::get(&data, &"sluice".into()).ok().and_then(|v| v.as_string());
+    match kind.as_deref() {
+        // A new version of this worker is installing: it may take over once no download runs
+        // here (taking over earlier would cut them: Firefox and WebKit stop the old worker).
+        Some("idle") => {
+            if let Some(newer) = event.source().and_then(|s| s.dyn_into::<ServiceWorker>().ok()) {
+                spawn_local(async move {
+                    registry().when_idle().await;
+                    let take_over = js_sys::Object::new();
+                    let _ = Reflect::set(&take_over, &"sluice".into(), &"take-over".into());
+                    let _ = newer.post_message(&take_over);
+                });
+            }
+            return;
+        }
+        Some("take-over") => {
+            let global: ServiceWorkerGlobalScope = js_sys::global().unchecked_into();
+            if let Ok(promise) = global.skip_waiting() {
+                sluice_worker_bus::web::ignore_rejection(&promise);
+            }
+            return;
+        }
+        _ => {}
+    }
     let Ok(port) = event.ports().get(0).dyn_into::<MessagePort>() else {
         return;
     };
@@ -72,6 +100,27 @@ pub fn handle_message(event: ExtendableMessageEvent) {
             let _ = port.post_message(&debug_stats().await);
         }),
         _ => {}
+    }
+}
+
+/// The `install` handler of the standalone worker: the first version takes over at once; a new
+/// version asks the active one, which says `take-over` once none of its downloads runs.
+#[wasm_bindgen]
+pub fn handle_install() {
+    let global: ServiceWorkerGlobalScope = js_sys::global().unchecked_into();
+    match global.registration().active() {
+        Some(active) => {
+            let idle = js_sys::Object::new();
+            let _ = Reflect::set(&idle, &"sluice".into(), &"idle".into());
+            if let Err(e) = active.post_message(&idle) {
+                log::warn!("cannot ask the active worker to hand over: {}", describe(&e));
+            }
+        }
+        None => {
+            if let Ok(promise) = global.skip_waiting() {
+                sluice_worker_bus::web::ignore_rejection(&promise);
+            }
+        }
     }
 }
 
