@@ -4,8 +4,9 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::wire::FileMeta;
 
-/// The most UTF-8 bytes a file name keeps (the common file-system limit).
-pub const MAX_FILENAME_BYTES: usize = 255;
+/// The most UTF-8 bytes a file name keeps: below the common file-system limit (255), so that
+/// the browser's own suffixes (`.part`, `.crdownload`, ` (1)`) still fit.
+pub const MAX_FILENAME_BYTES: usize = 200;
 
 /// An extension longer than this (dot included) is not kept when a name is cut.
 const MAX_EXTENSION_BYTES: usize = 32;
@@ -37,7 +38,7 @@ pub enum HeaderError {
 }
 
 /// A file name that is safe to save: no control or bidi-override characters, no path
-/// separators, no leading or trailing spaces and dots, never empty, at most 255 UTF-8 bytes
+/// separators, no leading or trailing spaces and dots, never empty, at most [`MAX_FILENAME_BYTES`] UTF-8 bytes
 /// (cut on a character boundary, keeping the extension).
 pub fn sanitize_filename(name: &str) -> String {
     let cleaned: String = name
@@ -189,13 +190,13 @@ mod tests {
         let cut = sanitize_filename(&long);
         assert!(cut.len() <= MAX_FILENAME_BYTES, "{}", cut.len());
         assert!(cut.ends_with("é.pdf"), "{cut}");
-        assert_eq!(cut.len(), 254); // 125 two-byte chars + ".pdf"
+        assert_eq!(cut.len(), 200); // 98 two-byte chars + ".pdf"
         let no_ext = "x".repeat(300);
-        assert_eq!(sanitize_filename(&no_ext), "x".repeat(255));
-        let dot_at_cut = format!("{}. {}", "a".repeat(254), "x".repeat(40));
-        assert_eq!(sanitize_filename(&dot_at_cut), "a".repeat(254));
+        assert_eq!(sanitize_filename(&no_ext), "x".repeat(200));
+        let dot_at_cut = format!("{}. {}", "a".repeat(199), "x".repeat(40));
+        assert_eq!(sanitize_filename(&dot_at_cut), "a".repeat(199));
         let huge_ext = format!("a.{}", "y".repeat(300));
-        assert_eq!(sanitize_filename(&huge_ext).len(), 255);
+        assert_eq!(sanitize_filename(&huge_ext).len(), 200);
     }
 
     #[test]

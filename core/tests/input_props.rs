@@ -103,7 +103,7 @@ proptest! {
     #[test]
     fn sanitized_names_are_safe(name in any::<String>()) {
         let clean = sanitize_filename(&name);
-        prop_assert!(!clean.is_empty() && clean.len() <= 255);
+        prop_assert!(!clean.is_empty() && clean.len() <= sluice_core::headers::MAX_FILENAME_BYTES);
         prop_assert!(!clean.chars().any(|c| c.is_control() || c == '/' || c == '\\'));
         let bidi = clean.chars().any(|c| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'));
         prop_assert!(!bidi);
