@@ -27,8 +27,8 @@ type SlowState = { mode: string; writer: string; done: string };
 
 /**
  * Registers a Sluice (kept as `sluiceTest.current`) and starts a 256 MiB download of 1 MiB
- * writes 50 ms apart, triggered by an iframe; returns after 2 s of it. `slowState` tells how it
- * is going.
+ * writes 50 ms apart, triggered by an iframe; returns its size after 2 s of it. `slowState`
+ * tells how it is going.
  */
 function startSlowDownload(driver: Browser, mode: 'auto' | 'fallback', name: string) {
   return driver.evaluate(async ({ mode, name, size }) => {
@@ -48,6 +48,7 @@ function startSlowDownload(driver: Browser, mode: 'auto' | 'fallback', name: str
     })().catch((e) => (state.writer = `${e.code}: ${e.message}`));
     dl.done.then((n) => (state.done = `resolved ${n}`), (e) => (state.done = `${e.code}: ${e.message}`));
     await new Promise((r) => setTimeout(r, 2000));
+    return size;
   }, { mode, name, size: 256 * 1048576 });
 }
 
@@ -93,32 +94,33 @@ test.describe('a stopped service worker', () => {
   });
 
   for (const mode of ['auto', 'fallback'] as const) {
-    test(`the service worker stopped during a download fails the writer (${mode})`, rowsOf('sw-stopped-mid-download'), async ({ driver }) => {
+    test(`a service worker stopped during a download: byte-exact, or failed on the writer and on disk (${mode})`, rowsOf('sw-stopped-mid-download'), async ({ driver }) => {
       if (driver.engine === 'webkit' || driver.engine === 'safari') {
         notApplicable('WebKit does not stop a service worker while its page is open, and its automation cannot');
       }
       await driver.open();
-      await startSlowDownload(driver, mode, `stopped-${mode}.bin`);
+      const name = `stopped-${mode}.bin`;
+      const size = await startSlowDownload(driver, mode, name);
       const how = await driver.stopServiceWorkers();
       const start = Date.now();
       const state = await slowState(driver);
-      expect(state.writer).toMatch(/^service_worker_gone: /);
-      expect(state.done).toMatch(/^service_worker_gone: /);
-      const failedAfter = ((Date.now() - start) / 1000).toFixed(0);
-      // And the browser shows it failed: no partial file under the final name.
-      await new Promise((r) => setTimeout(r, 20_000));
-      const seen = onDisk(driver.downloadDir, `stopped-${mode}.bin`);
-      const disk = describeOnDisk(seen);
-      if (driver.engine === 'firefox' && !visiblyFailed(seen)) {
-        // A worker Firefox terminates takes its stream with it, and Firefox then saves what it
-        // had as complete: no code of Sluice's runs to error it. Sluice's keepalive keeps the
-        // worker alive under Firefox's own limit (30 s idle); only this test's 1 s limit, a
-        // crash or about:debugging's Stop can do it. Reported as it is, not asserted.
-        figure('sw-stopped-mid-download', `${state.mode}: failed ${failedAfter} s after "${how}"; on disk: ${disk} under the final name (Firefox keeps a terminated worker's download)`);
+      const settledAfter = ((Date.now() - start) / 1000).toFixed(0);
+      if (driver.engine === 'firefox') {
+        // Firefox's only stop here is its idle limit (1 s in this file): the events Sluice sends
+        // the worker while bytes flow keep it running, so the download must finish. Without
+        // them Firefox stops the worker and keeps a partial file under the final name.
+        expect(state, `after "${how}"`).toEqual({ mode: state.mode, writer: 'closed', done: `resolved ${size}` });
+        expect(await fileSha256(await waitForFile(driver.downloadDir, name, size, 60_000))).toBe(expectedSha256(size));
+        figure('sw-stopped-mid-download', `${state.mode}: not stopped by "${how}" (Sluice's events while bytes flow): byte-exact on disk`);
         return;
       }
-      expect(visiblyFailed(seen), `on disk: ${disk}`).toBe(true);
-      figure('sw-stopped-mid-download', `${state.mode}: failed ${failedAfter} s after "${how}"; on disk: ${disk}`);
+      expect(state.writer).toMatch(/^service_worker_gone: /);
+      expect(state.done).toMatch(/^service_worker_gone: /);
+      // And the browser shows it failed: no partial file under the final name.
+      await new Promise((r) => setTimeout(r, 20_000));
+      const seen = onDisk(driver.downloadDir, name);
+      expect(visiblyFailed(seen), `on disk: ${describeOnDisk(seen)}`).toBe(true);
+      figure('sw-stopped-mid-download', `${state.mode}: failed ${settledAfter} s after "${how}"; on disk: ${describeOnDisk(seen)}`);
     });
   }
 });
@@ -129,6 +131,9 @@ test.describe('a stopped service worker, then a new download', () => {
   test('a download left on the old bus still fails, while a new one goes over a new bus', rowsOf('sw-stopped-mid-download'), async ({ driver }) => {
     if (driver.engine === 'webkit' || driver.engine === 'safari') {
       notApplicable('WebKit does not stop a service worker while its page is open, and its automation cannot');
+    }
+    if (driver.engine === 'firefox') {
+      notApplicable("Firefox's automation stops a worker only by its idle limit, which a download whose bytes flow keeps off (see sw-stopped-mid-download)");
     }
     await driver.open();
     await startSlowDownload(driver, 'fallback', 'old-bus.bin');

@@ -56,8 +56,14 @@ fn fail(downloads: Vec<Box<dyn Carried>>, e: &SluiceError) {
 
 enum Command {
     Attach(Box<dyn Carried>, oneshot::Sender<Result<PageBus, SluiceError>>),
+    /// Bytes flow: the worker must not go idle.
+    Active,
     Close,
 }
+
+/// How often a download whose bytes flow sends the worker an event (see
+/// [`ConnectionHandle::active`]).
+pub(crate) const ACTIVE_EVERY: Duration = Duration::from_millis(500);
 
 /// Sends to the connection actor; the actor ends (saying `Bye`) when the last handle drops.
 #[derive(Clone, Debug)]
@@ -72,6 +78,14 @@ impl ConnectionHandle {
         let (reply, answer) = oneshot::channel();
         self.tx.try_send(Command::Attach(download, reply)).map_err(|_| SluiceError::SluiceClosed)?;
         answer.await.unwrap_or(Err(SluiceError::SluiceClosed))
+    }
+
+    /// Bytes of a download flow. Engines stop a worker some time after its last event, and a
+    /// stream's chunks are no events of the worker (nor are page timers sure to fire in a
+    /// hidden tab): a download tells this at most every [`ACTIVE_EVERY`] while it sends, and
+    /// the connection sends the worker an event.
+    pub(crate) fn active(&self) {
+        let _ = self.tx.try_send(Command::Active);
     }
 
     /// Ends the connection: open downloads fail, new ones are refused.
@@ -109,6 +123,7 @@ impl Connection {
                     Ok(Command::Attach(download, reply)) => {
                         let _ = reply.send(self.attach(download).await);
                     }
+                    Ok(Command::Active) => self.wake_worker(),
                     Ok(Command::Close) => return self.end(Some(SluiceError::SluiceClosed)),
                     // Every handle dropped (the Sluice and all its downloads): nothing left to serve.
                     Err(_) => return self.end(None),
@@ -147,10 +162,10 @@ impl Connection {
         self.links.handle_attach(download).ok_or(SluiceError::SluiceClosed)
     }
 
-    /// A message event for the service worker itself (Firefox stops a worker 30 s after its
-    /// last event, and messages on a `MessagePort` are not events of the worker), and a ping
-    /// over every bus that carries downloads: a bus that does not answer fails its downloads.
-    async fn keepalive(&mut self) {
+    /// A message event for the service worker itself: Firefox stops a worker 30 s after its
+    /// last event (less where configured), and messages on a `MessagePort` are not events of
+    /// the worker.
+    fn wake_worker(&self) {
         if let Some(worker) = self.registration.active() {
             let message = Object::new();
             let _ = Reflect::set(&message, &"sluice".into(), &"keepalive".into());
@@ -158,6 +173,12 @@ impl Connection {
                 log::warn!("keepalive: {}", sluice_worker_bus::web::describe(&e));
             }
         }
+    }
+
+    /// An event for the worker, and a ping over every bus that carries downloads: a bus that
+    /// does not answer fails its downloads.
+    async fn keepalive(&mut self) {
+        self.wake_worker();
         let timeout = self.timing.timeout;
         let pings = self.links.to_ping().into_iter().map(|(id, bus)| async move {
             let ping = bus.request_within(Message::Ping { nonce: 3 }, None, timeout);

@@ -20,7 +20,7 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{TransformStream, WritableStreamDefaultWriter};
 
 use crate::args::Trigger;
-use crate::connection::{Carried, ConnectionHandle, PageBus};
+use crate::connection::{Carried, ConnectionHandle, PageBus, ACTIVE_EVERY};
 use crate::error::SluiceError;
 
 /// Bytes to write: the caller's JavaScript view (never copied whole into wasm) or Rust bytes.
@@ -155,8 +155,10 @@ impl Download {
             iframe: None,
             on_progress: None,
             on_failure: None,
+            connection,
+            told_active: None,
         };
-        spawn_local(actor.run(connection, DownloadControl { tx }, commands, plan));
+        spawn_local(actor.run(DownloadControl { tx }, commands, plan));
         Ok(Download { handle: Rc::new(handle) })
     }
 
@@ -243,6 +245,9 @@ struct Actor {
     iframe: Option<web_sys::HtmlIFrameElement>,
     on_progress: Option<Box<dyn Fn(Progress)>>,
     on_failure: Option<Box<dyn Fn(SluiceError)>>,
+    connection: ConnectionHandle,
+    /// When the connection was last told that bytes flow (`now()`).
+    told_active: Option<std::time::Duration>,
 }
 
 enum Input {
@@ -252,14 +257,8 @@ enum Input {
 }
 
 impl Actor {
-    async fn run(
-        mut self,
-        connection: ConnectionHandle,
-        control: DownloadControl,
-        commands: async_channel::Receiver<Command>,
-        plan: Plan,
-    ) {
-        let opened = self.open(&connection, control, &plan).await;
+    async fn run(mut self, control: DownloadControl, commands: async_channel::Receiver<Command>, plan: Plan) {
+        let opened = self.open(control, &plan).await;
         let (_actor, mailbox) = match opened {
             Ok(opened) => opened,
             Err(e) => {
@@ -310,11 +309,10 @@ impl Actor {
     /// Registers with the connection, opens the download in the service worker, triggers it.
     async fn open(
         &mut self,
-        connection: &ConnectionHandle,
         control: DownloadControl,
         plan: &Plan,
     ) -> Result<(ActorHandle<WebEndpoint>, Mailbox<WebEndpoint>), SluiceError> {
-        let bus = connection.attach(Box::new(control)).await?;
+        let bus = self.connection.attach(Box::new(control)).await?;
         let (actor, mailbox) = bus.actor(Address::Download(self.id))?;
         let attachment = match plan.path {
             TransferPath::Transfer => {
@@ -376,6 +374,9 @@ impl Actor {
     fn carry_out(&mut self) -> Option<js_sys::Promise> {
         let mut settling = None;
         while let Some(output) = self.writer.poll_output() {
+            if matches!(output, Output::Send { .. } | Output::Write(_)) {
+                self.tell_active();
+            }
             match output {
                 Output::Send { header, piece } => {
                     let sent = match &self.bus {
@@ -423,6 +424,15 @@ impl Actor {
             }
         }
         settling
+    }
+
+    /// Tells the connection that bytes flow, at most every [`ACTIVE_EVERY`].
+    fn tell_active(&mut self) {
+        let now = now();
+        if self.told_active.is_none_or(|told| now.saturating_sub(told) >= ACTIVE_EVERY) {
+            self.told_active = Some(now);
+            self.connection.active();
+        }
     }
 
     /// The download ended: `done` settles, the trigger's iframe goes (a failed one at once; a
