@@ -2,7 +2,7 @@
 // WebKitGTK (WebKitWebDriver + MiniBrowser), and, where they exist (macOS), Playwright's own
 // WebKit and Safari (safaridriver). An engine that is not on this machine skips every test
 // with a "not available" reason, which the matrix shows; the first three must always run.
-import { test as base, expect, chromium, webkit, type BrowserType, type Page } from '@playwright/test';
+import { test as base, expect, chromium, webkit, type BrowserType, type Download, type Page } from '@playwright/test';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -47,6 +47,11 @@ export interface Browser {
    */
   downloadFinished(name: string): Promise<number> | null;
   /**
+   * Cancels download `name` in the browser's own download manager, as its download list's
+   * Cancel does; says how. Null where the automation cannot (WebDriver has no such command).
+   */
+  cancelDownload: ((name: string) => Promise<string>) | null;
+  /**
    * Gets the service worker stopped, the way this engine allows; says how. Chromium: at once,
    * through DevTools. Firefox: idle in the page past `dom.serviceWorkers.idle_timeout`. WebKit:
    * away from the page (it stops a service worker that has no clients), then the test page again.
@@ -89,6 +94,14 @@ async function playwrightBrowser(type: BrowserType, baseURL: string, downloadDir
   const context = await browser.newContext({ acceptDownloads: true });
   const pageErrors: string[] = [];
   const finished = new Map<string, Promise<number>>();
+  const started = new Map<string, Download>();
+  const awaited = new Map<string, (d: Download) => void>();
+  /** Download `name` once the browser started it (15 s at most). */
+  const startedDownload = (name: string) =>
+    started.get(name) ?? new Promise<Download>((resolve, reject) => {
+      awaited.set(name, resolve);
+      setTimeout(() => reject(new Error(`the browser did not start downloading ${name} in 15 s`)), 15_000);
+    });
   const newPage = async () => {
     const page = await context.newPage();
     page.on('pageerror', (e) => pageErrors.push(`page: ${e.message}`));
@@ -97,6 +110,8 @@ async function playwrightBrowser(type: BrowserType, baseURL: string, downloadDir
       const done = d.path().then(() => Date.now());
       done.catch(() => {});
       finished.set(d.suggestedFilename(), done);
+      started.set(d.suggestedFilename(), d);
+      awaited.get(d.suggestedFilename())?.(d);
       void d.saveAs(join(downloadDir, d.suggestedFilename())).catch(() => {});
     });
     return page;
@@ -144,6 +159,10 @@ async function playwrightBrowser(type: BrowserType, baseURL: string, downloadDir
     },
     stopServiceWorkers: isChromium ? stopServiceWorkers : null,
     downloadFinished: (name: string) => finished.get(name) ?? null,
+    cancelDownload: async (name: string) => {
+      await (await startedDownload(name)).cancel();
+      return isChromium ? 'Playwright download.cancel() (DevTools Browser.cancelDownload)' : 'Playwright download.cancel()';
+    },
     pageErrors,
     close: () => browser.close(),
   };
@@ -195,6 +214,7 @@ async function webdriverBrowser(engine: 'firefox' | 'webkit' | 'safari', baseURL
     closeTab: (handle: string, then: string) => driver.closeTab(handle, then),
     stopServiceWorkers: null,
     downloadFinished: (_name: string): Promise<number> | null => null,
+    cancelDownload: null,
     pageErrors: [] as string[],
     close: () => driver.close(),
   };
@@ -235,6 +255,7 @@ export const test = base.extend<{ engine: EngineName; firefoxPrefs: Record<strin
       switchTab: (handle) => raw.switchTab(handle),
       closeTab: (handle, then) => raw.closeTab(handle, then),
       downloadFinished: (name) => raw.downloadFinished(name),
+      cancelDownload: raw.cancelDownload,
       errors: async () => [...raw.pageErrors, ...(await raw.evaluate<string[]>('() => window.sluiceErrors || []', null))],
       screenshot: async (file) => {
         mkdirSync(dirname(file), { recursive: true });

@@ -1,4 +1,4 @@
-import { test, expect, figure, rowsOf, type Browser } from '../fixtures';
+import { test, expect, figure, notApplicable, rowsOf, type Browser } from '../fixtures';
 import { describeOnDisk, onDisk, visiblyFailed } from '../downloads';
 
 // A download cut short (its page closed, or `dl.abort()`) must never leave a file under its
@@ -101,4 +101,33 @@ test('a page reloaded mid-download leaves no partial file, and the reloaded page
   expect(again.body).toEqual({ length: again.size, firstBad: -1 });
   expect(again.done).toBe(again.size);
   await check(driver, started, 'reload');
+});
+
+test("the user cancels in the browser's download list: the writer errors cancelled", rowsOf('cut-cancel'), async ({ driver }) => {
+  test.setTimeout(180_000);
+  const cancel = driver.cancelDownload;
+  if (!cancel) notApplicable('its automation cannot cancel a download (WebDriver has no such command)');
+  await driver.open();
+  const started = await start(driver, 'cancelled');
+  let how = '';
+  for (const s of started) how = await cancel!(s.name);
+  // The producer goes on writing; its next writes must fail, with `cancelled`.
+  const codes = await driver.evaluate(async () => {
+    const downloads = (window as unknown as { cutDownloads: { writable: WritableStream; done: Promise<number> }[] }).cutDownloads;
+    return Promise.all(downloads.map(async (dl) => {
+      const writer = dl.writable.getWriter();
+      let outcome = 'wrote 64 MiB more';
+      try {
+        for (let offset = 0; offset < 64 * 1048576; offset += 1048576) {
+          await writer.write(window.sluiceTest.bytes(offset, 1048576));
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      } catch (e) {
+        outcome = (e as { code?: string }).code ?? String(e);
+      }
+      return { writer: outcome, done: await dl.done.then(() => 'resolved', (e) => e.code) };
+    }));
+  });
+  expect(codes, `after ${how}`).toEqual(started.map(() => ({ writer: 'cancelled', done: 'cancelled' })));
+  await check(driver, started, 'cancel');
 });
