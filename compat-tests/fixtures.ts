@@ -64,6 +64,7 @@ const CHROMIUM_ARGS = [
   '--no-first-run', '--disable-quic',
 ];
 const DEBIAN_CHROMIUM = '/usr/bin/chromium';
+const CHROMEDRIVER = '/usr/bin/chromedriver';
 const DEBIAN_FIREFOX = '/usr/bin/firefox-esr';
 const WEBKITGTK_DRIVER = '/usr/bin/WebKitWebDriver';
 const SAFARI_DRIVER = '/usr/bin/safaridriver';
@@ -168,9 +169,24 @@ async function playwrightBrowser(type: BrowserType, baseURL: string, downloadDir
   };
 }
 
-async function webdriverBrowser(engine: 'firefox' | 'webkit' | 'safari', baseURL: string, downloadDir: string, firefoxPrefs: object) {
+async function webdriverBrowser(engine: 'chromium' | 'firefox' | 'webkit' | 'safari', baseURL: string, downloadDir: string, firefoxPrefs: object) {
   let driver: WebDriver;
-  if (engine === 'firefox') {
+  if (engine === 'chromium') {
+    // Chromium as a user runs it: tabs behind the front one are hidden (Playwright keeps every
+    // page visible and active).
+    driver = await WebDriver.start(CHROMEDRIVER, (port) => [`--port=${port}`], {
+      browserName: 'chrome',
+      'goog:chromeOptions': {
+        binary: DEBIAN_CHROMIUM,
+        args: ['--headless=new', ...CHROMIUM_ARGS],
+        prefs: {
+          'download.default_directory': downloadDir,
+          'download.prompt_for_download': false,
+          'profile.default_content_setting_values.automatic_downloads': 1,
+        },
+      },
+    });
+  } else if (engine === 'firefox') {
     const geckodriver = process.env.GECKODRIVER ?? join(homedir(), '.cargo/bin/geckodriver');
     driver = await WebDriver.start(geckodriver, (port) => ['--port', String(port)], {
       browserName: 'firefox',
@@ -201,7 +217,7 @@ async function webdriverBrowser(engine: 'firefox' | 'webkit' | 'safari', baseURL
     // Safari saves to ~/Downloads; safaridriver needs `safaridriver --enable` once.
     driver = await WebDriver.start(SAFARI_DRIVER, (port) => ['-p', String(port)], { browserName: 'safari' });
   }
-  const name = { firefox: 'Firefox', webkit: 'WebKitGTK MiniBrowser', safari: 'Safari' }[engine];
+  const name = { chromium: 'Chromium (chromedriver)', firefox: 'Firefox', webkit: 'WebKitGTK MiniBrowser', safari: 'Safari' }[engine];
   return {
     version: `${name} ${driver.browserVersion}`,
     goto: (url: string) => driver.goto(url),
@@ -222,18 +238,25 @@ async function webdriverBrowser(engine: 'firefox' | 'webkit' | 'safari', baseURL
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export const test = base.extend<{ engine: EngineName; firefoxPrefs: Record<string, unknown>; driver: Browser }>({
+export const test = base.extend<{
+  engine: EngineName;
+  firefoxPrefs: Record<string, unknown>;
+  chromiumVia: 'playwright' | 'chromedriver';
+  driver: Browser;
+}>({
   engine: ['chromium', { option: true }],
   /** Extra Firefox preferences for the tests of one file (`test.use`). */
   firefoxPrefs: [{}, { option: true }],
-  driver: async ({ engine, baseURL, firefoxPrefs }, use, testInfo) => {
+  /** How the tests of one file drive Chromium: chromedriver where a tab must be hidden. */
+  chromiumVia: ['playwright', { option: true }],
+  driver: async ({ engine, baseURL, firefoxPrefs, chromiumVia }, use, testInfo) => {
     const missing = unavailable(engine);
     testInfo.skip(missing !== null, missing ?? '');
     const downloadDir =
       engine === 'safari' ? join(homedir(), 'Downloads') : mkdtempSync(join(tmpdir(), `sluice-downloads-${engine}-`));
     const url = baseURL ?? 'http://127.0.0.1:8123';
     const raw =
-      engine === 'chromium' ? await playwrightBrowser(chromium, url, downloadDir)
+      engine === 'chromium' && chromiumVia === 'playwright' ? await playwrightBrowser(chromium, url, downloadDir)
       : engine === 'playwright-webkit' ? await playwrightBrowser(webkit, url, downloadDir)
       : await webdriverBrowser(engine, url, downloadDir, firefoxPrefs);
     testInfo.annotations.push({ type: 'engine', description: raw.version });

@@ -3,8 +3,9 @@
 //! - `build`: wasm crates for `wasm32-unknown-unknown` (release) + wasm-bindgen into `dist/`.
 //! - `demo [--port N]`: `build`, then serve the demo site on http://127.0.0.1:8080.
 //! - `serve [--port N]`: serve the demo site without building.
-//! - `test`: every test: formatting, clippy (native and wasm32), native tests, the bus's browser
-//!   tests, the end-to-end specs in every engine, and the compatibility matrix they produce.
+//! - `test [--slow]`: every test: formatting, clippy (native and wasm32), native tests, the bus's
+//!   browser tests, the end-to-end specs in every engine, and the compatibility matrix they
+//!   produce; `--slow` adds the specs that wait for minutes (a hidden tab's 6-minute download).
 //! - `compat [--project NAME]...`: the end-to-end specs and the matrix only
 //!   (`target/compat/`, `COMPAT.md`); `--project` picks engines (e.g. `safari` on a Mac).
 //! - `lint`: formatting and clippy only.
@@ -50,7 +51,11 @@ fn main() -> ExitCode {
             serve::serve(&root(), port)
         }),
         Some("serve") => port(&args).and_then(|port| serve::serve(&root(), port)),
-        Some("test") => test(),
+        Some("test") => match &args[1..] {
+            [] => test(false),
+            [slow] if slow == "--slow" => test(true),
+            _ => Err(Fail("test takes only --slow".into())),
+        },
         Some("compat") => projects(&args).and_then(|projects| compat(&projects)),
         Some("lint") => setup::wasm_toolchain().and_then(|tc| lint(&tc)),
         Some("bench") if args.get(1).map(String::as_str) == Some("bus") => bench_bus(),
@@ -60,7 +65,7 @@ fn main() -> ExitCode {
         Some("bench") => bench_args(&args).and_then(|(quick, runs)| bench(quick, runs)),
         _ => {
             eprintln!(
-                "usage: cargo xtask <build | demo [--port N] | serve [--port N] | test | compat [--project NAME]... | lint | bench [--quick] [--runs N] | bench bus>"
+                "usage: cargo xtask <build | demo [--port N] | serve [--port N] | test [--slow] | compat [--project NAME]... | lint | bench [--quick] [--runs N] | bench bus>"
             );
             return ExitCode::from(2);
         }
@@ -190,7 +195,7 @@ fn core_is_pure(root: &Path) -> Result<(), Fail> {
     }
 }
 
-fn test() -> Result<(), Fail> {
+fn test(slow: bool) -> Result<(), Fail> {
     let root = root();
     let (toolchain, bindgen) = build()?;
     lint(&toolchain)?;
@@ -212,7 +217,7 @@ fn test() -> Result<(), Fail> {
         let args = ["--package", "sluice-worker-bus", "--test", "web"];
         per_engine.push((engine, browsers::run_wasm_tests(&root, toolchain, &drivers, engine, &args, &[])?));
     }
-    let end_to_end = end_to_end_and_matrix(&root, &drivers, &[])?;
+    let end_to_end = end_to_end_and_matrix(&root, &drivers, &[], slow)?;
     println!();
     println!("==> summary");
     println!("    native: {} passed, {} failed, {} ignored", native.passed, native.failed, native.ignored);
@@ -234,17 +239,19 @@ fn test() -> Result<(), Fail> {
     Ok(())
 }
 
-/// The Playwright specs in `projects` (every engine when empty), then the matrix; fails when an
-/// engine that had to run did not, or when a test or a matrix cell failed.
+/// The Playwright specs in `projects` (every engine when empty; the slow ones too if `slow`),
+/// then the matrix; fails when an engine that had to run did not, or when a test or a matrix
+/// cell failed.
 fn end_to_end_and_matrix(
     root: &Path,
     drivers: &browsers::Drivers,
     projects: &[String],
+    slow: bool,
 ) -> Result<Vec<(String, browsers::EndToEnd)>, Fail> {
     browsers::npm_packages(root)?;
     // No screenshot or matrix of an earlier run may pass for this one's.
     let _ = std::fs::remove_dir_all(root.join("target/compat"));
-    let (report, counts) = browsers::run_end_to_end(root, drivers, projects)?;
+    let (report, counts) = browsers::run_end_to_end(root, drivers, projects, slow)?;
     let required: Vec<&str> = if projects.is_empty() {
         browsers::Engine::ALL.iter().map(|e| e.name()).collect()
     } else {
@@ -263,7 +270,7 @@ fn compat(projects: &[String]) -> Result<(), Fail> {
     let root = root();
     let (_, bindgen) = build()?;
     let drivers = browsers::ensure(&root, &bindgen)?;
-    end_to_end_and_matrix(&root, &drivers, projects).map(drop)
+    end_to_end_and_matrix(&root, &drivers, projects, false).map(drop)
 }
 
 /// `--runs N` of `bench --report` (the runs the results were made with; 3 if not given).

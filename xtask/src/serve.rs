@@ -1,5 +1,7 @@
 //! A small static server for the demo site: `dist/` over `compat-tests/demo/`, on 127.0.0.1;
-//! `/streamsaver/` serves the pinned StreamSaver.js package unmodified (for `cargo xtask bench`).
+//! `/streamsaver/` serves the pinned StreamSaver.js package unmodified (for `cargo xtask bench`);
+//! `/paced/<bytes>?rate=<bytes per second>` serves the test file's bytes slowly, like a slow
+//! network source (its own thread, so the site stays served meanwhile).
 
 use std::path::{Component, Path, PathBuf};
 
@@ -57,6 +59,13 @@ pub fn serve(root: &Path, port: u16) -> Result<(), Fail> {
     let server = Server::http(&addr).map_err(|e| Fail(format!("cannot listen on {addr}: {e}")))?;
     step(&format!("serving the demo on http://{addr}/ (Ctrl-C to stop)"));
     for request in server.incoming_requests() {
+        if let Some((size, rate)) = paced(request.url()) {
+            std::thread::spawn(move || {
+                let body = Paced { at: 0, size, rate, start: std::time::Instant::now() };
+                let _ = request.respond(Response::new(200.into(), Vec::new(), body, Some(size as usize), None));
+            });
+            continue;
+        }
         let file = resolve(&roots, request.url());
         let result = match file.and_then(|f| std::fs::read(&f).ok().map(|body| (f, body))) {
             Some((file, body)) => {
@@ -77,9 +86,51 @@ pub fn serve(root: &Path, port: u16) -> Result<(), Fail> {
     Ok(())
 }
 
+/// The size and rate of `/paced/<bytes>?rate=<bytes per second>`.
+fn paced(url: &str) -> Option<(u64, u64)> {
+    let (size, rate) = url.strip_prefix("/paced/")?.split_once("?rate=")?;
+    Some((size.parse().ok()?, rate.parse().ok().filter(|&r| r > 0)?))
+}
+
+/// The test file's bytes (compat-tests/data.ts `byteAt`), no faster than `rate` bytes a second.
+struct Paced {
+    at: u64,
+    size: u64,
+    rate: u64,
+    start: std::time::Instant,
+}
+
+impl std::io::Read for Paced {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let due = std::time::Duration::from_secs_f64(self.at as f64 / self.rate as f64);
+        std::thread::sleep(due.saturating_sub(self.start.elapsed()));
+        let n = buf.len().min(self.size.saturating_sub(self.at) as usize).min(65536);
+        for (i, byte) in buf[..n].iter_mut().enumerate() {
+            *byte = byte_at(self.at + i as u64);
+        }
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
+/// Byte `p` of the test file.
+fn byte_at(p: u64) -> u8 {
+    (((p as u32).wrapping_mul(2_654_435_761) >> 24) ^ (p / 1_048_576) as u32) as u8
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paced_urls_and_bytes() {
+        assert_eq!(paced("/paced/1000?rate=10"), Some((1000, 10)));
+        assert_eq!(paced("/paced/1000?rate=0"), None);
+        assert_eq!(paced("/paced/x?rate=1"), None);
+        assert_eq!(paced("/paced/1000"), None);
+        // What compat-tests/data.ts byteAt gives.
+        assert_eq!([byte_at(0), byte_at(1), byte_at(1_048_577), byte_at(123_456_789)], [0, 158, 56, 10]);
+    }
 
     #[test]
     fn resolves_only_files_below_the_roots() {
