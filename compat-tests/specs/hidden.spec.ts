@@ -12,6 +12,9 @@ const SIZE = RATE * SECONDS;
 
 test.use({ chromiumVia: 'chromedriver' });
 
+/** What the downloading page records while hidden (`window.hiddenLog`). */
+type HiddenLog = { hiddenAt: number[]; visibleAt: number[]; timerGapMs: number; outcomes: string[]; start: number };
+
 test('a hidden tab downloads for 6.5 minutes from a slow source: byte-exact, on each path', rowsOf('hidden-tab'), async ({ driver }) => {
   if (!process.env.SLUICE_SLOW) notApplicable('slow (7 minutes): runs in cargo xtask test --slow');
   if (driver.engine !== 'chromium' && driver.engine !== 'firefox') {
@@ -22,7 +25,7 @@ test('a hidden tab downloads for 6.5 minutes from a slow source: byte-exact, on 
   const started = await driver.evaluate(async ({ size, rate }) => {
     const probed = await window.sluice.Sluice.register({});
     const sluices = probed.mode === 'fallback' ? [probed] : [probed, await window.sluice.Sluice.register({ mode: 'fallback' })];
-    const log = { hiddenAt: [] as number[], visibleAt: [] as number[], timerGapMs: 0, outcomes: [] as string[], start: Date.now() };
+    const log: HiddenLog = { hiddenAt: [], visibleAt: [], timerGapMs: 0, outcomes: [], start: Date.now() };
     document.addEventListener('visibilitychange', () => (document.hidden ? log.hiddenAt : log.visibleAt).push(Date.now() - log.start));
     // How page timers fare meanwhile (a figure, not what the download rests on).
     let last = performance.now();
@@ -49,7 +52,7 @@ test('a hidden tab downloads for 6.5 minutes from a slow source: byte-exact, on 
   const files = await Promise.all(started.map((s) => waitForFile(driver.downloadDir, s.name, SIZE, (SECONDS + 180) * 1000)));
   for (const file of files) expect(await fileSha256(file)).toBe(expectedSha256(SIZE));
   await driver.switchTab(downloading);
-  const log = await driver.evaluate(() => (window as unknown as { hiddenLog: { hiddenAt: number[]; visibleAt: number[]; timerGapMs: number; outcomes: string[]; start: number } }).hiddenLog);
+  const log = await driver.evaluate(() => (window as unknown as { hiddenLog: HiddenLog }).hiddenLog);
   const hiddenFor = (Date.now() - log.start - (log.hiddenAt[0] ?? Infinity)) / 1000;
   expect(log.hiddenAt.length, 'the tab was hidden').toBeGreaterThan(0);
   expect(log.hiddenAt[0], 'hidden from the start').toBeLessThan(10_000);

@@ -2,6 +2,7 @@ import { unlinkSync } from 'node:fs';
 import { test, expect, figure, notApplicable, rowsOf, waitForFile, type Browser } from '../fixtures';
 import { expectedSha256, fileSha256 } from '../data';
 import { describeOnDisk, onDisk, visiblyFailed } from '../downloads';
+import { pacedUntil, settled, startPaced } from '../paced';
 
 /**
  * One 2 MiB download through `fetch` on the page's Sluice; returns what the service worker
@@ -22,46 +23,16 @@ function download(driver: Browser, name: string) {
   }, name);
 }
 
-/** What a download started by `startSlowDownload` has come to. */
-type SlowState = { mode: string; writer: string; done: string };
-
-/**
- * Registers a Sluice (kept as `sluiceTest.current`) and starts a 256 MiB download of 1 MiB
- * writes 50 ms apart, triggered by an iframe; returns its size after 2 s of it. `slowState`
- * tells how it is going.
- */
-function startSlowDownload(driver: Browser, mode: 'auto' | 'fallback', name: string) {
-  return driver.evaluate(async ({ mode, name, size }) => {
-    const sluice = await window.sluice.Sluice.register({ mode });
-    window.sluiceTest.current = sluice;
-    const dl = sluice.createDownload(name, { size, trigger: 'iframe' });
-    const state = { mode: sluice.mode, writer: 'writing', done: 'pending' };
-    Object.assign(window, { slowDownload: state });
-    void (async () => {
-      const writer = dl.writable.getWriter();
-      for (let offset = 0; offset < size; offset += 1048576) {
-        await writer.write(window.sluiceTest.bytes(offset, 1048576));
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      await writer.close();
-      state.writer = 'closed';
-    })().catch((e) => (state.writer = `${e.code}: ${e.message}`));
-    dl.done.then((n) => (state.done = `resolved ${n}`), (e) => (state.done = `${e.code}: ${e.message}`));
-    await new Promise((r) => setTimeout(r, 2000));
-    return size;
-  }, { mode, name, size: 256 * 1048576 });
+/** Starts a paced 256 MiB download (1 MiB writes 50 ms apart) and lets it run for 2 s. */
+async function startSlowDownload(driver: Browser, mode: 'auto' | 'fallback', name: string) {
+  const size = 256 * 1048576;
+  await startPaced(driver, { name, mode, size, pace: 50 });
+  await new Promise((r) => setTimeout(r, 2000));
+  return size;
 }
 
-/** Waits (up to 40 s) until both the writer and `done` of the slow download settled. */
-async function slowState(driver: Browser): Promise<SlowState> {
-  const start = Date.now();
-  let state: SlowState = { mode: '', writer: 'writing', done: 'pending' };
-  while (Date.now() - start < 40_000 && (state.writer === 'writing' || state.done === 'pending')) {
-    await new Promise((r) => setTimeout(r, 500));
-    state = await driver.evaluate(() => (window as unknown as { slowDownload: SlowState }).slowDownload);
-  }
-  return state;
-}
+/** Its state once both its writer and `done` settled (40 s at most). */
+const slowState = (driver: Browser, name: string) => pacedUntil(driver, name, settled, 40_000);
 
 test.describe('a stopped service worker', () => {
   // Firefox stops a service worker 1 s after its last event here (30 s by default).
@@ -103,7 +74,7 @@ test.describe('a stopped service worker', () => {
       const size = await startSlowDownload(driver, mode, name);
       const how = await driver.stopServiceWorkers();
       const start = Date.now();
-      const state = await slowState(driver);
+      const state = await slowState(driver, name);
       const settledAfter = ((Date.now() - start) / 1000).toFixed(0);
       if (driver.engine === 'firefox') {
         // Firefox's only stop here is its idle limit (1 s in this file): the events Sluice sends
@@ -136,13 +107,14 @@ test.describe('a stopped service worker, then a new download', () => {
       notApplicable("Firefox's automation stops a worker only by its idle limit, which a download whose bytes flow keeps off (see sw-stopped-mid-download)");
     }
     await driver.open();
-    await startSlowDownload(driver, 'fallback', 'old-bus.bin');
+    const name = 'old-bus.bin';
+    await startSlowDownload(driver, 'fallback', name);
     const how = await driver.stopServiceWorkers();
     // The new download finds the old bus dead and makes a new one (the re-handshake).
     const second = await download(driver, 'new-bus.bin');
     expect(second.body, `after "${how}"`).toEqual({ length: second.size, firstBad: -1 });
     expect(second.done).toBe(second.size);
-    const state = await slowState(driver);
+    const state = await slowState(driver, name);
     expect(state.writer, 'the download on the replaced bus').toMatch(/^service_worker_gone: /);
     expect(state.done).toMatch(/^service_worker_gone: /);
   });

@@ -1,6 +1,7 @@
 import { test, expect, figure, rowsOf, waitForFile } from '../fixtures';
 import { expectedSha256, fileSha256 } from '../data';
 import { describeOnDisk, onDisk, visiblyFailed } from '../downloads';
+import { pacedUntil, startPaced } from '../paced';
 
 const MiB = 1048576;
 
@@ -12,25 +13,8 @@ test('a new service worker version deployed mid-download: the running download i
   await driver.open();
   const first = await driver.currentTab();
   const SIZE = 48 * MiB + 3;
-  const mode = await driver.evaluate(async (size) => {
-    const sluice = await window.sluice.Sluice.register({});
-    window.sluiceTest.current = sluice;
-    const dl = sluice.createDownload('during-update.bin', { size, trigger: 'iframe' });
-    const state = { writer: 'writing', done: 'pending' };
-    Object.assign(window, { updateState: state });
-    void (async () => {
-      const writer = dl.writable.getWriter();
-      for (let offset = 0; offset < size; offset += 1048576) {
-        await writer.write(window.sluiceTest.bytes(offset, Math.min(1048576, size - offset)));
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      await writer.close();
-      state.writer = 'closed';
-    })().catch((e) => (state.writer = `${e.code}: ${e.message}`));
-    dl.done.then((n) => (state.done = `resolved ${n}`), (e) => (state.done = `${e.code}: ${e.message}`));
-    await new Promise((r) => setTimeout(r, 1500));
-    return sluice.mode;
-  }, SIZE);
+  const mode = await startPaced(driver, { name: 'during-update.bin', mode: 'auto', size: SIZE, pace: 100 });
+  await new Promise((r) => setTimeout(r, 1500));
   // The deploy: another tab registers a new script URL for the same scope.
   const second = await driver.newTab();
   await driver.open();
@@ -45,13 +29,7 @@ test('a new service worker version deployed mid-download: the running download i
   // Installed; it takes over once the running download is done (or at once, were none running).
   expect(deployed.state).toMatch(/^(installed|activating|activated)$/);
   await driver.closeTab(second, first);
-  type State = { writer: string; done: string };
-  const running = await driver.evaluate(async () => {
-    const state = (window as unknown as { updateState: State }).updateState;
-    const deadline = Date.now() + 150_000;
-    while (state.done === 'pending' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
-    return state;
-  });
+  const running = await pacedUntil(driver, 'during-update.bin', (s) => s.done !== 'pending', 150_000);
   // Whole, or failed where the user sees it.
   let running_on_disk: string;
   if (running.done === `resolved ${SIZE}`) {
