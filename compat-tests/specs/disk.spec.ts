@@ -45,3 +45,34 @@ test('a unicode filename is saved as given', rowsOf('unicode-filename'), async (
   const file = await waitForFile(driver.downloadDir, UNICODE_NAME, size, 60_000);
   expect(await fileSha256(file)).toBe(expectedSha256(size));
 });
+
+test("a page that replaces its body's content mid-download still gets the whole file", rowsOf('body-replaced'), async ({ driver }) => {
+  // StreamSaver's own examples do this (`document.body.innerHTML = ...` on Close); Firefox drops
+  // a download whose frame is removed, while its page is told the download is done.
+  await driver.open();
+  const size = 4 * MiB + 3;
+  const results = await driver.evaluate(async (size) => {
+    const out = [];
+    for (const mode of ['auto', 'fallback']) {
+      for (const sized of [true, false]) {
+        const sluice = await window.sluice.Sluice.register({ mode });
+        const name = `replaced-${sluice.mode}-${sized ? 'sized' : 'unsized'}.bin`;
+        const dl = sluice.createDownload(name, sized ? { size } : {});
+        const writer = dl.writable.getWriter();
+        // A few bytes, so the browser is still taking the response over when the frame goes.
+        await writer.write(window.sluiceTest.bytes(0, 1000));
+        await new Promise((r) => setTimeout(r, 3000));
+        document.body.innerHTML = '<p>replaced</p>';
+        await writer.write(window.sluiceTest.bytes(1000, size - 1000));
+        await writer.close();
+        out.push({ name, done: await dl.done });
+      }
+    }
+    return out;
+  }, size);
+  for (const { name, done } of results) {
+    expect(done).toBe(size);
+    const file = await waitForFile(driver.downloadDir, name, size, 30_000);
+    expect(await fileSha256(file)).toBe(expectedSha256(size));
+  }
+});

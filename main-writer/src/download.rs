@@ -489,7 +489,12 @@ fn trigger(trigger: Trigger, url: &str, iframe: &mut Option<web_sys::HtmlIFrameE
             let frame: web_sys::HtmlIFrameElement = document.create_element("iframe")?.unchecked_into();
             frame.set_src(url);
             frame.style().set_property("display", "none")?;
-            document.body().ok_or(SluiceError::Browser("no document body".into()))?.append_child(&frame)?;
+            // Beside the body, not in it: a page that replaces its body's content (`innerHTML`)
+            // would take the frame along, and Firefox then drops the download it was saving.
+            document
+                .document_element()
+                .ok_or(SluiceError::Browser("no document element".into()))?
+                .append_child(&frame)?;
             *iframe = Some(frame);
         }
     }

@@ -150,6 +150,10 @@ fn build() -> Result<(setup::WasmToolchain, PathBuf), Fail> {
         .map_err(|e| Fail(format!("cannot read {} or {}: {e}", sw.display(), shim.display())))?
         .concat();
     std::fs::write(&sw, script).map_err(|e| Fail(format!("cannot write {}: {e}", sw.display())))?;
+    // The StreamSaver.js drop-in, as it is.
+    let drop_in = root.join("main-writer/js/streamsaver.js");
+    std::fs::copy(&drop_in, dist.join("streamsaver.js"))
+        .map_err(|e| Fail(format!("cannot copy {} into dist/: {e}", drop_in.display())))?;
     for file in ["sluice.js", "sluice_bg.wasm", "sluice.d.ts", "sluice-sw.js", "sluice-sw_bg.wasm", "sluice-sw.d.ts"] {
         if !dist.join(file).is_file() {
             return Err(Fail(format!("wasm-bindgen did not write dist/{file}")));

@@ -1,5 +1,7 @@
 //! A small static server for the demo site: `dist/` over `compat-tests/demo/`, on 127.0.0.1;
 //! `/streamsaver/` serves the pinned StreamSaver.js package unmodified (for `cargo xtask bench`);
+//! `/streamsaver-examples/` serves its examples with one line changed: the script tag that loads
+//! StreamSaver.js loads Sluice's drop-in (`/streamsaver.js`) instead;
 //! `/paced/<bytes>?rate=<bytes per second>` serves the test file's bytes slowly, like a slow
 //! network source (its own thread, so the site stays served meanwhile).
 
@@ -52,6 +54,7 @@ fn resolve_in(root: &Path, path: &str) -> Option<PathBuf> {
 pub fn serve(root: &Path, port: u16) -> Result<(), Fail> {
     let roots = [
         ("streamsaver/", root.join("node_modules").join("streamsaver")),
+        (EXAMPLES, root.join("node_modules").join("streamsaver").join("examples")),
         ("", root.join("dist")),
         ("", root.join("compat-tests").join("demo")),
     ];
@@ -69,6 +72,7 @@ pub fn serve(root: &Path, port: u16) -> Result<(), Fail> {
         let file = resolve(&roots, request.url());
         let result = match file.and_then(|f| std::fs::read(&f).ok().map(|body| (f, body))) {
             Some((file, body)) => {
+                let body = if request.url().starts_with(&format!("/{EXAMPLES}")) { with_drop_in(body) } else { body };
                 let mut response = Response::from_data(body);
                 for (name, value) in [("Content-Type", content_type(&file)), ("Cache-Control", "no-cache")] {
                     if let Ok(header) = Header::from_bytes(name, value) {
@@ -84,6 +88,20 @@ pub fn serve(root: &Path, port: u16) -> Result<(), Fail> {
         }
     }
     Ok(())
+}
+
+/// Where StreamSaver's own examples are served, loading Sluice's drop-in.
+const EXAMPLES: &str = "streamsaver-examples/";
+
+/// An example page of StreamSaver's with its one line that loads StreamSaver.js loading the
+/// drop-in instead (the page is one folder below the site's root, like the drop-in's siblings).
+fn with_drop_in(body: Vec<u8>) -> Vec<u8> {
+    match String::from_utf8(body) {
+        Ok(page) => page
+            .replace(r#"<script src="../StreamSaver.js"></script>"#, r#"<script src="../streamsaver.js"></script>"#)
+            .into_bytes(),
+        Err(e) => e.into_bytes(),
+    }
 }
 
 /// The size and rate of `/paced/<bytes>?rate=<bytes per second>`.
@@ -130,6 +148,12 @@ mod tests {
         assert_eq!(paced("/paced/1000"), None);
         // What compat-tests/data.ts byteAt gives.
         assert_eq!([byte_at(0), byte_at(1), byte_at(1_048_577), byte_at(123_456_789)], [0, 158, 56, 10]);
+    }
+
+    #[test]
+    fn examples_load_the_drop_in() {
+        let page = b"<p>x</p>\n<script src=\"../StreamSaver.js\"></script>\n".to_vec();
+        assert_eq!(with_drop_in(page), b"<p>x</p>\n<script src=\"../streamsaver.js\"></script>\n".to_vec());
     }
 
     #[test]

@@ -1,0 +1,61 @@
+/*! Sluice's StreamSaver.js 2.x drop-in: load this instead of StreamSaver.js (a script tag, or
+ * `require`/`import` of `sluice/streamsaver`); `streamSaver.createWriteStream` then saves through
+ * Sluice, in every browser, Safari included. Needs sluice.js, sluice_bg.wasm, sluice-sw.js and
+ * sluice-sw_bg.wasm beside this file (the service worker's scope is this file's folder).
+ *
+ * The platform forces this shim: StreamSaver's `createWriteStream` returns a stream at once, while
+ * Sluice's wasm loads and its service worker registers asynchronously. The stream returned hands
+ * each write, the close and an abort to Sluice's writer once it exists, and its answers back:
+ * backpressure and errors pass through. `readableStrategy` is accepted and not needed (Sluice's
+ * service worker sizes its own stream). Everything else is Sluice's (sluice.js). */
+;((definition) => {
+  if (typeof module === 'object' && module.exports) module.exports = definition();
+  else globalThis.streamSaver = definition();
+})(() => {
+  'use strict';
+  // Where this file is: its siblings are found from here (a script tag's src, else the page).
+  const here = (typeof document === 'object' && document.currentScript && document.currentScript.src) || globalThis.location.href;
+  const base = new URL('./', here).href;
+  const defaultMitm = 'https://jimmywarting.github.io/StreamSaver.js/mitm.html?version=2.0.0';
+  let mitm = defaultMitm;
+  let sluice = null;
+  // Sluice, registered on first use (loading this file alone registers nothing).
+  const registered = () => {
+    sluice = sluice || import(base + 'sluice.js').then(async (module) => {
+      await module.default({ module_or_path: base + 'sluice_bg.wasm' });
+      return module.Sluice.register({ serviceWorker: base + 'sluice-sw.js', scope: base });
+    });
+    return sluice;
+  };
+
+  /** StreamSaver 2.x's createWriteStream(filename, { size, writableStrategy, readableStrategy }). */
+  function createWriteStream(filename, options, legacy) {
+    // StreamSaver's deprecated forms, as it reads them: (filename, size, strategy) and
+    // (filename, strategy, size).
+    if (typeof options === 'number') options = { size: options, writableStrategy: legacy };
+    else if (options && options.highWaterMark) options = { size: legacy, writableStrategy: options };
+    const { size, writableStrategy } = options || {};
+    // Sluice's writer, once Sluice is registered; writes wait for it.
+    const writer = registered().then((s) => s.createWriteStream(String(filename), size === undefined ? {} : { size }).getWriter());
+    writer.catch(() => {}); // seen by the first write or close
+    return new WritableStream({
+      write: async (chunk) => (await writer).write(chunk),
+      close: async () => (await writer).close(),
+      abort: async (reason) => (await writer).abort(reason),
+    }, writableStrategy);
+  }
+
+  return {
+    createWriteStream,
+    WritableStream: globalThis.WritableStream,
+    TransformStream: globalThis.TransformStream,
+    supported: typeof navigator === 'object' && 'serviceWorker' in navigator,
+    version: { full: '2.0.6', major: 2, minor: 0, dot: 6 },
+    /** StreamSaver's man-in-the-middle page: Sluice needs none, so a new value is ignored. */
+    get mitm() { return mitm; },
+    set mitm(url) {
+      mitm = url;
+      console.info('Sluice (StreamSaver drop-in): streamSaver.mitm is ignored; Sluice serves downloads from its own service worker (sluice-sw.js beside streamsaver.js).');
+    },
+  };
+});
