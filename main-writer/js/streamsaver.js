@@ -1,7 +1,7 @@
 /*! Sluice's StreamSaver.js 2.x drop-in: load this instead of StreamSaver.js (a script tag, or
  * `require`/`import` of `sluice/streamsaver`); `streamSaver.createWriteStream` then saves through
- * Sluice, in every browser, Safari included. Needs sluice.js, sluice_bg.wasm, sluice-sw.js and
- * sluice-sw_bg.wasm beside this file (the service worker's scope is this file's folder).
+ * Sluice, in every browser, Safari included. A script tag needs sluice.js, sluice_bg.wasm,
+ * sluice-sw.js and sluice-sw_bg.wasm beside this file (the service worker's scope: this folder).
  *
  * The platform forces this shim: StreamSaver's `createWriteStream` returns a stream at once, while
  * Sluice's wasm loads and its service worker registers asynchronously. The stream returned hands
@@ -13,17 +13,19 @@
   else globalThis.streamSaver = definition();
 })(() => {
   'use strict';
-  // Where this file is: its siblings are found from here (a script tag's src, else the page).
+  // Where the service worker is: beside this file (a script tag), else in the page's folder
+  // (bundled); `streamSaver.sluice` (Sluice.register's options) says otherwise.
   const here = (typeof document === 'object' && document.currentScript && document.currentScript.src) || globalThis.location.href;
-  const base = new URL('./', here).href;
   const defaultMitm = 'https://jimmywarting.github.io/StreamSaver.js/mitm.html?version=2.0.0';
   let mitm = defaultMitm;
   let sluice = null;
-  // Sluice, registered on first use (loading this file alone registers nothing).
+  // Sluice, registered on first use (loading this file alone registers nothing). The import is
+  // relative to this file, in a script tag and in a bundler alike.
   const registered = () => {
-    sluice = sluice || import(base + 'sluice.js').then(async (module) => {
-      await module.default({ module_or_path: base + 'sluice_bg.wasm' });
-      return module.Sluice.register({ serviceWorker: base + 'sluice-sw.js', scope: base });
+    sluice = sluice || import('./sluice.js').then(async (module) => {
+      await module.default();
+      const options = { serviceWorker: new URL('sluice-sw.js', here).href, ...streamSaver.sluice };
+      return module.Sluice.register(options);
     });
     return sluice;
   };
@@ -45,8 +47,10 @@
     }, writableStrategy);
   }
 
-  return {
+  const streamSaver = {
     createWriteStream,
+    /** Sluice.register's options for the drop-in (set before the first createWriteStream). */
+    sluice: {},
     WritableStream: globalThis.WritableStream,
     TransformStream: globalThis.TransformStream,
     supported: typeof navigator === 'object' && 'serviceWorker' in navigator,
@@ -58,4 +62,5 @@
       console.info('Sluice (StreamSaver drop-in): streamSaver.mitm is ignored; Sluice serves downloads from its own service worker (sluice-sw.js beside streamsaver.js).');
     },
   };
+  return streamSaver;
 });

@@ -1,10 +1,12 @@
 //! `cargo xtask <command>`: Sluice's one-command build, demo and test, set-up included.
 //!
 //! - `build`: wasm crates for `wasm32-unknown-unknown` (release) + wasm-bindgen into `dist/`.
+//! - `pack`: `build`, then the npm package `target/npm/sluice-<version>.tgz`.
 //! - `demo [--port N]`: `build`, then serve the demo site on http://127.0.0.1:8080.
 //! - `serve [--port N]`: serve the demo site without building.
 //! - `test [--slow]`: every test: formatting, clippy (native and wasm32), native tests, the bus's
-//!   browser tests, the end-to-end specs in every engine, and the compatibility matrix they
+//!   browser tests, the npm tarball bundled by esbuild and Vite in a scratch app, the end-to-end
+//!   specs in every engine, and the compatibility matrix they
 //!   produce; `--slow` adds the specs that wait for minutes (a hidden tab's 6-minute download).
 //! - `compat [--project NAME]...`: the end-to-end specs and the matrix only
 //!   (`target/compat/`, `COMPAT.md`); `--project` picks engines (e.g. `safari` on a Mac).
@@ -20,6 +22,7 @@
 mod bench;
 mod browsers;
 mod compat;
+mod npm;
 mod serve;
 mod setup;
 mod util;
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
             _ => Err(Fail("test takes only --slow".into())),
         },
         Some("compat") => projects(&args).and_then(|projects| compat(&projects)),
+        Some("pack") => build().and_then(|_| npm::pack(&root())).map(drop),
         Some("lint") => setup::wasm_toolchain().and_then(|tc| lint(&tc)),
         Some("bench") if args.get(1).map(String::as_str) == Some("bus") => bench_bus(),
         Some("bench") if args.iter().any(|a| a == "--report") => {
@@ -65,7 +69,7 @@ fn main() -> ExitCode {
         Some("bench") => bench_args(&args).and_then(|(quick, runs)| bench(quick, runs)),
         _ => {
             eprintln!(
-                "usage: cargo xtask <build | demo [--port N] | serve [--port N] | test [--slow] | compat [--project NAME]... | lint | bench [--quick] [--runs N] | bench bus>"
+                "usage: cargo xtask <build | pack | demo [--port N] | serve [--port N] | test [--slow] | compat [--project NAME]... | lint | bench [--quick] [--runs N] | bench bus>"
             );
             return ExitCode::from(2);
         }
@@ -150,10 +154,12 @@ fn build() -> Result<(setup::WasmToolchain, PathBuf), Fail> {
         .map_err(|e| Fail(format!("cannot read {} or {}: {e}", sw.display(), shim.display())))?
         .concat();
     std::fs::write(&sw, script).map_err(|e| Fail(format!("cannot write {}: {e}", sw.display())))?;
-    // The StreamSaver.js drop-in, as it is.
-    let drop_in = root.join("main-writer/js/streamsaver.js");
-    std::fs::copy(&drop_in, dist.join("streamsaver.js"))
-        .map_err(|e| Fail(format!("cannot copy {} into dist/: {e}", drop_in.display())))?;
+    // The StreamSaver.js drop-in and its types, as they are.
+    for file in ["streamsaver.js", "streamsaver.d.ts"] {
+        let drop_in = root.join("main-writer/js").join(file);
+        std::fs::copy(&drop_in, dist.join(file))
+            .map_err(|e| Fail(format!("cannot copy {} into dist/: {e}", drop_in.display())))?;
+    }
     for file in ["sluice.js", "sluice_bg.wasm", "sluice.d.ts", "sluice-sw.js", "sluice-sw_bg.wasm", "sluice-sw.d.ts"] {
         if !dist.join(file).is_file() {
             return Err(Fail(format!("wasm-bindgen did not write dist/{file}")));
@@ -253,6 +259,8 @@ fn end_to_end_and_matrix(
     slow: bool,
 ) -> Result<Vec<(String, browsers::EndToEnd)>, Fail> {
     browsers::npm_packages(root)?;
+    let tarball = npm::pack(root)?;
+    npm::bundle_test_app(root, &tarball)?;
     // No screenshot or matrix of an earlier run may pass for this one's.
     let _ = std::fs::remove_dir_all(root.join("target/compat"));
     let (report, counts) = browsers::run_end_to_end(root, drivers, projects, slow)?;

@@ -1,7 +1,8 @@
 //! A small static server for the demo site: `dist/` over `compat-tests/demo/`, on 127.0.0.1;
 //! `/streamsaver/` serves the pinned StreamSaver.js package unmodified (for `cargo xtask bench`);
 //! `/streamsaver-examples/` serves its examples with one line changed: the script tag that loads
-//! StreamSaver.js loads Sluice's drop-in (`/streamsaver.js`) instead;
+//! StreamSaver.js loads Sluice's drop-in (`/streamsaver.js`) instead; `/bundled/` serves the
+//! bundler test app's builds (`target/bundlers/out/`, made by `cargo xtask test`);
 //! `/paced/<bytes>?rate=<bytes per second>` serves the test file's bytes slowly, like a slow
 //! network source (its own thread, so the site stays served meanwhile).
 
@@ -55,6 +56,7 @@ pub fn serve(root: &Path, port: u16) -> Result<(), Fail> {
     let roots = [
         ("streamsaver/", root.join("node_modules").join("streamsaver")),
         (EXAMPLES, root.join("node_modules").join("streamsaver").join("examples")),
+        ("bundled/", root.join("target").join("bundlers").join("out")),
         ("", root.join("dist")),
         ("", root.join("compat-tests").join("demo")),
     ];
