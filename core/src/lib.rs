@@ -15,6 +15,26 @@
 //! - [`registry`]: the service worker's open downloads (open, claim once, expiry, caps).
 //! - [`transfer`]: when a transfer-path download is complete, and when it failed.
 //! - [`writer`]: the page's side of one download (writes, closes, credit, its end).
+//!
+//! ```
+//! use std::time::Duration;
+//! use sluice_core::{content_disposition, DownloadId, FlowConfig, SendError, SendWindow};
+//!
+//! // The header a file name becomes: an ASCII fallback and the exact name (RFC 6266).
+//! assert_eq!(
+//!     content_disposition("résumé.pdf"),
+//!     "attachment; filename=\"r_sum_.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf"
+//! );
+//!
+//! // The fallback path's sender: no chunk goes out without the service worker's credit.
+//! let id = DownloadId::from_u128(1);
+//! let mut window = SendWindow::new(id, FlowConfig::default(), Some(100), Duration::ZERO)?;
+//! assert!(matches!(window.send(60), Err(e) if e.is_blocked()));
+//! window.handle_grant(1, 1 << 20)?;
+//! window.send(60)?; // the Chunk message to post, with the 60 bytes
+//! assert_eq!(window.bytes_sent(), 60);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod capability;
 pub mod coalesce;

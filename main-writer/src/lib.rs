@@ -1,11 +1,22 @@
 //! Sluice's page side, built into `dist/sluice.js` (an ES module), and its Rust API.
 //!
+//! The Rust API exists on `wasm32` only (in a page, with `dist/sluice-sw.js` served beside it),
+//! so this example is not run as a native doctest:
+//!
 //! ```ignore
-//! let sluice = Sluice::register(Options::default()).await?;
-//! let download = sluice.create_download(meta, Trigger::Iframe)?;
-//! download.write(&bytes).await?;
-//! download.close().await?;
-//! download.done().await?; // the service worker served every byte
+//! use futures::{stream, SinkExt, StreamExt};
+//! use sluice_main_writer::{FileMeta, Options, Sluice, SluiceError, Trigger};
+//!
+//! async fn save(rows: Vec<String>) -> Result<u64, SluiceError> {
+//!     let sluice = Sluice::register(Options::default()).await?;
+//!     let meta = FileMeta { name: "rows.csv".into(), size: None, content_type: Some("text/csv".into()) };
+//!     let download = sluice.create_download(meta, Trigger::Iframe)?;
+//!     // A futures::Sink<Vec<u8>>: the producer waits whenever the service worker is behind.
+//!     let mut sink = download.clone().into_sink();
+//!     sink.send_all(&mut stream::iter(rows).map(|row| Ok(row.into_bytes()))).await?;
+//!     sink.close().await?;
+//!     download.done().await // the service worker served every byte: their count
+//! }
 //! ```
 //!
 //! `register` registers the service worker, waits until it answers a ping over a

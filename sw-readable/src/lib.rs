@@ -19,6 +19,19 @@
 //! - `source`: a `ReadableStream` whose pull and cancel are events for an actor.
 //!
 //! Each uses only those below it.
+//!
+//! Its API is the service worker's script, `dist/sluice-sw.js`: registered as it is (the page's
+//! `Sluice.register` does that), or imported into an app's own service worker:
+//!
+//! ```js
+//! // sw.js, the app's service worker
+//! importScripts('sluice-sw.js'); // sluice-sw_bg.wasm beside it, or set self.sluiceWasmUrl first
+//! self.addEventListener('fetch', (event) => {
+//!   if (self.sluice.handleFetch(event)) return; // a Sluice download URL: answered
+//!   // ... the app's own fetch handling
+//! });
+//! self.addEventListener('message', (event) => self.sluice.handleMessage(event));
+//! ```
 
 use wasm_bindgen::prelude::*;
 

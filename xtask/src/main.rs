@@ -10,7 +10,7 @@
 //!   produce; `--slow` adds the specs that wait for minutes (a hidden tab's 6-minute download).
 //! - `compat [--project NAME]...`: the end-to-end specs and the matrix only
 //!   (`target/compat/`, `COMPAT.md`); `--project` picks engines (e.g. `safari` on a Mac).
-//! - `lint`: formatting and clippy only.
+//! - `lint`: formatting, clippy and rustdoc (warnings are errors) only.
 //! - `bench [--quick] [--runs N]`: Sluice against StreamSaver.js and the in-worker ceiling,
 //!   real downloads to disk in every engine; writes `BENCHMARKS.md` and `BENCHMARKS.svg`.
 //!   `--quick` (small workloads, one run) takes a few minutes; `--report [--runs N]` only
@@ -175,6 +175,19 @@ fn lint(toolchain: &setup::WasmToolchain) -> Result<(), Fail> {
     util::run(util::cargo(&root).args(["fmt", "--all", "--check"]))?;
     step("cargo clippy (native, all targets, -D warnings)");
     util::run(util::cargo(&root).args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    step("cargo doc --no-deps (native and wasm32, warnings are errors)");
+    util::run(util::cargo(&root).env("RUSTDOCFLAGS", "-D warnings").args([
+        "doc",
+        "--no-deps",
+        "--workspace",
+        "--quiet",
+    ]))?;
+    let mut doc = toolchain.cargo(&root, "doc");
+    doc.env("RUSTDOCFLAGS", "-D warnings").args(["--no-deps", "--quiet"]);
+    for package in WASM_CRATES.map(|c| c.0).into_iter().chain(["sluice-worker-bus"]) {
+        doc.args(["--package", package]);
+    }
+    util::run(&mut doc)?;
     if *toolchain == setup::WasmToolchain::DebianBuildStd {
         step("cargo clippy (wasm32): not run, Debian's rustc-web has no clippy");
         return Ok(());
