@@ -29,3 +29,19 @@ export async function fileSha256(path: string): Promise<string> {
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
+
+/**
+ * sha256 (hex) of `size` bytes whose MiB `k` is the test file's first MiB with each byte XOR
+ * `k & 255` (what compat-tests/demo/producer-worker.js writes).
+ */
+export function blockSha256(size: number): string {
+  const first = Buffer.alloc(1 << 20);
+  for (let i = 0; i < first.length; i++) first[i] = byteAt(i);
+  const hash = createHash('sha256');
+  const block = Buffer.alloc(1 << 20);
+  for (let k = 0; k * block.length < size; k++) {
+    for (let i = 0; i < block.length; i++) block[i] = first[i] ^ (k & 255);
+    hash.update(block.subarray(0, Math.min(block.length, size - k * block.length)));
+  }
+  return hash.digest('hex');
+}

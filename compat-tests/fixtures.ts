@@ -3,7 +3,7 @@
 // WebKit and Safari (safaridriver). An engine that is not on this machine skips every test
 // with a "not available" reason, which the matrix shows; the first three must always run.
 import { test as base, expect, chromium, webkit, type BrowserType, type Download, type Page } from '@playwright/test';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { WebDriver } from './webdriver';
@@ -303,6 +303,9 @@ export const test = base.extend<{
       expect(await browser.errors(), 'uncaught errors in the page or the service worker').toEqual([]);
     } finally {
       await raw.close();
+      // The files of a test that passed are not needed (a run writes gigabytes); a failed
+      // test's stay for a look.
+      if (engine !== 'safari' && testInfo.status === testInfo.expectedStatus) rmSync(downloadDir, { recursive: true, force: true });
     }
   },
 });

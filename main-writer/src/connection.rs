@@ -14,7 +14,9 @@ use sluice_worker_bus::{Bus, BusConfig, BusError};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
-use web_sys::{MessageChannel, MessageEvent, ServiceWorker, ServiceWorkerRegistration, ServiceWorkerState};
+use web_sys::{
+    MessageChannel, MessageEvent, MessagePort, ServiceWorker, ServiceWorkerRegistration, ServiceWorkerState,
+};
 
 use crate::error::SluiceError;
 
@@ -40,6 +42,52 @@ pub(crate) struct Timing {
 
 type Downloads = Links<PageBus, Box<dyn Carried>>;
 
+/// Where a connection runs, which decides how it reaches the service worker.
+pub(crate) enum Host {
+    /// A page: it has the registration (new ports, the worker's run, its events).
+    Page(ServiceWorkerRegistration),
+    /// A worker given a port by a page ([`crate::handoff`]): the page makes the ports, opens
+    /// the download URLs and sends the service worker its events.
+    Worker(crate::handoff::PageLink),
+}
+
+impl Host {
+    /// A new bus that answered the handshake.
+    async fn connect(&self, timing: Timing) -> Result<Connected, SluiceError> {
+        match self {
+            Host::Page(registration) => connect(registration, timing).await,
+            Host::Worker(page) => handshake(page.port(timing.timeout).await?.0, None, timing).await,
+        }
+    }
+
+    /// Whether the worker that `run` was is still the one that answers (a page can ask; a
+    /// worker's ping over the bus says the rest).
+    async fn same_run(&self, run: &Option<String>, timeout: Duration) -> bool {
+        match self {
+            Host::Page(registration) => run.is_some() && worker_run(registration, timeout).await == *run,
+            Host::Worker(_) => true,
+        }
+    }
+
+    /// A message event for the service worker itself: Firefox stops a worker 30 s after its
+    /// last event (less where configured), and messages on a `MessagePort` are not events of
+    /// the worker. A worker has no handle on the service worker: its page posts it.
+    fn wake_worker(&self) {
+        match self {
+            Host::Page(registration) => {
+                if let Some(worker) = registration.active() {
+                    let message = Object::new();
+                    let _ = Reflect::set(&message, &"sluice".into(), &"keepalive".into());
+                    if let Err(e) = worker.post_message(&message) {
+                        log::warn!("keepalive: {}", sluice_worker_bus::web::describe(&e));
+                    }
+                }
+            }
+            Host::Worker(page) => page.tell_active(),
+        }
+    }
+}
+
 /// Says goodbye on each bus.
 fn bye(buses: Vec<PageBus>) {
     for bus in buses {
@@ -58,6 +106,8 @@ enum Command {
     Attach(Box<dyn Carried>, oneshot::Sender<Result<PageBus, SluiceError>>),
     /// Bytes flow: the worker must not go idle.
     Active,
+    /// A worker's download: its page opens the URL, or lets go of what opened it.
+    InPage(crate::handoff::ToPage),
     Close,
 }
 
@@ -88,6 +138,12 @@ impl ConnectionHandle {
         let _ = self.tx.try_send(Command::Active);
     }
 
+    /// Has the page open a worker's download URL, or let go of what opened it (a page's
+    /// downloads do that themselves).
+    pub(crate) fn in_page(&self, what: crate::handoff::ToPage) {
+        let _ = self.tx.try_send(Command::InPage(what));
+    }
+
     /// Ends the connection: open downloads fail, new ones are refused.
     pub(crate) fn close(&self) {
         let _ = self.tx.try_send(Command::Close);
@@ -96,15 +152,15 @@ impl ConnectionHandle {
 }
 
 /// Starts the connection actor with a bus that just answered the handshake.
-pub(crate) fn spawn(registration: ServiceWorkerRegistration, connected: Connected, timing: Timing) -> ConnectionHandle {
+pub(crate) fn spawn(host: Host, connected: Connected, timing: Timing) -> ConnectionHandle {
     let (tx, rx) = async_channel::unbounded();
-    let actor = Connection { registration, timing, links: Links::new(connected.bus), run_of_current: connected.run };
+    let actor = Connection { host, timing, links: Links::new(connected.bus), run_of_current: connected.run };
     spawn_local(actor.run(rx));
     ConnectionHandle { tx }
 }
 
 struct Connection {
-    registration: ServiceWorkerRegistration,
+    host: Host,
     timing: Timing,
     links: Downloads,
     /// The run of the service worker the current bus goes to.
@@ -124,6 +180,10 @@ impl Connection {
                         let _ = reply.send(self.attach(download).await);
                     }
                     Ok(Command::Active) => self.wake_worker(),
+                    Ok(Command::InPage(what)) => match &self.host {
+                        Host::Worker(page) => page.tell(&what),
+                        Host::Page(_) => log::warn!("a page's download asked its page to open it"),
+                    },
                     Ok(Command::Close) => return self.end(Some(SluiceError::SluiceClosed)),
                     // Every handle dropped (the Sluice and all its downloads): nothing left to serve.
                     Err(_) => return self.end(None),
@@ -148,31 +208,21 @@ impl Connection {
         // once: its old ports are dead, and waiting for a ping over them would only time out.
         let alive = match self.links.current().cloned() {
             Some(bus) => {
-                self.run_of_current.is_some()
-                    && worker_run(&self.registration, quick).await == self.run_of_current
+                self.host.same_run(&self.run_of_current, quick).await
                     && bus.request_within(Message::Ping { nonce: 2 }, None, quick).await.is_ok()
             }
             None => false,
         };
         if !alive {
-            let connected = connect(&self.registration, self.timing).await?;
+            let connected = self.host.connect(self.timing).await?;
             self.run_of_current = connected.run;
             bye(self.links.handle_connected(connected.bus));
         }
         self.links.handle_attach(download).ok_or(SluiceError::SluiceClosed)
     }
 
-    /// A message event for the service worker itself: Firefox stops a worker 30 s after its
-    /// last event (less where configured), and messages on a `MessagePort` are not events of
-    /// the worker.
     fn wake_worker(&self) {
-        if let Some(worker) = self.registration.active() {
-            let message = Object::new();
-            let _ = Reflect::set(&message, &"sluice".into(), &"keepalive".into());
-            if let Err(e) = worker.post_message(&message) {
-                log::warn!("keepalive: {}", sluice_worker_bus::web::describe(&e));
-            }
-        }
+        self.host.wake_worker();
     }
 
     /// An event for the worker, and a ping over every bus that carries downloads: a bus that
@@ -256,16 +306,13 @@ pub(crate) struct Connected {
     run: Option<String>,
 }
 
-/// Opens a bus to the active service worker over a new `MessageChannel` and waits for its
-/// answer to a ping (the ready handshake).
-pub(crate) async fn connect(
+/// A new port to the active service worker: a `MessageChannel` whose other end the worker
+/// got with `{ sluice: "connect" }`.
+pub(crate) async fn open_port(
     registration: &ServiceWorkerRegistration,
     timing: Timing,
-) -> Result<Connected, SluiceError> {
+) -> Result<MessagePort, SluiceError> {
     let worker = active_worker(registration, timing.timeout).await.ok_or(sluice_core::Unsupported::NotActive)?;
-    // Asked first: should the worker restart in between, the bus is taken for dead too early
-    // (one needless handshake), never for alive too long.
-    let run = worker_run(registration, timing.timeout).await;
     let channel = MessageChannel::new()?;
     let hello = Object::new();
     Reflect::set(&hello, &"sluice".into(), &"connect".into())?;
@@ -273,8 +320,30 @@ pub(crate) async fn connect(
         Reflect::set(&hello, &"logLevel".into(), &"debug".into())?;
     }
     worker.post_message_with_transferable(&hello, &js_sys::Array::of1(&channel.port2()))?;
+    Ok(channel.port1())
+}
+
+/// Opens a bus to the active service worker over a new port and waits for its answer to a
+/// ping (the ready handshake).
+pub(crate) async fn connect(
+    registration: &ServiceWorkerRegistration,
+    timing: Timing,
+) -> Result<Connected, SluiceError> {
+    // Asked first: should the worker restart in between, the bus is taken for dead too early
+    // (one needless handshake), never for alive too long.
+    active_worker(registration, timing.timeout).await.ok_or(sluice_core::Unsupported::NotActive)?;
+    let run = worker_run(registration, timing.timeout).await;
+    handshake(open_port(registration, timing).await?, run, timing).await
+}
+
+/// A bus over `port` to the service worker, once it answered a ping.
+pub(crate) async fn handshake(
+    port: MessagePort,
+    run: Option<String>,
+    timing: Timing,
+) -> Result<Connected, SluiceError> {
     let config = BusConfig { request_timeout: timing.timeout, ..BusConfig::default() };
-    let bus = Bus::new(WebEndpoint::port(channel.port1()), config);
+    let bus = Bus::new(WebEndpoint::port(port), config);
     match bus.request(Message::Ping { nonce: 0 }, None).await {
         Ok(_) => Ok(Connected { bus, run }),
         Err(BusError::Timeout(_)) => Err(sluice_core::Unsupported::NotActive.into()),

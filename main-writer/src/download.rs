@@ -22,6 +22,7 @@ use web_sys::{TransformStream, WritableStreamDefaultWriter};
 use crate::args::Trigger;
 use crate::connection::{Carried, ConnectionHandle, PageBus, ACTIVE_EVERY};
 use crate::error::SluiceError;
+use crate::handoff::ToPage;
 
 /// Bytes to write: the caller's JavaScript view (never copied whole into wasm) or Rust bytes.
 pub(crate) enum Bytes {
@@ -153,6 +154,7 @@ impl Download {
             reply: None,
             done: Some(done_tx),
             iframe: None,
+            opened_in_page: None,
             on_progress: None,
             on_failure: None,
             connection,
@@ -243,6 +245,8 @@ struct Actor {
     reply: Option<Reply>,
     done: Option<oneshot::Sender<Result<u64, SluiceError>>>,
     iframe: Option<web_sys::HtmlIFrameElement>,
+    /// The URL the page opened for this download, when it runs in a worker.
+    opened_in_page: Option<String>,
     on_progress: Option<Box<dyn Fn(Progress)>>,
     on_failure: Option<Box<dyn Fn(SluiceError)>>,
     connection: ConnectionHandle,
@@ -332,7 +336,15 @@ impl Actor {
         };
         self.bus = Some(bus.clone());
         bus.request(open, attachment).await?;
-        trigger(plan.trigger, &plan.url, &mut self.iframe)?;
+        match web_sys::window() {
+            Some(_) => self.iframe = open_here(plan.trigger, &plan.url)?,
+            // In a worker (handed off by a page): the page opens it.
+            None if plan.trigger != Trigger::None => {
+                self.connection.in_page(ToPage::Open { url: plan.url.clone(), trigger: plan.trigger });
+                self.opened_in_page = Some(plan.url.clone());
+            }
+            None => {}
+        }
         Ok((actor, mailbox))
     }
 
@@ -435,22 +447,17 @@ impl Actor {
         }
     }
 
-    /// The download ended: `done` settles, the trigger's iframe goes (a failed one at once; a
-    /// finished one a while later, since WebKit cancels a download whose frame goes before its
-    /// download manager took it over, and a small file is all sent before that).
+    /// The download ended: `done` settles, and what opened it is let go of ([`let_go`]).
     fn end(&mut self, outcome: Result<u64, SluiceError>) {
         let finished = outcome.is_ok();
         if let Some(done) = self.done.take() {
             let _ = done.send(outcome);
         }
         if let Some(iframe) = self.iframe.take() {
-            match finished {
-                true => spawn_local(async move {
-                    sluice_worker_bus::web::sleep(IFRAME_LINGER).await;
-                    iframe.remove();
-                }),
-                false => iframe.remove(),
-            }
+            let_go(iframe, finished);
+        }
+        if let Some(url) = self.opened_in_page.take() {
+            self.connection.in_page(ToPage::Ended { url, finished });
         }
     }
 
@@ -478,12 +485,13 @@ async fn next_command(commands: &async_channel::Receiver<Command>) -> Command {
 /// How long a finished download's iframe stays (see `Actor::end`).
 const IFRAME_LINGER: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Hands the download URL to the browser's download manager.
-fn trigger(trigger: Trigger, url: &str, iframe: &mut Option<web_sys::HtmlIFrameElement>) -> Result<(), SluiceError> {
-    let window = || web_sys::window().ok_or_else(|| SluiceError::Browser("Sluice's page side runs in a window".into()));
+/// Hands the download URL to the browser's download manager, from a page; returns the frame
+/// that opened it, if one did.
+pub(crate) fn open_here(trigger: Trigger, url: &str) -> Result<Option<web_sys::HtmlIFrameElement>, SluiceError> {
+    let window = || web_sys::window().ok_or_else(|| SluiceError::Browser("no window here".into()));
     match trigger {
-        Trigger::None => {}
-        Trigger::Navigate => window()?.location().set_href(url)?,
+        Trigger::None => Ok(None),
+        Trigger::Navigate => Ok(window()?.location().set_href(url).map(|()| None)?),
         Trigger::Iframe => {
             let document = window()?.document().ok_or(SluiceError::Browser("no document".into()))?;
             let frame: web_sys::HtmlIFrameElement = document.create_element("iframe")?.unchecked_into();
@@ -495,10 +503,22 @@ fn trigger(trigger: Trigger, url: &str, iframe: &mut Option<web_sys::HtmlIFrameE
                 .document_element()
                 .ok_or(SluiceError::Browser("no document element".into()))?
                 .append_child(&frame)?;
-            *iframe = Some(frame);
+            Ok(Some(frame))
         }
     }
-    Ok(())
+}
+
+/// Lets go of a download's frame once it ended: a failed one at once, a finished one a while
+/// later, since WebKit cancels a download whose frame goes before its download manager took it
+/// over, and a small file is all sent before that.
+pub(crate) fn let_go(frame: web_sys::HtmlIFrameElement, finished: bool) {
+    match finished {
+        true => spawn_local(async move {
+            sluice_worker_bus::web::sleep(IFRAME_LINGER).await;
+            frame.remove();
+        }),
+        false => frame.remove(),
+    }
 }
 
 /// A `futures::Sink<Vec<u8>>` over a [`Download`]: `start_send` writes, `poll_close` closes.

@@ -127,6 +127,31 @@ impl JsSluice {
         Sluice::register(options).await.map(JsSluice).map_err(|e| to_js(&e))
     }
 
+    /// In a dedicated or shared worker: Sluice over the port a page made with `handOff()`
+    /// (`serviceWorker` and `scope` are the page's and not used here). The worker's downloads
+    /// talk to the service worker directly; the page opens their URLs.
+    pub async fn adopt(
+        #[wasm_bindgen(unchecked_param_type = "MessagePort")] port: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "SluiceOptions")] options: Option<JsValue>,
+    ) -> Result<JsSluice, JsValue> {
+        let port = port.dyn_into::<web_sys::MessagePort>().map_err(|other| {
+            to_js(&SluiceError::InvalidArgument(format!(
+                "adopt takes the MessagePort of handOff(), not {}",
+                describe(&other)
+            )))
+        })?;
+        let options = self::options(options.unwrap_or(JsValue::UNDEFINED)).map_err(|e| to_js(&e))?;
+        Sluice::adopt(port, options).await.map(JsSluice).map_err(|e| to_js(&e))
+    }
+
+    /// A port to hand this Sluice to a worker: transfer it (`worker.postMessage(msg, [port])`),
+    /// and the worker calls `Sluice.adopt(port)`. This page keeps opening the worker's
+    /// downloads and keeping the service worker awake for them, so it must stay open.
+    #[wasm_bindgen(js_name = handOff)]
+    pub fn hand_off(&self) -> Result<web_sys::MessagePort, JsValue> {
+        self.0.hand_off().map_err(|e| to_js(&e))
+    }
+
     /// `'transfer'` or `'fallback'`.
     #[wasm_bindgen(getter)]
     pub fn mode(&self) -> String {

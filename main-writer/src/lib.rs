@@ -29,6 +29,7 @@
 //! - `js`: the JavaScript API (`Sluice`, `Download`, the `WritableStream`);
 //! - `page`: `Sluice`: register, probe, new downloads;
 //! - `download`: one actor per download (window, coalescer, writer) and its `Download` handle;
+//! - `handoff`: a `Sluice` handed to a worker: the page's side that serves it, the worker's link;
 //! - `connection`: one actor per `Sluice`: the bus, keepalive, re-handshake, each bus's downloads;
 //! - `args`: checks of what callers pass;
 //! - `error`: `SluiceError` and its codes.
@@ -41,6 +42,8 @@ mod connection;
 #[cfg(target_arch = "wasm32")]
 mod download;
 pub mod error;
+#[cfg(target_arch = "wasm32")]
+mod handoff;
 #[cfg(target_arch = "wasm32")]
 mod js;
 #[cfg(target_arch = "wasm32")]

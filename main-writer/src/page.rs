@@ -8,12 +8,13 @@ use sluice_core::window::FlowConfig;
 use sluice_core::{decide, DownloadId, DownloadUrl, FileMeta, ForcedMode, Message, Probe, TransferPath, Unsupported};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{ReadableStream, RegistrationOptions, ServiceWorkerRegistration};
+use web_sys::{MessageChannel, MessagePort, ReadableStream, RegistrationOptions, ServiceWorkerRegistration};
 
 use crate::args::{check_meta, Trigger};
-use crate::connection::{self, ConnectionHandle, PageBus, Timing};
+use crate::connection::{self, Connected, ConnectionHandle, Host, PageBus, Timing};
 use crate::download::{Download, Plan};
 use crate::error::SluiceError;
+use crate::handoff::{self, PageLink};
 
 /// How [`Sluice::register`] sets up.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +59,9 @@ struct Setup {
     probe: Probe,
     flow: FlowConfig,
     expire_after: Duration,
+    timing: Timing,
+    /// The page's registration; `None` in a worker.
+    registration: Option<ServiceWorkerRegistration>,
 }
 
 /// A registered, connected Sluice. Cheap to clone; clones share one connection, which ends
@@ -105,12 +109,14 @@ impl Sluice {
                 .await
                 .map_err(|e| SluiceError::Registration(sluice_worker_bus::web::describe(&e)))?;
         let registration: ServiceWorkerRegistration = registration.unchecked_into();
-        let timing = Timing {
-            timeout: options.timeout,
-            keepalive: options.keepalive,
-            debug: options.log_level >= log::LevelFilter::Debug,
-        };
+        let timing = timing_of(&options);
         let connected = connection::connect(&registration, timing).await?;
+        let scope = registration.scope();
+        Sluice::start(&options, Host::Page(registration), scope, connected).await
+    }
+
+    /// Probes over the bus that just answered, picks a path, and starts the connection actor.
+    async fn start(options: &Options, host: Host, scope: String, connected: Connected) -> Result<Sluice, SluiceError> {
         let probe = Probe {
             service_worker: true,
             registration_active: true,
@@ -118,10 +124,39 @@ impl Sluice {
             response_from_stream: response_from_stream(),
         };
         let path = decide(probe, options.mode).path()?;
+        let timing = timing_of(options);
+        let registration = match &host {
+            Host::Page(registration) => Some(registration.clone()),
+            Host::Worker(_) => None,
+        };
         let setup =
-            Setup { scope: registration.scope(), path, probe, flow: options.flow, expire_after: options.expire_after };
-        let connection = connection::spawn(registration, connected, timing);
+            Setup { scope, path, probe, flow: options.flow, expire_after: options.expire_after, timing, registration };
+        let connection = connection::spawn(host, connected, timing);
         Ok(Sluice { setup: Rc::new(setup), connection })
+    }
+
+    /// Hands this Sluice to a worker: transfer the port to it (`postMessage(msg, [port])`), and
+    /// the worker calls [`Sluice::adopt`]. Its downloads then talk to the service worker
+    /// directly; this page opens their URLs and keeps the service worker awake for them.
+    pub fn hand_off(&self) -> Result<MessagePort, SluiceError> {
+        let registration = self.setup.registration.clone().ok_or_else(|| {
+            SluiceError::InvalidArgument("hand off from the page that registered Sluice, not from a worker".into())
+        })?;
+        let channel = MessageChannel::new()?;
+        handoff::serve(channel.port1(), registration, self.setup.timing, self.connection.clone());
+        Ok(channel.port2())
+    }
+
+    /// In a dedicated or shared worker: Sluice over the port a page made with
+    /// [`Sluice::hand_off`] (`service_worker` and `scope` of `options` are the page's and are
+    /// not used here). Downloads created here are opened by that page.
+    pub async fn adopt(port: MessagePort, options: Options) -> Result<Sluice, SluiceError> {
+        sluice_worker_bus::web::install_diagnostics(options.log_level, report_panic);
+        options.flow.validate().map_err(|e| SluiceError::InvalidArgument(e.to_string()))?;
+        let page = PageLink::new(port);
+        let (port, scope) = page.port(options.timeout).await?;
+        let connected = connection::handshake(port, None, timing_of(&options)).await?;
+        Sluice::start(&options, Host::Worker(page), scope, connected).await
     }
 
     /// The path downloads take.
@@ -155,6 +190,14 @@ impl Sluice {
     /// and the service worker forgets the connection.
     pub fn close(&self) {
         self.connection.close();
+    }
+}
+
+fn timing_of(options: &Options) -> Timing {
+    Timing {
+        timeout: options.timeout,
+        keepalive: options.keepalive,
+        debug: options.log_level >= log::LevelFilter::Debug,
     }
 }
 

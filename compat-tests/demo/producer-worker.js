@@ -1,0 +1,44 @@
+// A producer in a worker (dedicated or shared, a module): it adopts the Sluice its page handed
+// off (`sluice.handOff()`) and writes the test file's bytes; no chunk passes the page.
+import init, { Sluice } from './sluice.js';
+import { bytes } from './checks.js';
+
+const ready = init();
+
+// The bytes this producer writes: MiB `k` is the test file's first MiB with each byte XOR `k`
+// (compat-tests/data.ts `blockSha256`), cheap to make, so the producer's own work stays small
+// beside Sluice's.
+const first = bytes(0, 1 << 20);
+function block(k, length) {
+  const out = new Uint8Array(first);
+  const words = new Uint32Array(out.buffer);
+  const mask = (k & 255) * 0x01010101;
+  for (let i = 0; i < words.length; i++) words[i] ^= mask;
+  return length === out.length ? out : out.slice(0, length);
+}
+
+async function produce({ port, name, size, mode, rate = Infinity }) {
+  await ready;
+  const sluice = await Sluice.adopt(port, { mode });
+  const start = performance.now();
+  const dl = sluice.createDownload(name, { size });
+  const writer = dl.writable.getWriter();
+  for (let k = 0; k * (1 << 20) < size; k++) {
+    await writer.write(block(k, Math.min(1 << 20, size - k * (1 << 20))));
+    // At most `rate` bytes a second, if given.
+    const due = start + ((k + 1) * (1 << 20) * 1000) / rate;
+    if (due > performance.now()) await new Promise((r) => setTimeout(r, due - performance.now()));
+  }
+  await writer.close();
+  const done = await dl.done;
+  return { done, mode: sluice.mode, seconds: (performance.now() - start) / 1000 };
+}
+
+const answer = (reply) => (event) =>
+  produce(event.data).then(reply, (e) => reply({ error: `${e.name}: ${e.message}`, code: e.code }));
+// A dedicated worker's messages, or each port of a shared one.
+self.onmessage = answer((result) => self.postMessage(result));
+self.onconnect = (event) => {
+  const port = event.ports[0];
+  port.onmessage = answer((result) => port.postMessage(result));
+};

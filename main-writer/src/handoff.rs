@@ -1,0 +1,166 @@
+//! A Sluice handed to a worker: the page makes a `MessagePort` ([`crate::Sluice::hand_off`])
+//! that a dedicated or shared worker adopts ([`crate::Sluice::adopt`]). Over that port the
+//! worker asks its page for what only a page has: new ports to the service worker (the worker's
+//! buses then go straight to it, so no chunk passes the page), the opening of a download's URL,
+//! and events for the service worker while bytes flow (a port's messages are none).
+//!
+//! Worker to page: `{ sluice: "port" }`, `{ sluice: "open", url, trigger }`,
+//! `{ sluice: "ended", url, finished }`, `{ sluice: "active" }`. Page to worker:
+//! `{ sluice: "port", port, scope }` or `{ sluice: "port", error }`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::FutureExt;
+use js_sys::{Object, Reflect};
+use sluice_core::DownloadUrl;
+use sluice_worker_bus::web::{describe, sleep};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::spawn_local;
+use web_sys::{MessageEvent, MessagePort, ServiceWorkerRegistration};
+
+use crate::args::Trigger;
+use crate::connection::{open_port, ConnectionHandle, Timing};
+use crate::download::{let_go, open_here};
+use crate::error::SluiceError;
+
+/// What a worker's download asks of the page.
+#[derive(Debug, Clone)]
+pub(crate) enum ToPage {
+    /// Open `url` as `trigger` says.
+    Open { url: String, trigger: Trigger },
+    /// The download at `url` ended (`finished`: served whole): let go of what opened it.
+    Ended { url: String, finished: bool },
+}
+
+fn message(kind: &str, fields: &[(&str, JsValue)]) -> Object {
+    let message = Object::new();
+    let _ = Reflect::set(&message, &"sluice".into(), &kind.into());
+    for (key, value) in fields {
+        let _ = Reflect::set(&message, &(*key).into(), value);
+    }
+    message
+}
+
+fn field(data: &JsValue, key: &str) -> JsValue {
+    Reflect::get(data, &key.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// The data of each message that arrives on `port`, while the returned closure lives.
+fn listen(port: &MessagePort) -> (async_channel::Receiver<JsValue>, Closure<dyn FnMut(MessageEvent)>) {
+    let (tx, rx) = async_channel::unbounded();
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        let _ = tx.try_send(event.data());
+    });
+    port.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    (rx, on_message)
+}
+
+/// The worker's end of a hand-off.
+pub(crate) struct PageLink {
+    port: MessagePort,
+    replies: async_channel::Receiver<JsValue>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+}
+
+impl PageLink {
+    /// Takes the port a page made with [`crate::Sluice::hand_off`].
+    pub(crate) fn new(port: MessagePort) -> PageLink {
+        let (replies, on_message) = listen(&port);
+        PageLink { port, replies, _on_message: on_message }
+    }
+
+    /// A new port to the service worker, and the registration's scope, from the page.
+    pub(crate) async fn port(&self, timeout: Duration) -> Result<(MessagePort, String), SluiceError> {
+        while self.replies.try_recv().is_ok() {} // a late answer to an earlier question
+        self.port.post_message(&message("port", &[]))?;
+        let reply = futures::select! {
+            reply = self.replies.recv().fuse() => reply.ok(),
+            () = sleep(timeout).fuse() => None,
+        };
+        let reply = reply.ok_or(SluiceError::ServiceWorkerGone(timeout))?;
+        if let Some(error) = field(&reply, "error").as_string() {
+            return Err(SluiceError::Registration(format!("the page could not reach the service worker: {error}")));
+        }
+        match (field(&reply, "port").dyn_into::<MessagePort>(), field(&reply, "scope").as_string()) {
+            (Ok(port), Some(scope)) => Ok((port, scope)),
+            _ => Err(SluiceError::Browser(format!("the page answered {}", describe(&reply)))),
+        }
+    }
+
+    /// Tells the page what a download needs.
+    pub(crate) fn tell(&self, what: &ToPage) {
+        let sent = match what {
+            ToPage::Open { url, trigger } => {
+                let trigger = if *trigger == Trigger::Navigate { "navigate" } else { "iframe" };
+                self.port.post_message(&message("open", &[("url", url.into()), ("trigger", trigger.into())]))
+            }
+            ToPage::Ended { url, finished } => {
+                self.port.post_message(&message("ended", &[("url", url.into()), ("finished", (*finished).into())]))
+            }
+        };
+        if let Err(e) = sent {
+            log::warn!("the page cannot be told {what:?}: {}", describe(&e));
+        }
+    }
+
+    /// Bytes flow: the page sends the service worker an event.
+    pub(crate) fn tell_active(&self) {
+        let _ = self.port.post_message(&message("active", &[]));
+    }
+}
+
+/// Serves, on the page, the worker that got the other end of `port`: for as long as the page
+/// lives (a worker can ask again after the service worker restarted).
+pub(crate) fn serve(
+    port: MessagePort,
+    registration: ServiceWorkerRegistration,
+    timing: Timing,
+    connection: ConnectionHandle,
+) {
+    let (requests, on_message) = listen(&port);
+    spawn_local(async move {
+        let _on_message = on_message;
+        let scope = registration.scope();
+        let mut frames = HashMap::new();
+        while let Ok(request) = requests.recv().await {
+            let url = field(&request, "url").as_string();
+            // Only this registration's download URLs are opened.
+            let url = url.filter(|url| DownloadUrl::parse(&scope, url).is_some());
+            match (field(&request, "sluice").as_string().as_deref(), url) {
+                (Some("port"), _) => {
+                    let answer = match open_port(&registration, timing).await {
+                        Ok(sw) => port.post_message_with_transferable(
+                            &message("port", &[("port", sw.clone().into()), ("scope", scope.clone().into())]),
+                            &js_sys::Array::of1(&sw),
+                        ),
+                        Err(e) => port.post_message(&message("port", &[("error", e.to_string().into())])),
+                    };
+                    if let Err(e) = answer {
+                        log::warn!("the worker cannot be answered: {}", describe(&e));
+                    }
+                }
+                (Some("open"), Some(url)) => {
+                    let trigger = if field(&request, "trigger").as_string().as_deref() == Some("navigate") {
+                        Trigger::Navigate
+                    } else {
+                        Trigger::Iframe
+                    };
+                    match open_here(trigger, &url) {
+                        Ok(Some(frame)) => drop(frames.insert(url, frame)),
+                        Ok(None) => {}
+                        Err(e) => log::warn!("a worker's download cannot be opened: {e}"),
+                    }
+                }
+                (Some("ended"), Some(url)) => {
+                    if let Some(frame) = frames.remove(&url) {
+                        let_go(frame, field(&request, "finished").as_bool() == Some(true));
+                    }
+                }
+                (Some("active"), _) => connection.active(),
+                _ => log::warn!("a worker asked its page {}", describe(&request)),
+            }
+        }
+    });
+}
