@@ -1,6 +1,7 @@
 //! `cargo xtask <command>`: Sluice's one-command build, demo and test, set-up included.
 //!
-//! - `build`: wasm crates for `wasm32-unknown-unknown` (release) + wasm-bindgen into `dist/`.
+//! - `build`: wasm crates for `wasm32-unknown-unknown` (release) + wasm-bindgen into `dist/`,
+//!   and the Rust example apps into `target/examples/`.
 //! - `pack`: `build`, then the npm package `target/npm/sluice-<version>.tgz`.
 //! - `demo [--port N]`: `build`, then serve the demo site on http://127.0.0.1:8080.
 //! - `serve [--port N]`: serve the demo site without building.
@@ -44,6 +45,10 @@ const WASM_CRATES: [(&str, &str, &str, &str); 2] = [
     ("sluice-main-writer", "sluice_main_writer", "sluice", "web"),
     ("sluice-sw-readable", "sluice_sw_readable", "sluice-sw", "no-modules"),
 ];
+
+/// The example apps built from Rust: (package, wasm file stem, folder in `examples/`); served
+/// at `/examples/<folder>/` with their page beside the wasm-bindgen output.
+const EXAMPLE_CRATES: [(&str, &str, &str); 1] = [("sluice-example-rust-sink", "sluice_example_rust_sink", "rust-sink")];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -119,7 +124,7 @@ fn build() -> Result<(setup::WasmToolchain, PathBuf), Fail> {
     step("building the wasm crates (release, wasm32-unknown-unknown)");
     let mut cargo = toolchain.cargo(&root, "build");
     cargo.args(["--release"]);
-    for (package, ..) in WASM_CRATES {
+    for package in WASM_CRATES.map(|c| c.0).into_iter().chain(EXAMPLE_CRATES.map(|c| c.0)) {
         cargo.args(["--package", package]);
     }
     util::run(&mut cargo)?;
@@ -165,6 +170,13 @@ fn build() -> Result<(setup::WasmToolchain, PathBuf), Fail> {
             return Err(Fail(format!("wasm-bindgen did not write dist/{file}")));
         }
     }
+    for (_, stem, folder) in EXAMPLE_CRATES {
+        step(&format!("wasm-bindgen --target web -> target/examples/{folder}/ (an example app)"));
+        let wasm = toolchain.target_dir(&root).join(WASM_TARGET).join("release").join(format!("{stem}.wasm"));
+        let out = root.join("target/examples").join(folder);
+        let mut cmd = std::process::Command::new(&bindgen);
+        util::run(cmd.args(["--target", "web", "--out-dir"]).arg(&out).arg(&wasm))?;
+    }
     println!("    dist/ is ready: {}", dist.display());
     Ok((toolchain, bindgen))
 }
@@ -194,7 +206,8 @@ fn lint(toolchain: &setup::WasmToolchain) -> Result<(), Fail> {
     }
     step("cargo clippy (wasm32, wasm crates and their browser tests, -D warnings)");
     let mut clippy = toolchain.cargo(&root, "clippy");
-    for package in WASM_CRATES.map(|c| c.0).into_iter().chain(["sluice-worker-bus", "sluice-bus-peer"]) {
+    let packages = WASM_CRATES.map(|c| c.0).into_iter().chain(EXAMPLE_CRATES.map(|c| c.0));
+    for package in packages.chain(["sluice-worker-bus", "sluice-bus-peer"]) {
         clippy.args(["--package", package]);
     }
     util::run(clippy.args(["--all-targets", "--", "-D", "warnings"]))

@@ -2,7 +2,8 @@
 //! `/streamsaver/` serves the pinned StreamSaver.js package unmodified (for `cargo xtask bench`);
 //! `/streamsaver-examples/` serves its examples with one line changed: the script tag that loads
 //! StreamSaver.js loads Sluice's drop-in (`/streamsaver.js`) instead; `/bundled/` serves the
-//! bundler test app's builds (`target/bundlers/out/`, made by `cargo xtask test`);
+//! bundler test app's builds (`target/bundlers/out/`, made by `cargo xtask test`); `/examples/`
+//! the example apps (`examples/`, and what `cargo xtask build` made of them in `target/examples/`);
 //! `/paced/<bytes>?rate=<bytes per second>` serves the test file's bytes slowly, like a slow
 //! network source (its own thread, so the site stays served meanwhile).
 
@@ -57,12 +58,15 @@ pub fn serve(root: &Path, port: u16) -> Result<(), Fail> {
         ("streamsaver/", root.join("node_modules").join("streamsaver")),
         (EXAMPLES, root.join("node_modules").join("streamsaver").join("examples")),
         ("bundled/", root.join("target").join("bundlers").join("out")),
+        ("examples/", root.join("examples")),
+        ("examples/", root.join("target").join("examples")),
         ("", root.join("dist")),
         ("", root.join("compat-tests").join("demo")),
     ];
     let addr = format!("127.0.0.1:{port}");
     let server = Server::http(&addr).map_err(|e| Fail(format!("cannot listen on {addr}: {e}")))?;
     step(&format!("serving the demo on http://{addr}/ (Ctrl-C to stop)"));
+    object_store(port);
     for request in server.incoming_requests() {
         if let Some((size, rate)) = paced(request.url()) {
             std::thread::spawn(move || {
@@ -104,6 +108,60 @@ fn with_drop_in(body: Vec<u8>) -> Vec<u8> {
             .into_bytes(),
         Err(e) => e.into_bytes(),
     }
+}
+
+/// The object in the example object store (`examples/object-storage/`): its key (a hash, as
+/// object stores name things), its size, and the token a request must carry.
+const OBJECT_KEY: &str = "5e884898da28047151d0e56f8dc62927";
+const OBJECT_SIZE: u64 = 24 * 1_048_576 + 11;
+const OBJECT_TOKEN: &str = "Bearer sluice-example-token";
+
+/// How the example object store answers `method url` with `authorization` (status, body size).
+fn object_answer(method: &tiny_http::Method, url: &str, authorization: Option<&str>) -> (u16, u64) {
+    let known = url.strip_prefix("/objects/") == Some(OBJECT_KEY);
+    match (method, known, authorization == Some(OBJECT_TOKEN)) {
+        (tiny_http::Method::Options, _, _) => (204, 0),
+        (tiny_http::Method::Get, true, true) => (200, OBJECT_SIZE),
+        (tiny_http::Method::Get, true, false) => (401, 0),
+        _ => (404, 0),
+    }
+}
+
+/// A second server, on `port + 1`, for the object-storage example: another origin, answering
+/// CORS preflights, serving its one object (the test file's bytes) only with the token, under
+/// a hash and with no `Content-Disposition`, like a bucket behind a signed API.
+fn object_store(port: u16) {
+    let Some(store) = port.checked_add(1) else { return };
+    let server = match Server::http(("127.0.0.1", store)) {
+        Ok(server) => server,
+        Err(e) => return eprintln!("    no example object store on port {store}: {e}"),
+    };
+    println!("    the example object store: http://127.0.0.1:{store}/objects/{OBJECT_KEY}");
+    let site = format!("http://127.0.0.1:{port}");
+    std::thread::spawn(move || {
+        for request in server.incoming_requests() {
+            let authorization =
+                request.headers().iter().find(|h| h.field.equiv("Authorization")).map(|h| h.value.to_string());
+            let (status, size) = object_answer(request.method(), request.url(), authorization.as_deref());
+            let body = Paced { at: 0, size, rate: u64::MAX, start: std::time::Instant::now() };
+            let mut headers = vec![
+                ("Access-Control-Allow-Origin", site.as_str()),
+                ("Access-Control-Allow-Methods", "GET"),
+                ("Access-Control-Allow-Headers", "Authorization"),
+                ("Access-Control-Expose-Headers", "Content-Length"),
+            ];
+            if status == 200 {
+                headers.push(("Content-Type", "application/octet-stream"));
+            }
+            let headers =
+                headers.into_iter().filter_map(|(name, value)| Header::from_bytes(name, value).ok()).collect();
+            std::thread::spawn(move || {
+                // A Content-Length, as a bucket sends it (tiny_http chunks bodies over 32 KiB).
+                let response = Response::new(status.into(), headers, body, Some(size as usize), None);
+                let _ = request.respond(response.with_chunked_threshold(usize::MAX));
+            });
+        }
+    });
 }
 
 /// The size and rate of `/paced/<bytes>?rate=<bytes per second>`.
@@ -150,6 +208,17 @@ mod tests {
         assert_eq!(paced("/paced/1000"), None);
         // What compat-tests/data.ts byteAt gives.
         assert_eq!([byte_at(0), byte_at(1), byte_at(1_048_577), byte_at(123_456_789)], [0, 158, 56, 10]);
+    }
+
+    #[test]
+    fn the_object_store_wants_its_token() {
+        use tiny_http::Method;
+        let url = format!("/objects/{OBJECT_KEY}");
+        assert_eq!(object_answer(&Method::Get, &url, Some(OBJECT_TOKEN)), (200, OBJECT_SIZE));
+        assert_eq!(object_answer(&Method::Get, &url, None), (401, 0));
+        assert_eq!(object_answer(&Method::Get, &url, Some("Bearer wrong")), (401, 0));
+        assert_eq!(object_answer(&Method::Get, "/objects/other", Some(OBJECT_TOKEN)), (404, 0));
+        assert_eq!(object_answer(&Method::Options, &url, None), (204, 0));
     }
 
     #[test]

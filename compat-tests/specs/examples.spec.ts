@@ -1,0 +1,63 @@
+// The example apps in examples/, as `cargo xtask demo` serves them (/examples/<name>/).
+import { readFileSync } from 'node:fs';
+import { test, expect, figure, rowsOf, waitForFile } from '../fixtures';
+import { expectedSha256, fileSha256 } from '../data';
+
+/** What examples/rust-sink writes for `count` rows. */
+function table(count: number): string {
+  let csv = 'n,n squared\n';
+  for (let n = 0; n < count; n++) csv += `${n},${BigInt(n) * BigInt(n)}\n`;
+  return csv;
+}
+
+test('examples/rust-sink: a Rust/wasm app streams a generated CSV through the Sink API', rowsOf('example-rust-sink'), async ({ driver }) => {
+  const rows = 300_000;
+  await driver.goto('/examples/rust-sink/index.html');
+  const status = await driver.evaluate(async (rows) => {
+    const status = document.getElementById('status')!;
+    const until = async (done: () => boolean, ms: number) => {
+      const deadline = Date.now() + ms;
+      while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    };
+    await until(() => status.textContent === 'ready', 30_000);
+    (document.getElementById('rows') as HTMLInputElement).value = String(rows);
+    document.getElementById('save')!.click();
+    await until(() => /^(saved|failed)/.test(status.textContent ?? ''), 120_000);
+    return status.textContent;
+  }, rows);
+  const expected = table(rows);
+  expect(status).toBe(`saved: ${expected.length} bytes`);
+  const file = await waitForFile(driver.downloadDir, 'table.csv', expected.length, 60_000);
+  expect(readFileSync(file, 'utf8') === expected, 'table.csv holds every row, in order').toBe(true);
+  figure('example-rust-sink', `${rows} rows, ${expected.length} bytes`);
+});
+
+test('examples/object-storage: a private object from another origin, with a token, saved under its real name with progress', rowsOf('example-object-storage'), async ({ driver }) => {
+  const size = 24 * 1048576 + 11; // the object xtask serve's object store holds
+  await driver.goto('/examples/object-storage/index.html');
+  const result = await driver.evaluate(async () => {
+    const status = document.getElementById('status')!;
+    const until = async (done: () => boolean, ms: number) => {
+      const deadline = Date.now() + ms;
+      while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    };
+    await until(() => status.textContent === 'ready', 30_000);
+    // What the object store says without the app's token.
+    const bucket = `http://127.0.0.1:${Number(location.port) + 1}/objects/5e884898da28047151d0e56f8dc62927`;
+    const without = (await fetch(bucket)).status;
+    const seen: number[] = [];
+    const progress = document.getElementById('progress') as HTMLProgressElement;
+    document.querySelector('button')!.click();
+    await until(() => {
+      if (seen.at(-1) !== progress.value) seen.push(progress.value);
+      return /^(saved|failed)/.test(status.textContent ?? '');
+    }, 120_000);
+    return { without, status: status.textContent, seen: seen.length, max: progress.max };
+  });
+  expect(result.without, 'the bucket without the token').toBe(401);
+  expect(result.status).toBe(`saved Quarterly report 2026.pdf: ${size} bytes`);
+  expect(result.max, 'progress knows the total').toBe(size);
+  const file = await waitForFile(driver.downloadDir, 'Quarterly report 2026.pdf', size, 60_000);
+  expect(await fileSha256(file)).toBe(expectedSha256(size));
+  figure('example-object-storage', `${size} B byte-exact; ${result.seen} progress steps seen`);
+});
