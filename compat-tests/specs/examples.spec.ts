@@ -1,6 +1,6 @@
 // The example apps in examples/, as `cargo xtask demo` serves them (/examples/<name>/).
 import { readFileSync } from 'node:fs';
-import { test, expect, figure, rowsOf, waitForFile } from '../fixtures';
+import { test, expect, figure, notApplicable, rowsOf, waitForFile } from '../fixtures';
 import { expectedSha256, fileSha256 } from '../data';
 
 /** What examples/rust-sink writes for `count` rows. */
@@ -60,4 +60,36 @@ test('examples/object-storage: a private object from another origin, with a toke
   const file = await waitForFile(driver.downloadDir, 'Quarterly report 2026.pdf', size, 60_000);
   expect(await fileSha256(file)).toBe(expectedSha256(size));
   figure('example-object-storage', `${size} B byte-exact; ${result.seen} progress steps seen`);
+});
+
+test('examples/lan-transfer: a file over a WebRTC data channel between two tabs, saved as it arrives', rowsOf('example-lan-transfer'), async ({ driver }) => {
+  const size = 16 * 1048576 + 3;
+  await driver.goto('/examples/lan-transfer/index.html');
+  const receiver = await driver.currentTab();
+  const rtc = await driver.evaluate(() => typeof RTCPeerConnection === 'function');
+  if (!rtc) notApplicable('no RTCPeerConnection in this engine');
+  // The sender starts first: its offer waits for a receiver, which asks again when it starts.
+  const sender = await driver.newTab();
+  await driver.goto('/examples/lan-transfer/index.html');
+  await driver.evaluate((size) => {
+    (document.getElementById('size') as HTMLInputElement).value = String(size);
+    document.getElementById('generate')!.click();
+  }, size);
+  const until = async (pattern: string) =>
+    driver.evaluate(async (pattern) => {
+      const status = document.getElementById('status')!;
+      const deadline = Date.now() + 90_000;
+      while (!new RegExp(pattern).test(status.textContent ?? '') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      return status.textContent;
+    }, pattern);
+  await driver.switchTab(receiver);
+  await driver.evaluate(() => document.getElementById('receive')!.click());
+  const received = await until('^(saved|failed)');
+  await driver.switchTab(sender);
+  const sent = await until('^(sent: done|failed)');
+  expect(sent).toBe('sent: done');
+  expect(received).toBe(`saved: ${size}`);
+  const file = await waitForFile(driver.downloadDir, 'generated.bin', size, 60_000);
+  expect(await fileSha256(file)).toBe(expectedSha256(size));
+  figure('example-lan-transfer', `${size} B byte-exact`);
 });
