@@ -1,8 +1,9 @@
 //! The page's connection to the service worker: an actor that owns the bus (a `MessageChannel`
 //! to the worker), its liveness (keepalive events and pings), the re-handshake after the worker
-//! restarted, and the downloads opened over each bus. When a bus dies, exactly its downloads
-//! fail, with [`SluiceError::ServiceWorkerGone`].
+//! restarted, the downloads opened over each bus, and what opened their URLs. When a bus dies,
+//! exactly its downloads fail, with [`SluiceError::ServiceWorkerGone`].
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::channel::oneshot;
@@ -15,10 +16,13 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{
-    MessageChannel, MessageEvent, MessagePort, ServiceWorker, ServiceWorkerRegistration, ServiceWorkerState,
+    HtmlIFrameElement, MessageChannel, MessageEvent, MessagePort, ServiceWorker, ServiceWorkerRegistration,
+    ServiceWorkerState,
 };
 
+use crate::args::Trigger;
 use crate::error::SluiceError;
+use crate::handoff::ToPage;
 
 /// The bus to the service worker.
 pub(crate) type PageBus = Bus<WebEndpoint>;
@@ -106,8 +110,10 @@ enum Command {
     Attach(Box<dyn Carried>, oneshot::Sender<Result<PageBus, SluiceError>>),
     /// Bytes flow: the worker must not go idle.
     Active,
-    /// A worker's download: its page opens the URL, or lets go of what opened it.
-    InPage(crate::handoff::ToPage),
+    /// Hands a download's URL to the browser's download manager.
+    Open(String, Trigger, oneshot::Sender<Result<(), SluiceError>>),
+    /// The download at the URL ended (`true`: served whole): what opened it is let go of.
+    Ended(String, bool),
     Close,
 }
 
@@ -138,10 +144,17 @@ impl ConnectionHandle {
         let _ = self.tx.try_send(Command::Active);
     }
 
-    /// Has the page open a worker's download URL, or let go of what opened it (a page's
-    /// downloads do that themselves).
-    pub(crate) fn in_page(&self, what: crate::handoff::ToPage) {
-        let _ = self.tx.try_send(Command::InPage(what));
+    /// Hands a download's URL to the browser's download manager, as `trigger` says: a page
+    /// opens it, a worker has its page open it.
+    pub(crate) async fn open(&self, url: String, trigger: Trigger) -> Result<(), SluiceError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.try_send(Command::Open(url, trigger, reply)).map_err(|_| SluiceError::SluiceClosed)?;
+        answer.await.unwrap_or(Err(SluiceError::SluiceClosed))
+    }
+
+    /// The download at `url` ended (`finished`: served whole): what opened it is let go of.
+    pub(crate) fn ended(&self, url: String, finished: bool) {
+        let _ = self.tx.try_send(Command::Ended(url, finished));
     }
 
     /// Ends the connection: open downloads fail, new ones are refused.
@@ -154,7 +167,13 @@ impl ConnectionHandle {
 /// Starts the connection actor with a bus that just answered the handshake.
 pub(crate) fn spawn(host: Host, connected: Connected, timing: Timing) -> ConnectionHandle {
     let (tx, rx) = async_channel::unbounded();
-    let actor = Connection { host, timing, links: Links::new(connected.bus), run_of_current: connected.run };
+    let actor = Connection {
+        host,
+        timing,
+        links: Links::new(connected.bus),
+        run_of_current: connected.run,
+        frames: HashMap::new(),
+    };
     spawn_local(actor.run(rx));
     ConnectionHandle { tx }
 }
@@ -165,6 +184,8 @@ struct Connection {
     links: Downloads,
     /// The run of the service worker the current bus goes to.
     run_of_current: Option<String>,
+    /// The frame that opened each download URL (a page's; a worker's page keeps its own).
+    frames: HashMap<String, HtmlIFrameElement>,
 }
 
 impl Connection {
@@ -180,10 +201,10 @@ impl Connection {
                         let _ = reply.send(self.attach(download).await);
                     }
                     Ok(Command::Active) => self.wake_worker(),
-                    Ok(Command::InPage(what)) => match &self.host {
-                        Host::Worker(page) => page.tell(&what),
-                        Host::Page(_) => log::warn!("a page's download asked its page to open it"),
-                    },
+                    Ok(Command::Open(url, trigger, reply)) => {
+                        let _ = reply.send(self.open(url, trigger));
+                    }
+                    Ok(Command::Ended(url, finished)) => self.ended(url, finished),
                     Ok(Command::Close) => return self.end(Some(SluiceError::SluiceClosed)),
                     // Every handle dropped (the Sluice and all its downloads): nothing left to serve.
                     Err(_) => return self.end(None),
@@ -200,6 +221,33 @@ impl Connection {
             fail(downloads, &e);
         }
         bye(buses);
+        // The downloads still open just failed, and cannot tell this actor any more.
+        for (_, frame) in self.frames.drain() {
+            let_go(frame, false);
+        }
+    }
+
+    fn open(&mut self, url: String, trigger: Trigger) -> Result<(), SluiceError> {
+        match &self.host {
+            Host::Page(_) => {
+                if let Some(frame) = open_here(trigger, &url)? {
+                    self.frames.insert(url, frame);
+                }
+            }
+            Host::Worker(page) => page.tell(&ToPage::Open { url, trigger }),
+        }
+        Ok(())
+    }
+
+    fn ended(&mut self, url: String, finished: bool) {
+        match &self.host {
+            Host::Page(_) => {
+                if let Some(frame) = self.frames.remove(&url) {
+                    let_go(frame, finished);
+                }
+            }
+            Host::Worker(page) => page.tell(&ToPage::Ended { url, finished }),
+        }
     }
 
     async fn attach(&mut self, download: Box<dyn Carried>) -> Result<PageBus, SluiceError> {
@@ -240,6 +288,45 @@ impl Connection {
                 bye(vec![bus]);
             }
         }
+    }
+}
+
+/// How long a finished download's iframe stays (see [`let_go`]).
+const IFRAME_LINGER: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Hands the download URL to the browser's download manager, from a page; returns the frame
+/// that opened it, if one did.
+fn open_here(trigger: Trigger, url: &str) -> Result<Option<web_sys::HtmlIFrameElement>, SluiceError> {
+    let window = || web_sys::window().ok_or_else(|| SluiceError::Browser("no window here".into()));
+    match trigger {
+        Trigger::None => Ok(None),
+        Trigger::Navigate => Ok(window()?.location().set_href(url).map(|()| None)?),
+        Trigger::Iframe => {
+            let document = window()?.document().ok_or(SluiceError::Browser("no document".into()))?;
+            let frame: web_sys::HtmlIFrameElement = document.create_element("iframe")?.unchecked_into();
+            frame.set_src(url);
+            frame.style().set_property("display", "none")?;
+            // Beside the body, not in it: a page that replaces its body's content (`innerHTML`)
+            // would take the frame along, and Firefox then drops the download it was saving.
+            document
+                .document_element()
+                .ok_or(SluiceError::Browser("no document element".into()))?
+                .append_child(&frame)?;
+            Ok(Some(frame))
+        }
+    }
+}
+
+/// Lets go of a download's frame once it ended: a failed one at once, a finished one a while
+/// later, since WebKit cancels a download whose frame goes before its download manager took it
+/// over, and a small file is all sent before that.
+fn let_go(frame: web_sys::HtmlIFrameElement, finished: bool) {
+    match finished {
+        true => spawn_local(async move {
+            sluice_worker_bus::web::sleep(IFRAME_LINGER).await;
+            frame.remove();
+        }),
+        false => frame.remove(),
     }
 }
 

@@ -15,14 +15,12 @@ use sluice_core::{Address, Buffer, DownloadId, FileMeta, Message, Output, Refuse
 use sluice_worker_bus::web::{ignore_rejection, now, WebEndpoint};
 use sluice_worker_bus::{ActorHandle, Incoming, Mailbox};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{TransformStream, WritableStreamDefaultWriter};
 
 use crate::args::Trigger;
 use crate::connection::{Carried, ConnectionHandle, PageBus, ACTIVE_EVERY};
 use crate::error::SluiceError;
-use crate::handoff::ToPage;
 
 /// Bytes to write: the caller's JavaScript view (never copied whole into wasm) or Rust bytes.
 pub(crate) enum Bytes {
@@ -153,8 +151,7 @@ impl Download {
             bus: None,
             reply: None,
             done: Some(done_tx),
-            iframe: None,
-            opened_in_page: None,
+            opened: None,
             on_progress: None,
             on_failure: None,
             connection,
@@ -244,9 +241,8 @@ struct Actor {
     /// The caller's write or close that runs.
     reply: Option<Reply>,
     done: Option<oneshot::Sender<Result<u64, SluiceError>>>,
-    iframe: Option<web_sys::HtmlIFrameElement>,
-    /// The URL the page opened for this download, when it runs in a worker.
-    opened_in_page: Option<String>,
+    /// The URL the connection opened for the browser's download manager.
+    opened: Option<String>,
     on_progress: Option<Box<dyn Fn(Progress)>>,
     on_failure: Option<Box<dyn Fn(SluiceError)>>,
     connection: ConnectionHandle,
@@ -336,14 +332,9 @@ impl Actor {
         };
         self.bus = Some(bus.clone());
         bus.request(open, attachment).await?;
-        match web_sys::window() {
-            Some(_) => self.iframe = open_here(plan.trigger, &plan.url)?,
-            // In a worker (handed off by a page): the page opens it.
-            None if plan.trigger != Trigger::None => {
-                self.connection.in_page(ToPage::Open { url: plan.url.clone(), trigger: plan.trigger });
-                self.opened_in_page = Some(plan.url.clone());
-            }
-            None => {}
+        if plan.trigger != Trigger::None {
+            self.connection.open(plan.url.clone(), plan.trigger).await?;
+            self.opened = Some(plan.url.clone());
         }
         Ok((actor, mailbox))
     }
@@ -447,17 +438,14 @@ impl Actor {
         }
     }
 
-    /// The download ended: `done` settles, and what opened it is let go of ([`let_go`]).
+    /// The download ended: `done` settles, and the connection lets go of what opened it.
     fn end(&mut self, outcome: Result<u64, SluiceError>) {
         let finished = outcome.is_ok();
         if let Some(done) = self.done.take() {
             let _ = done.send(outcome);
         }
-        if let Some(iframe) = self.iframe.take() {
-            let_go(iframe, finished);
-        }
-        if let Some(url) = self.opened_in_page.take() {
-            self.connection.in_page(ToPage::Ended { url, finished });
+        if let Some(url) = self.opened.take() {
+            self.connection.ended(url, finished);
         }
     }
 
@@ -479,45 +467,6 @@ async fn next_command(commands: &async_channel::Receiver<Command>) -> Command {
     match commands.recv().await {
         Ok(command) => command,
         Err(_) => futures::future::pending().await,
-    }
-}
-
-/// How long a finished download's iframe stays (see `Actor::end`).
-const IFRAME_LINGER: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Hands the download URL to the browser's download manager, from a page; returns the frame
-/// that opened it, if one did.
-pub(crate) fn open_here(trigger: Trigger, url: &str) -> Result<Option<web_sys::HtmlIFrameElement>, SluiceError> {
-    let window = || web_sys::window().ok_or_else(|| SluiceError::Browser("no window here".into()));
-    match trigger {
-        Trigger::None => Ok(None),
-        Trigger::Navigate => Ok(window()?.location().set_href(url).map(|()| None)?),
-        Trigger::Iframe => {
-            let document = window()?.document().ok_or(SluiceError::Browser("no document".into()))?;
-            let frame: web_sys::HtmlIFrameElement = document.create_element("iframe")?.unchecked_into();
-            frame.set_src(url);
-            frame.style().set_property("display", "none")?;
-            // Beside the body, not in it: a page that replaces its body's content (`innerHTML`)
-            // would take the frame along, and Firefox then drops the download it was saving.
-            document
-                .document_element()
-                .ok_or(SluiceError::Browser("no document element".into()))?
-                .append_child(&frame)?;
-            Ok(Some(frame))
-        }
-    }
-}
-
-/// Lets go of a download's frame once it ended: a failed one at once, a finished one a while
-/// later, since WebKit cancels a download whose frame goes before its download manager took it
-/// over, and a small file is all sent before that.
-pub(crate) fn let_go(frame: web_sys::HtmlIFrameElement, finished: bool) {
-    match finished {
-        true => spawn_local(async move {
-            sluice_worker_bus::web::sleep(IFRAME_LINGER).await;
-            frame.remove();
-        }),
-        false => frame.remove(),
     }
 }
 

@@ -8,7 +8,6 @@
 //! `{ sluice: "ended", url, finished }`, `{ sluice: "active" }`. Page to worker:
 //! `{ sluice: "port", port, scope }` or `{ sluice: "port", error }`.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -22,7 +21,6 @@ use web_sys::{MessageEvent, MessagePort, ServiceWorkerRegistration};
 
 use crate::args::Trigger;
 use crate::connection::{open_port, ConnectionHandle, Timing};
-use crate::download::{let_go, open_here};
 use crate::error::SluiceError;
 
 /// What a worker's download asks of the page.
@@ -123,7 +121,6 @@ pub(crate) fn serve(
     spawn_local(async move {
         let _on_message = on_message;
         let scope = registration.scope();
-        let mut frames = HashMap::new();
         while let Ok(request) = requests.recv().await {
             let url = field(&request, "url").as_string();
             // Only this registration's download URLs are opened.
@@ -147,16 +144,12 @@ pub(crate) fn serve(
                     } else {
                         Trigger::Iframe
                     };
-                    match open_here(trigger, &url) {
-                        Ok(Some(frame)) => drop(frames.insert(url, frame)),
-                        Ok(None) => {}
-                        Err(e) => log::warn!("a worker's download cannot be opened: {e}"),
+                    if let Err(e) = connection.open(url, trigger).await {
+                        log::warn!("a worker's download cannot be opened: {e}");
                     }
                 }
                 (Some("ended"), Some(url)) => {
-                    if let Some(frame) = frames.remove(&url) {
-                        let_go(frame, field(&request, "finished").as_bool() == Some(true));
-                    }
+                    connection.ended(url, field(&request, "finished").as_bool() == Some(true))
                 }
                 (Some("active"), _) => connection.active(),
                 _ => log::warn!("a worker asked its page {}", describe(&request)),
