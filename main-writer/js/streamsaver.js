@@ -1,7 +1,7 @@
 /*! Sluice's StreamSaver.js 2.x drop-in: load this instead of StreamSaver.js (a script tag, or
  * `require`/`import` of `sluice/streamsaver`); `streamSaver.createWriteStream` then saves through
- * Sluice, in every browser, Safari included. A script tag needs sluice.js, sluice_bg.wasm,
- * sluice-sw.js and sluice-sw_bg.wasm beside this file (the service worker's scope: this folder).
+ * Sluice, in every browser, Safari included. A script tag needs sluice.js, sluice-sw.js and
+ * sluice_bg.wasm beside this file (the service worker's scope: this folder).
  *
  * The platform forces this shim: StreamSaver's `createWriteStream` returns a stream at once, while
  * Sluice's wasm loads and its service worker registers asynchronously. The stream returned hands

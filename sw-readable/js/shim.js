@@ -9,7 +9,7 @@
 // `self.sluice.handleFetch(event)` / `self.sluice.handleMessage(event)` from your listeners;
 // both are safe to call for an event this shim already handled.
 (() => {
-  const wasmUrl = self.sluiceWasmUrl || new URL('sluice-sw_bg.wasm', self.location.href).href;
+  const wasmUrl = self.sluiceWasmUrl || new URL('sluice_bg.wasm', self.location.href).href;
   const ready = sluice_sw_wasm({ module_or_path: wasmUrl });
   let started = false;
   ready.then(() => { started = true; });

@@ -1,4 +1,5 @@
-//! Sluice's service-worker side, built into `dist/sluice-sw.js` (a classic script).
+//! Sluice's service-worker side, built into `dist/sluice-sw.js` (a classic script) and, with
+//! the page's side, into `dist/sluice_bg.wasm`.
 //!
 //! A page connects by posting `{ sluice: "connect" }` with a `MessagePort`; the bus over that
 //! port carries [`sluice_core::Message::Open`] requests. Each open download waits (60 s by
@@ -25,15 +26,13 @@
 //!
 //! ```js
 //! // sw.js, the app's service worker
-//! importScripts('sluice-sw.js'); // sluice-sw_bg.wasm beside it, or set self.sluiceWasmUrl first
+//! importScripts('sluice-sw.js'); // sluice_bg.wasm beside it, or set self.sluiceWasmUrl first
 //! self.addEventListener('fetch', (event) => {
 //!   if (self.sluice.handleFetch(event)) return; // a Sluice download URL: answered
 //!   // ... the app's own fetch handling
 //! });
 //! self.addEventListener('message', (event) => self.sluice.handleMessage(event));
 //! ```
-
-use wasm_bindgen::prelude::*;
 
 #[cfg(target_arch = "wasm32")]
 mod actor;
@@ -51,12 +50,6 @@ mod service;
 mod source;
 #[cfg(target_arch = "wasm32")]
 mod transfer;
-
-/// The Sluice build and wire version, e.g. `sluice 0.1.0 (wire 2)`.
-#[wasm_bindgen]
-pub fn version() -> String {
-    format!("sluice {} (wire {})", env!("CARGO_PKG_VERSION"), sluice_core::WIRE_VERSION)
-}
 
 #[cfg(target_arch = "wasm32")]
 pub use service::{handle_fetch, handle_install, handle_message, respond};

@@ -36,9 +36,13 @@ fn report(message: &str) {
     });
 }
 
+/// Runs when the module loads, wherever it loads (the module is the page's too): only a
+/// service worker installs the service worker's diagnostics.
 #[wasm_bindgen(start)]
 fn start() {
-    sluice_worker_bus::web::install_diagnostics(log::LevelFilter::Warn, report);
+    if js_sys::global().is_instance_of::<web_sys::ServiceWorkerGlobalScope>() {
+        sluice_worker_bus::web::install_diagnostics(log::LevelFilter::Warn, report);
+    }
 }
 
 thread_local! {

@@ -107,7 +107,7 @@ impl DistSizes {
         let dist = root.join("dist");
         let ss = root.join("node_modules/streamsaver");
         Ok(Self {
-            sluice: gz(&["sluice.js", "sluice_bg.wasm", "sluice-sw.js", "sluice-sw_bg.wasm"].map(|f| dist.join(f)))?,
+            sluice: gz(&["sluice.js", "sluice_bg.wasm", "sluice-sw.js"].map(|f| dist.join(f)))?,
             streamsaver: gz(&["StreamSaver.js", "sw.js", "mitm.html"].map(|f| ss.join(f)))?,
         })
     }

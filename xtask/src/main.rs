@@ -40,11 +40,16 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const WASM_FEATURES: [&str; 6] =
     ["bulk-memory", "sign-ext", "reference-types", "nontrapping-float-to-int", "mutable-globals", "multivalue"];
 
-/// The wasm crates and how wasm-bindgen emits each: (package, wasm file stem, out name, target).
-const WASM_CRATES: [(&str, &str, &str, &str); 2] = [
-    ("sluice-main-writer", "sluice_main_writer", "sluice", "web"),
-    ("sluice-sw-readable", "sluice_sw_readable", "sluice-sw", "no-modules"),
-];
+/// The crates that run in the browser (linted and documented for wasm32).
+const WASM_CRATES: [&str; 2] = ["sluice-main-writer", "sluice-sw-readable"];
+
+/// The crate that links them into dist/'s one module, and its wasm file's stem.
+const DIST_CRATE: (&str, &str) = ("sluice-wasm", "sluice_wasm");
+
+/// How wasm-bindgen emits that module: (target, the glue's name in dist/). Both glues load
+/// `sluice_bg.wasm` (wasm-bindgen names the module's imports after its out name, so both runs
+/// use the out name `sluice`).
+const DIST_GLUE: [(&str, &str); 2] = [("web", "sluice"), ("no-modules", "sluice-sw")];
 
 /// The example apps built from Rust: (package, wasm file stem, folder in `examples/`); served
 /// at `/examples/<folder>/` with their page beside the wasm-bindgen output.
@@ -124,32 +129,55 @@ fn build() -> Result<(setup::WasmToolchain, PathBuf), Fail> {
     step("building the wasm crates (release, wasm32-unknown-unknown)");
     let mut cargo = toolchain.cargo(&root, "build");
     cargo.args(["--release"]);
-    for package in WASM_CRATES.map(|c| c.0).into_iter().chain(EXAMPLE_CRATES.map(|c| c.0)) {
+    for package in [DIST_CRATE.0].into_iter().chain(EXAMPLE_CRATES.map(|c| c.0)) {
         cargo.args(["--package", package]);
     }
     util::run(&mut cargo)?;
     let dist = root.join("dist");
     std::fs::create_dir_all(&dist).map_err(|e| Fail(format!("cannot create {}: {e}", dist.display())))?;
-    for (_, stem, out_name, target) in WASM_CRATES {
-        step(&format!("wasm-bindgen --target {target} -> dist/{out_name}.js"));
-        let wasm = toolchain.target_dir(&root).join(WASM_TARGET).join("release").join(format!("{stem}.wasm"));
+    let wasm = toolchain.target_dir(&root).join(WASM_TARGET).join("release").join(format!("{}.wasm", DIST_CRATE.1));
+    let glue = toolchain.target_dir(&root).join("glue");
+    for (target, name) in DIST_GLUE {
+        step(&format!("wasm-bindgen --target {target} -> dist/{name}.js"));
+        let out = glue.join(target);
         let mut cmd = std::process::Command::new(&bindgen);
-        cmd.args(["--target", target, "--out-name", out_name, "--out-dir"]).arg(&dist).arg(&wasm);
+        cmd.args(["--target", target, "--out-name", "sluice", "--out-dir"]).arg(&out).arg(&wasm);
         if target == "no-modules" {
             // A distinct global, so an app's own wasm-bindgen output can live beside it.
             cmd.args(["--no-modules-global", "sluice_sw_wasm"]);
         }
         util::run(&mut cmd)?;
+        let copy = |from: &str, to: &str| {
+            std::fs::copy(out.join(from), dist.join(to))
+                .map(drop)
+                .map_err(|e| Fail(format!("cannot copy {from} to dist/{to}: {e}")))
+        };
+        copy("sluice.js", &format!("{name}.js"))?;
+        copy("sluice.d.ts", &format!("{name}.d.ts"))?;
+    }
+    // Both runs wrote the same module (checked), which dist/ holds once.
+    let read = |dir: &str| {
+        let file = glue.join(dir).join("sluice_bg.wasm");
+        std::fs::read(&file).map_err(|e| Fail(format!("cannot read {}: {e}", file.display())))
+    };
+    if read("web")? != read("no-modules")? {
+        return Err(Fail("wasm-bindgen wrote two different modules for the page and the service worker".into()));
+    }
+    for file in ["sluice_bg.wasm", "sluice_bg.wasm.d.ts"] {
+        std::fs::copy(glue.join("web").join(file), dist.join(file))
+            .map_err(|e| Fail(format!("cannot copy {file} into dist/: {e}")))?;
+    }
+    // What earlier builds wrote, and this one does not.
+    for file in ["sluice-sw_bg.wasm", "sluice-sw_bg.wasm.d.ts"] {
+        let _ = std::fs::remove_file(dist.join(file));
     }
     let wasm_opt = setup::wasm_opt(&root)?;
-    for (_, _, out_name, _) in WASM_CRATES {
-        step(&format!("wasm-opt -Oz dist/{out_name}_bg.wasm"));
-        let file = dist.join(format!("{out_name}_bg.wasm"));
-        let mut cmd = std::process::Command::new(&wasm_opt);
-        // The features rustc's wasm32 target emits; names and debug info are dropped.
-        cmd.arg("-Oz").args(WASM_FEATURES.map(|f| format!("--enable-{f}"))).arg(&file).arg("-o").arg(&file);
-        util::run(&mut cmd)?;
-    }
+    step("wasm-opt -Oz dist/sluice_bg.wasm");
+    let file = dist.join("sluice_bg.wasm");
+    let mut cmd = std::process::Command::new(&wasm_opt);
+    // The features rustc's wasm32 target emits; names and debug info are dropped.
+    cmd.arg("-Oz").args(WASM_FEATURES.map(|f| format!("--enable-{f}"))).arg(&file).arg("-o").arg(&file);
+    util::run(&mut cmd)?;
     // The service worker needs its listeners from the first evaluation: append the shim.
     let sw = dist.join("sluice-sw.js");
     let shim = root.join("sw-readable/js/shim.js");
@@ -165,7 +193,7 @@ fn build() -> Result<(setup::WasmToolchain, PathBuf), Fail> {
         std::fs::copy(&drop_in, dist.join(file))
             .map_err(|e| Fail(format!("cannot copy {} into dist/: {e}", drop_in.display())))?;
     }
-    for file in ["sluice.js", "sluice_bg.wasm", "sluice.d.ts", "sluice-sw.js", "sluice-sw_bg.wasm", "sluice-sw.d.ts"] {
+    for file in ["sluice.js", "sluice_bg.wasm", "sluice.d.ts", "sluice-sw.js", "sluice-sw.d.ts"] {
         if !dist.join(file).is_file() {
             return Err(Fail(format!("wasm-bindgen did not write dist/{file}")));
         }
@@ -196,7 +224,7 @@ fn lint(toolchain: &setup::WasmToolchain) -> Result<(), Fail> {
     ]))?;
     let mut doc = toolchain.cargo(&root, "doc");
     doc.env("RUSTDOCFLAGS", "-D warnings").args(["--no-deps", "--quiet"]);
-    for package in WASM_CRATES.map(|c| c.0).into_iter().chain(["sluice-worker-bus"]) {
+    for package in WASM_CRATES.into_iter().chain(["sluice-worker-bus"]) {
         doc.args(["--package", package]);
     }
     util::run(&mut doc)?;
@@ -206,7 +234,7 @@ fn lint(toolchain: &setup::WasmToolchain) -> Result<(), Fail> {
     }
     step("cargo clippy (wasm32, wasm crates and their browser tests, -D warnings)");
     let mut clippy = toolchain.cargo(&root, "clippy");
-    let packages = WASM_CRATES.map(|c| c.0).into_iter().chain(EXAMPLE_CRATES.map(|c| c.0));
+    let packages = WASM_CRATES.into_iter().chain([DIST_CRATE.0]).chain(EXAMPLE_CRATES.map(|c| c.0));
     for package in packages.chain(["sluice-worker-bus", "sluice-bus-peer"]) {
         clippy.args(["--package", package]);
     }

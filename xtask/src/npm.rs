@@ -7,21 +7,20 @@ use std::process::Command;
 use crate::util::{self, step, Fail};
 
 /// What the package holds from `dist/` (its `package.json` lists the same `files`).
-const FILES: [&str; 10] = [
+const FILES: [&str; 8] = [
     "sluice.js",
     "sluice.d.ts",
     "sluice_bg.wasm",
     "sluice_bg.wasm.d.ts",
     "sluice-sw.js",
     "sluice-sw.d.ts",
-    "sluice-sw_bg.wasm",
-    "sluice-sw_bg.wasm.d.ts",
     "streamsaver.js",
     "streamsaver.d.ts",
 ];
 
-/// The service worker's files, which a site serves as they are (never bundled).
-const SERVICE_WORKER: [&str; 2] = ["sluice-sw.js", "sluice-sw_bg.wasm"];
+/// The service worker's files, which a site serves as they are (never bundled): its script and
+/// the module it loads (the page's bundle has its own copy of that).
+const SERVICE_WORKER: [&str; 2] = ["sluice-sw.js", "sluice_bg.wasm"];
 
 fn io(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Fail {
     let message = format!("cannot {what} {}", path.display());
@@ -106,7 +105,8 @@ pub fn bundle_test_app(root: &Path, tarball: &Path) -> Result<(), Fail> {
             .arg(format!("--outfile={}", esbuild.join("main.js").display())),
     )?;
     copy(&app.join("index.html"), &esbuild.join("index.html"))?;
-    for file in SERVICE_WORKER.iter().chain(["sluice_bg.wasm"].iter()) {
+    // The service worker's two files, of which the wasm is also the page bundle's.
+    for file in SERVICE_WORKER {
         copy(&installed.join(file), &esbuild.join(file))?;
     }
 
