@@ -147,13 +147,8 @@ fn build() -> Result<(setup::WasmToolchain, PathBuf), Fail> {
             cmd.args(["--no-modules-global", "sluice_sw_wasm"]);
         }
         util::run(&mut cmd)?;
-        let copy = |from: &str, to: &str| {
-            std::fs::copy(out.join(from), dist.join(to))
-                .map(drop)
-                .map_err(|e| Fail(format!("cannot copy {from} to dist/{to}: {e}")))
-        };
-        copy("sluice.js", &format!("{name}.js"))?;
-        copy("sluice.d.ts", &format!("{name}.d.ts"))?;
+        util::copy(&out.join("sluice.js"), &dist.join(format!("{name}.js")))?;
+        util::copy(&out.join("sluice.d.ts"), &dist.join(format!("{name}.d.ts")))?;
     }
     // Both runs wrote the same module (checked), which dist/ holds once.
     let read = |dir: &str| {
@@ -164,8 +159,7 @@ fn build() -> Result<(setup::WasmToolchain, PathBuf), Fail> {
         return Err(Fail("wasm-bindgen wrote two different modules for the page and the service worker".into()));
     }
     for file in ["sluice_bg.wasm", "sluice_bg.wasm.d.ts"] {
-        std::fs::copy(glue.join("web").join(file), dist.join(file))
-            .map_err(|e| Fail(format!("cannot copy {file} into dist/: {e}")))?;
+        util::copy(&glue.join("web").join(file), &dist.join(file))?;
     }
     // What earlier builds wrote, and this one does not.
     for file in ["sluice-sw_bg.wasm", "sluice-sw_bg.wasm.d.ts"] {
@@ -189,9 +183,7 @@ fn build() -> Result<(setup::WasmToolchain, PathBuf), Fail> {
     std::fs::write(&sw, script).map_err(|e| Fail(format!("cannot write {}: {e}", sw.display())))?;
     // The StreamSaver.js drop-in and its types, as they are.
     for file in ["streamsaver.js", "streamsaver.d.ts"] {
-        let drop_in = root.join("main-writer/js").join(file);
-        std::fs::copy(&drop_in, dist.join(file))
-            .map_err(|e| Fail(format!("cannot copy {} into dist/: {e}", drop_in.display())))?;
+        util::copy(&root.join("main-writer/js").join(file), &dist.join(file))?;
     }
     for file in ["sluice.js", "sluice_bg.wasm", "sluice.d.ts", "sluice-sw.js", "sluice-sw.d.ts"] {
         if !dist.join(file).is_file() {

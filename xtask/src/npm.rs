@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::util::{self, step, Fail};
+use crate::util::{self, copy, step, Fail};
 
 /// What the package holds from `dist/` (its `package.json` lists the same `files`).
 const FILES: [&str; 8] = [
@@ -25,12 +25,6 @@ const SERVICE_WORKER: [&str; 2] = ["sluice-sw.js", "sluice_bg.wasm"];
 fn io(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Fail {
     let message = format!("cannot {what} {}", path.display());
     move |e| Fail(format!("{message}: {e}"))
-}
-
-fn copy(from: &Path, to: &Path) -> Result<(), Fail> {
-    std::fs::copy(from, to)
-        .map(drop)
-        .map_err(|e| Fail(format!("cannot copy {} to {}: {e}", from.display(), to.display())))
 }
 
 fn fresh_dir(dir: &Path) -> Result<(), Fail> {

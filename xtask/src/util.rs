@@ -9,6 +9,13 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub struct Fail(pub String);
 
+/// Copies `from` to `to`, or says which copy failed.
+pub fn copy(from: &Path, to: &Path) -> Result<(), Fail> {
+    std::fs::copy(from, to)
+        .map(drop)
+        .map_err(|e| Fail(format!("cannot copy {} to {}: {e}", from.display(), to.display())))
+}
+
 /// Prints a step line.
 pub fn step(what: &str) {
     println!("==> {what}");
