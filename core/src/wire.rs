@@ -45,7 +45,7 @@ pub struct Frame {
 
 /// The bus layer: who is talking and which request an answer belongs to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", try_from = "flat::Envelope")]
 pub enum Envelope {
     /// First frame on a new channel; the frame's `v` is the sender's wire version. Answered
     /// with [`Envelope::Welcome`].
@@ -96,7 +96,7 @@ pub struct FileMeta {
 
 /// The download protocol.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", try_from = "flat::Message")]
 pub enum Message {
     /// Page -> service worker: serve a new download (on the transfer path the
     /// `ReadableStream` travels beside the frame).
@@ -358,6 +358,126 @@ impl Message {
     }
 }
 
+/// Decoding of the tagged enums through one flat struct each (every field optional, then
+/// matched on the tag): the same wire shape as serde's internally tagged derive, without its
+/// buffering of the whole value, which was a fifth of the WebAssembly module.
+mod flat {
+    use serde::de::value::Error;
+    use serde::de::Error as _;
+    use serde::Deserialize;
+
+    use super::{ErrorCode, FileMeta, RequestId};
+    use crate::capability::TransferPath;
+    use crate::id::DownloadId;
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Kind {
+        Hello,
+        Welcome,
+        Tell,
+        Request,
+        Reply,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Envelope {
+        kind: Kind,
+        req: Option<RequestId>,
+        msg: Option<super::Message>,
+    }
+
+    impl TryFrom<Envelope> for super::Envelope {
+        type Error = Error;
+
+        fn try_from(Envelope { kind, req, msg }: Envelope) -> Result<Self, Error> {
+            Ok(match kind {
+                Kind::Hello => Self::Hello,
+                Kind::Welcome => Self::Welcome,
+                Kind::Tell => Self::Tell { msg: field(msg, "msg")? },
+                Kind::Request => Self::Request { req: field(req, "req")?, msg: field(msg, "msg")? },
+                Kind::Reply => Self::Reply { req: field(req, "req")?, msg: field(msg, "msg")? },
+            })
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Type {
+        Open,
+        Grant,
+        Chunk,
+        Close,
+        Abort,
+        Cancel,
+        Done,
+        Ping,
+        Pong,
+        Bye,
+        Ack,
+        Error,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Message {
+        #[serde(rename = "type")]
+        kind: Type,
+        id: Option<DownloadId>,
+        meta: Option<FileMeta>,
+        path: Option<TransferPath>,
+        window_chunks: Option<u32>,
+        window_bytes: Option<u64>,
+        expire_after_ms: Option<u64>,
+        chunks: Option<u32>,
+        bytes: Option<u64>,
+        seq: Option<u64>,
+        len: Option<u32>,
+        total: Option<u64>,
+        reason: Option<String>,
+        nonce: Option<u64>,
+        code: Option<ErrorCode>,
+        message: Option<String>,
+    }
+
+    fn field<T>(value: Option<T>, name: &'static str) -> Result<T, Error> {
+        value.ok_or_else(|| Error::missing_field(name))
+    }
+
+    impl TryFrom<Message> for super::Message {
+        type Error = Error;
+
+        fn try_from(m: Message) -> Result<Self, Error> {
+            use super::Message as M;
+            let id = || field(m.id, "id");
+            Ok(match m.kind {
+                Type::Open => M::Open {
+                    id: id()?,
+                    meta: field(m.meta, "meta")?,
+                    path: field(m.path, "path")?,
+                    window_chunks: field(m.window_chunks, "window_chunks")?,
+                    window_bytes: field(m.window_bytes, "window_bytes")?,
+                    expire_after_ms: field(m.expire_after_ms, "expire_after_ms")?,
+                },
+                Type::Grant => {
+                    M::Grant { id: id()?, chunks: field(m.chunks, "chunks")?, bytes: field(m.bytes, "bytes")? }
+                }
+                Type::Chunk => M::Chunk { id: id()?, seq: field(m.seq, "seq")?, len: field(m.len, "len")? },
+                Type::Close => M::Close { id: id()?, total: field(m.total, "total")? },
+                Type::Done => M::Done { id: id()?, total: field(m.total, "total")? },
+                Type::Abort => M::Abort { id: id()?, reason: field(m.reason, "reason")? },
+                Type::Cancel => M::Cancel { id: id()?, reason: field(m.reason, "reason")? },
+                Type::Ping => M::Ping { nonce: field(m.nonce, "nonce")? },
+                Type::Pong => M::Pong { nonce: field(m.nonce, "nonce")? },
+                Type::Bye => M::Bye,
+                Type::Ack => M::Ack,
+                Type::Error => {
+                    M::Error { id: m.id, code: field(m.code, "code")?, message: field(m.message, "message")? }
+                }
+            })
+        }
+    }
+}
+
 /// Cuts `s` to at most `max` bytes on a character boundary.
 pub(crate) fn truncate(s: &mut String, max: usize) {
     if s.len() > max {
@@ -450,6 +570,18 @@ mod tests {
         assert!(matches!(decode(&negative), Err(DecodeError::Malformed(_))));
         let bad_id = json!({"v": 2, "body": {"kind": "tell", "msg": {"type": "ack_x", "id": "zz"}}});
         assert!(matches!(decode(&bad_id), Err(DecodeError::Malformed(_))));
+        let missing = |body: Value, field: &str| match decode(&json!({"v": 2, "body": body})) {
+            Err(DecodeError::Malformed(text)) => assert!(text.contains(&format!("missing field `{field}`")), "{text}"),
+            other => panic!("{other:?}"),
+        };
+        missing(json!({"kind": "tell"}), "msg");
+        missing(json!({"kind": "reply", "msg": {"type": "ack"}}), "req");
+        missing(
+            json!({"kind": "tell", "msg": {"type": "chunk", "id": "00000000000000000000000000000007", "seq": 1}}),
+            "len",
+        );
+        missing(json!({"kind": "tell", "msg": {"type": "error", "message": "x"}}), "code");
+        missing(json!({"kind": "tell", "msg": {"id": "00000000000000000000000000000007"}}), "type");
     }
 
     #[test]
