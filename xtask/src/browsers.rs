@@ -151,7 +151,7 @@ pub fn run_wasm_tests(
 
 /// Installs the npm packages (Playwright Test; no browser downloads: Debian's are used).
 pub fn npm_packages(root: &Path) -> Result<(), Fail> {
-    step("npm packages (npm ci: @playwright/test, binaryen, streamsaver)");
+    step("npm packages (npm ci: @playwright/test, binaryen, streamsaver, terser)");
     if util::output(Command::new("npm").arg("--version")).is_none() {
         if util::output(Command::new("id").arg("-u")).as_deref() != Some("0") {
             return Err(Fail("npm is missing and this is not root: install Node.js and npm, then try again".into()));

@@ -44,6 +44,29 @@ impl WasmToolchain {
         }
     }
 
+    /// `cargo build --release --target wasm32-unknown-unknown` for `dist/`, into
+    /// [`Self::dist_dir`]: with std rebuilt from source for size where its sources are there
+    /// (the `rust-src` component, or Debian's), else with the prebuilt std.
+    pub fn dist_cargo(self, root: &Path) -> Command {
+        let mut cmd = self.cargo(root, "build");
+        cmd.arg("--release").env("CARGO_TARGET_DIR", self.dist_dir(root));
+        let std_sources = match self {
+            WasmToolchain::DebianBuildStd => true,
+            WasmToolchain::Active => active_std_sources(),
+        };
+        if std_sources {
+            cmd.env("RUSTC_BOOTSTRAP", "1").env("RUSTFLAGS", SIZE_RUSTFLAGS).args(SIZE_CARGO_ARGS);
+        } else {
+            println!("    no std sources (rust-src): dist/ is built with the prebuilt std, ~10 KiB larger");
+        }
+        cmd
+    }
+
+    /// Where [`Self::dist_cargo`] writes (apart from the tests' builds, whose flags differ).
+    pub fn dist_dir(self, root: &Path) -> PathBuf {
+        self.target_dir(root).join("dist")
+    }
+
     /// Where this toolchain's build output goes.
     pub fn target_dir(self, root: &Path) -> PathBuf {
         match self {
@@ -53,10 +76,36 @@ impl WasmToolchain {
     }
 }
 
+/// For `dist/`: no panic locations in the binary, and wasm-bindgen's short (legacy) symbol
+/// names in the JavaScript glue.
+const SIZE_RUSTFLAGS: &str = "-Zunstable-options -Csymbol-mangling-version=legacy -Zlocation-detail=none";
+/// std rebuilt from source with its size-over-speed choices (the panic hook stays: a bug
+/// reaches the page as an error with its message, not as a bare trap).
+const SIZE_CARGO_ARGS: [&str; 2] = ["-Zbuild-std=std,panic_abort", "-Zbuild-std-features=optimize_for_size"];
+
+/// The active toolchain's compiler (`$RUSTC` if set).
+fn rustc() -> Command {
+    Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
+}
+
+/// Whether the active toolchain has std's sources, adding `rust-src` with rustup if not.
+fn active_std_sources() -> bool {
+    let has = || {
+        util::output(rustc().args(["--print", "sysroot"])).is_some_and(|sysroot| {
+            Path::new(sysroot.trim()).join("lib/rustlib/src/rust/library/std/Cargo.toml").is_file()
+        })
+    };
+    if has() {
+        return true;
+    }
+    step("std sources (`rustup component add rust-src`, for a smaller dist/)");
+    let mut rustup = Command::new("rustup");
+    rustup.args(["component", "add", "rust-src"]);
+    util::run_with_timeout(&mut rustup, Duration::from_secs(600)).unwrap_or(false) && has()
+}
+
 fn active_has_wasm_std() -> bool {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let Some(libdir) = util::output(Command::new(rustc).args(["--print", "target-libdir", "--target", WASM_TARGET]))
-    else {
+    let Some(libdir) = util::output(rustc().args(["--print", "target-libdir", "--target", WASM_TARGET])) else {
         return false;
     };
     std::fs::read_dir(libdir)
