@@ -134,7 +134,7 @@ fn build() -> Result<(setup::WasmToolchain, PathBuf), Fail> {
     util::run(&mut cargo)?;
     let dist = root.join("dist");
     std::fs::create_dir_all(&dist).map_err(|e| Fail(format!("cannot create {}: {e}", dist.display())))?;
-    let wasm = toolchain.dist_dir(&root).join(WASM_TARGET).join("release").join(format!("{}.wasm", DIST_CRATE.1));
+    let wasm = toolchain.dist_wasm(&root, DIST_CRATE.1);
     let glue = toolchain.target_dir(&root).join("glue");
     for (target, name) in DIST_GLUE {
         step(&format!("wasm-bindgen --target {target} -> dist/{name}.js"));
@@ -203,7 +203,7 @@ fn build() -> Result<(setup::WasmToolchain, PathBuf), Fail> {
     }
     for (_, stem, folder) in EXAMPLE_CRATES {
         step(&format!("wasm-bindgen --target web -> target/examples/{folder}/ (an example app)"));
-        let wasm = toolchain.dist_dir(&root).join(WASM_TARGET).join("release").join(format!("{stem}.wasm"));
+        let wasm = toolchain.dist_wasm(&root, stem);
         let out = root.join("target/examples").join(folder);
         let mut cmd = std::process::Command::new(&bindgen);
         util::run(cmd.args(["--target", "web", "--out-dir"]).arg(&out).arg(&wasm))?;

@@ -38,7 +38,7 @@ impl WasmToolchain {
                     .env_remove("RUSTUP_TOOLCHAIN")
                     .env_remove("RUSTC")
                     .env_remove("CARGO")
-                    .args([subcommand, "--target", WASM_TARGET, "-Zbuild-std=std,panic_abort"]);
+                    .args([subcommand, "--target", WASM_TARGET, BUILD_STD]);
                 cmd
             }
         }
@@ -50,20 +50,31 @@ impl WasmToolchain {
     pub fn dist_cargo(self, root: &Path) -> Command {
         let mut cmd = self.cargo(root, "build");
         cmd.arg("--release").env("CARGO_TARGET_DIR", self.dist_dir(root));
-        let std_sources = match self {
+        let builds_std = match self {
+            // `cargo` already builds std from source.
             WasmToolchain::DebianBuildStd => true,
-            WasmToolchain::Active => active_std_sources(),
+            WasmToolchain::Active if active_std_sources() => {
+                cmd.env("RUSTC_BOOTSTRAP", "1").arg(BUILD_STD);
+                true
+            }
+            WasmToolchain::Active => false,
         };
-        if std_sources {
-            cmd.env("RUSTC_BOOTSTRAP", "1").env("RUSTFLAGS", SIZE_RUSTFLAGS).args(SIZE_CARGO_ARGS);
+        if builds_std {
+            cmd.env("RUSTFLAGS", SIZE_RUSTFLAGS).arg(SIZE_STD_FEATURES);
         } else {
             println!("    no std sources (rust-src): dist/ is built with the prebuilt std, ~10 KiB larger");
         }
         cmd
     }
 
+    /// The release wasm file of the crate whose artifact is `stem`, as [`Self::dist_cargo`]
+    /// writes it.
+    pub fn dist_wasm(self, root: &Path, stem: &str) -> PathBuf {
+        self.dist_dir(root).join(WASM_TARGET).join("release").join(format!("{stem}.wasm"))
+    }
+
     /// Where [`Self::dist_cargo`] writes (apart from the tests' builds, whose flags differ).
-    pub fn dist_dir(self, root: &Path) -> PathBuf {
+    fn dist_dir(self, root: &Path) -> PathBuf {
         self.target_dir(root).join("dist")
     }
 
@@ -79,9 +90,11 @@ impl WasmToolchain {
 /// For `dist/`: no panic locations in the binary, and wasm-bindgen's short (legacy) symbol
 /// names in the JavaScript glue.
 const SIZE_RUSTFLAGS: &str = "-Zunstable-options -Csymbol-mangling-version=legacy -Zlocation-detail=none";
-/// std rebuilt from source with its size-over-speed choices (the panic hook stays: a bug
-/// reaches the page as an error with its message, not as a bare trap).
-const SIZE_CARGO_ARGS: [&str; 2] = ["-Zbuild-std=std,panic_abort", "-Zbuild-std-features=optimize_for_size"];
+/// std built from source (with wasm32's abort-on-panic runtime).
+const BUILD_STD: &str = "-Zbuild-std=std,panic_abort";
+/// std's size-over-speed choices, for `dist/` (the panic hook stays: a bug reaches the page as
+/// an error with its message, not as a bare trap).
+const SIZE_STD_FEATURES: &str = "-Zbuild-std-features=optimize_for_size";
 
 /// The active toolchain's compiler (`$RUSTC` if set).
 fn rustc() -> Command {
