@@ -17,7 +17,8 @@ const OUT = process.env.SLUICE_BENCH_OUT ?? join(process.cwd(), 'target/bench/re
 const LARGE = QUICK ? [32 * MiB, 128 * MiB] : [512 * MiB, 2048 * MiB];
 const TINY_WRITES = QUICK ? 100_000 : 1_000_000;
 
-type Impl = 'sluice' | 'streamsaver' | 'ceiling';
+/** `producer`: the producer alone, into a `WritableStream` that keeps nothing (no download). */
+type Impl = 'sluice' | 'streamsaver' | 'ceiling' | 'producer';
 interface Case {
   id: string;
   impl: Impl;
@@ -40,6 +41,7 @@ const CASES: Case[] = [
   { id: 'streamsaver', impl: 'streamsaver', sizes: LARGE, ...large },
   { id: 'sluice-tiny', impl: 'sluice', options: { mode: 'auto' }, ...tiny },
   { id: 'streamsaver-tiny', impl: 'streamsaver', ...tiny },
+  { id: 'producer-tiny', impl: 'producer', ...tiny },
 ];
 
 interface Run { seconds: number; mbps: number; pssGrowth: number | null; error?: string }
@@ -86,6 +88,10 @@ async function saved(driver: Browser, name: string, size: number, deadline: numb
 
 /** One timed download; throws when it is not byte-exact on disk. */
 async function timed(driver: Browser, c: Case, name: string, size: number): Promise<Run> {
+  if (c.impl === 'producer') {
+    const ms = await driver.evaluate((options) => window.bench.producerAlone(options), { size, chunk: c.chunk, yieldEach: c.yieldEach });
+    return { seconds: ms / 1000, mbps: size / 1e3 / ms, pssGrowth: null };
+  }
   // A generous limit (down to 0.2 MB/s), so a slow implementation is measured, not cut off.
   const deadline = Date.now() + 120_000 + size / 200;
   const before = browserPss();

@@ -224,6 +224,17 @@ fn report(results: &[Figure], command: &str, runs: u32, sizes: &DistSizes) -> St
                 ratio(r("sluice-tiny", 0), r("streamsaver-tiny", 0))
             ),
         );
+        if let Some(alone) = r("producer-tiny", 0).and_then(|x| x.mbps) {
+            let share =
+                r("sluice-tiny", 0).and_then(|x| x.mbps).map(|s| format!(", Sluice {:.0}% of it", 100.0 * s / alone));
+            line(
+                &mut md,
+                &format!(
+                    "- Tiny writes, the producer alone (into a `WritableStream` that keeps nothing): {alone:.1} MB/s{}",
+                    share.unwrap_or_default()
+                ),
+            );
+        }
         for nth in 0..2 {
             if r("sluice-transfer", nth).is_some() {
                 line(
@@ -331,6 +342,7 @@ fn label(case: &str) -> &'static str {
         "streamsaver" => "StreamSaver.js",
         "sluice-tiny" => "Sluice, tiny writes",
         "streamsaver-tiny" => "StreamSaver.js, tiny writes",
+        "producer-tiny" => "Producer alone, tiny writes",
         _ => "other",
     }
 }
