@@ -22,6 +22,10 @@ use crate::args::Trigger;
 use crate::connection::{Carried, ConnectionHandle, PageBus, ACTIVE_EVERY};
 use crate::error::SluiceError;
 
+/// Chunks the page's end of a transfer pipe holds, so that a write need not wait for the
+/// service worker's next read (each read is a round trip between the two).
+const PIPE_CHUNKS: f64 = 4.0;
+
 /// Bytes to write: the caller's JavaScript view (never copied whole into wasm) or Rust bytes.
 pub(crate) enum Bytes {
     Js(Uint8Array),
@@ -316,7 +320,13 @@ impl Actor {
         let (actor, mailbox) = bus.actor(Address::Download(self.id))?;
         let attachment = match plan.path {
             TransferPath::Transfer => {
-                let pipe = TransformStream::new()?;
+                let queued = web_sys::QueuingStrategy::new();
+                queued.set_high_water_mark(PIPE_CHUNKS);
+                let pipe = TransformStream::new_with_transformer_and_writable_strategy_and_readable_strategy(
+                    &js_sys::Object::new(),
+                    &web_sys::QueuingStrategy::new(),
+                    &queued,
+                )?;
                 self.stream = Some(pipe.writable().get_writer()?);
                 Some(JsValue::from(pipe.readable()))
             }

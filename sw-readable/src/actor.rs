@@ -31,6 +31,8 @@ pub(crate) struct Parts {
     pub(crate) controller: ReadableStreamDefaultController,
     /// The pending `pull()`, resolved once the stream got something.
     pub(crate) pull: Option<Function>,
+    /// How many chunks the response stream queues ahead of its consumer.
+    high_water_mark: f64,
     actor: ActorHandle<WebEndpoint>,
     mailbox: Mailbox<WebEndpoint>,
     events: async_channel::Receiver<SourceEvent>,
@@ -39,10 +41,10 @@ pub(crate) struct Parts {
 
 impl Parts {
     /// The download's response body, and the parts of its actor: the page's messages for
-    /// download `id` come to it.
-    pub(crate) fn new(bus: &PageBus, id: DownloadId) -> Result<(Body, Parts), String> {
+    /// download `id` come to it; the response stream queues up to `high_water_mark` chunks.
+    pub(crate) fn new(bus: &PageBus, id: DownloadId, high_water_mark: f64) -> Result<(Body, Parts), String> {
         let (actor, mailbox) = bus.actor(Address::Download(id)).map_err(|e| e.to_string())?;
-        let source = pull_stream().map_err(|e| describe(&e))?;
+        let source = pull_stream(high_water_mark).map_err(|e| describe(&e))?;
         let (download, commands) = DownloadHandle::new();
         let body = Body { stream: source.stream, download };
         let parts = Parts {
@@ -50,6 +52,7 @@ impl Parts {
             bus: bus.clone(),
             controller: source.controller,
             pull: None,
+            high_water_mark,
             actor,
             mailbox,
             events: source.events,
@@ -86,7 +89,8 @@ impl Parts {
     pub(crate) async fn end(mut self, failed: Option<String>, served: u64, declared: Option<u64>) {
         drop(self.actor);
         if let Some(why) = failed {
-            fail_visibly(&self.controller, &self.events, self.pull.take(), (served, declared), &why).await;
+            let (controller, events, pull) = (&self.controller, &self.events, self.pull.take());
+            fail_visibly(controller, events, pull, self.high_water_mark, (served, declared), &why).await;
         }
         registry().finished(self.id);
     }

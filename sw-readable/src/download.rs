@@ -59,19 +59,31 @@ pub(crate) async fn fail_visibly(
     controller: &ReadableStreamDefaultController,
     events: &async_channel::Receiver<SourceEvent>,
     pull: Option<js_sys::Function>,
+    high_water_mark: f64,
     (served, declared): (u64, Option<u64>),
     why: &str,
 ) {
     if served > 0 {
         let notice = incomplete_notice(served, declared, why);
         let _ = controller.enqueue_with_chunk(&js_sys::Uint8Array::from(notice.as_bytes()));
-        if let Some(resolve) = pull {
-            let _ = resolve.call0(&JsValue::UNDEFINED);
-        }
-        // The consumer takes the notice, then asks for more: that is when the error goes.
-        futures::select! {
-            _ = events.recv().fuse() => {},
-            () = sluice_worker_bus::web::sleep(NOTICE_WAIT).fuse() => {},
+        let mut pull = pull;
+        let wait = sluice_worker_bus::web::sleep(NOTICE_WAIT).fuse();
+        futures::pin_mut!(wait);
+        // Erroring drops what is queued: wait until the consumer took everything, the notice last.
+        loop {
+            if let Some(resolve) = pull.take() {
+                let _ = resolve.call0(&JsValue::UNDEFINED);
+            }
+            futures::select! {
+                event = events.recv().fuse() => match event {
+                    Ok(SourceEvent::Pull(resolve)) => pull = Some(resolve),
+                    _ => break,
+                },
+                () = wait => break,
+            }
+            if controller.desired_size().is_none_or(|free| free >= high_water_mark) {
+                break;
+            }
         }
     }
     controller.error_with_e(&js_sys::Error::new(&format!("Sluice: {why}")));

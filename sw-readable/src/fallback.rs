@@ -55,7 +55,7 @@ impl Fallback {
         size: Option<u64>,
     ) -> Result<(Body, Fallback), String> {
         let window = ReceiveWindow::new(id, window_chunks, window_bytes, size).map_err(|e| e.to_string())?;
-        let (body, parts) = Parts::new(bus, id)?;
+        let (body, parts) = Parts::new(bus, id, 0.0)?;
         Ok((body, Fallback { parts, window, delivered: 0, declared: size, failed: None }))
     }
 

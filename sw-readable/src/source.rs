@@ -18,8 +18,8 @@ pub(crate) enum SourceEvent {
     Cancel(String),
 }
 
-/// A stream of high-water mark 0 (it pulls only when its consumer reads), its controller and
-/// its events.
+/// A stream that pulls while fewer than `high_water_mark` chunks wait for its consumer (0: only
+/// when the consumer reads), its controller and its events.
 pub(crate) struct PullStream {
     pub(crate) stream: ReadableStream,
     pub(crate) controller: ReadableStreamDefaultController,
@@ -35,7 +35,7 @@ pub(crate) fn describe_reason(reason: &JsValue) -> String {
 }
 
 /// A new [`PullStream`].
-pub(crate) fn pull_stream() -> Result<PullStream, JsValue> {
+pub(crate) fn pull_stream(high_water_mark: f64) -> Result<PullStream, JsValue> {
     let (tx, events) = async_channel::unbounded();
     let slot: Rc<Cell<Option<ReadableStreamDefaultController>>> = Rc::default();
     let start = {
@@ -58,7 +58,7 @@ pub(crate) fn pull_stream() -> Result<PullStream, JsValue> {
     Reflect::set(&source, &"pull".into(), &pull.into_js_value())?;
     Reflect::set(&source, &"cancel".into(), &cancel.into_js_value())?;
     let strategy = QueuingStrategy::new();
-    strategy.set_high_water_mark(0.0);
+    strategy.set_high_water_mark(high_water_mark);
     let stream = ReadableStream::new_with_underlying_source_and_strategy(&source, &strategy)?;
     // `start` runs inside the constructor.
     let controller = slot.take().ok_or_else(|| JsValue::from_str("the stream did not start"))?;

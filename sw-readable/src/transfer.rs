@@ -19,6 +19,10 @@ use crate::download::{Command, PageBus};
 use crate::registry::Body;
 use crate::source::SourceEvent;
 
+/// How many chunks the response stream reads ahead of the browser's download manager: the
+/// transferred stream gives one chunk per read, each a round trip to the page.
+const READ_AHEAD: f64 = 4.0;
+
 /// A transfer-path download, built and waiting to run.
 pub(crate) struct Transfer {
     parts: Parts,
@@ -48,7 +52,7 @@ impl Transfer {
         declared: Option<u64>,
     ) -> Result<(Body, Transfer), String> {
         let reader: ReadableStreamDefaultReader = transferred.get_reader().unchecked_into();
-        let (body, parts) = Parts::new(bus, id)?;
+        let (body, parts) = Parts::new(bus, id, READ_AHEAD)?;
         let check = TransferCheck::new(declared);
         Ok((body, Transfer { parts, reader, declared, check, cancelled: false, drained: false, end: None }))
     }
