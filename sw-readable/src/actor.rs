@@ -89,8 +89,8 @@ impl Parts {
     pub(crate) async fn end(mut self, failed: Option<String>, served: u64, declared: Option<u64>) {
         drop(self.actor);
         if let Some(why) = failed {
-            let (controller, events, pull) = (&self.controller, &self.events, self.pull.take());
-            fail_visibly(controller, events, pull, self.high_water_mark, (served, declared), &why).await;
+            let pull = self.pull.take();
+            fail_visibly(&self.controller, &self.events, pull, self.high_water_mark, (served, declared), &why).await;
         }
         registry().finished(self.id);
     }

@@ -58,7 +58,7 @@ const NOTICE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 pub(crate) async fn fail_visibly(
     controller: &ReadableStreamDefaultController,
     events: &async_channel::Receiver<SourceEvent>,
-    pull: Option<js_sys::Function>,
+    mut pull: Option<js_sys::Function>,
     high_water_mark: f64,
     (served, declared): (u64, Option<u64>),
     why: &str,
@@ -66,7 +66,6 @@ pub(crate) async fn fail_visibly(
     if served > 0 {
         let notice = incomplete_notice(served, declared, why);
         let _ = controller.enqueue_with_chunk(&js_sys::Uint8Array::from(notice.as_bytes()));
-        let mut pull = pull;
         let wait = sluice_worker_bus::web::sleep(NOTICE_WAIT).fuse();
         futures::pin_mut!(wait);
         // Erroring drops what is queued: wait until the consumer took everything, the notice last.
