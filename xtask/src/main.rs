@@ -23,6 +23,7 @@
 mod bench;
 mod browsers;
 mod compat;
+mod imports;
 mod npm;
 mod serve;
 mod setup;
@@ -171,6 +172,8 @@ fn build() -> Result<(setup::WasmToolchain, PathBuf), Fail> {
     // The features rustc's wasm32 target emits; names and debug info are dropped.
     cmd.arg("-Oz").args(WASM_FEATURES.map(|f| format!("--enable-{f}"))).arg(&file).arg("-o").arg(&file);
     util::run(&mut cmd)?;
+    step("short import names in dist/sluice_bg.wasm, dist/sluice.js and dist/sluice-sw.js");
+    imports::shorten(&file, &[&dist.join("sluice.js"), &dist.join("sluice-sw.js")])?;
     // The service worker needs its listeners from the first evaluation: append the shim.
     let sw = dist.join("sluice-sw.js");
     let shim = root.join("sw-readable/js/shim.js");

@@ -1,0 +1,122 @@
+//! Short import names for `dist/`'s module: wasm-bindgen names each of the ~180 imports
+//! `__wbg_<name>_<16 hex digits>` and both glues spell every name again, which gzip cannot
+//! shrink. Each import and its import module become a short name, in the wasm and in each glue.
+
+use std::path::Path;
+
+use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
+use wasm_encoder::{ImportSection, Module, RawSection};
+use wasmparser::{Parser, Payload};
+
+use crate::util::Fail;
+
+/// Renames the imports of `wasm` and their definitions in each of `glues` (the JS files that
+/// instantiate it), in place. Fails, changing nothing, unless each glue defines every import
+/// and the import module exactly once.
+pub fn shorten(wasm: &Path, glues: &[&Path]) -> Result<(), Fail> {
+    let read = |path: &Path| std::fs::read(path).map_err(|e| Fail(format!("cannot read {}: {e}", path.display())));
+    let bytes = read(wasm)?;
+    let bad = |e: &dyn std::fmt::Display| Fail(format!("{}: {e}", wasm.display()));
+    let mut module = Module::new();
+    let mut renames: Vec<(String, String)> = Vec::new();
+    for payload in Parser::new(0).parse_all(&bytes) {
+        let payload = payload.map_err(|e| bad(&e))?;
+        if let Payload::ImportSection(reader) = &payload {
+            let mut section = ImportSection::new();
+            for import in reader.clone().into_imports() {
+                let import = import.map_err(|e| bad(&e))?;
+                let ty = RoundtripReencoder.entity_type(import.ty).map_err(|e| bad(&e))?;
+                let module_name = match renames.iter().find(|(old, _)| old == import.module) {
+                    Some((_, new)) => new.clone(),
+                    None => {
+                        let new = short_name(renames.len());
+                        renames.push((import.module.to_string(), new.clone()));
+                        new
+                    }
+                };
+                let name = short_name(renames.len());
+                renames.push((import.name.to_string(), name.clone()));
+                section.import(&module_name, &name, ty);
+            }
+            module.section(&section);
+        } else if let Some((id, range)) = payload.as_section() {
+            module.section(&RawSection { id, data: &bytes[range] });
+        }
+    }
+    let mut scripts = Vec::new();
+    for glue in glues {
+        let text = String::from_utf8(read(glue)?).map_err(|e| Fail(format!("{}: {e}", glue.display())))?;
+        scripts.push(rename_all(&text, &renames).map_err(|e| Fail(format!("{}: {e}", glue.display())))?);
+    }
+    let write = |path: &Path, data: &[u8]| {
+        std::fs::write(path, data).map_err(|e| Fail(format!("cannot write {}: {e}", path.display())))
+    };
+    write(wasm, &module.finish())?;
+    for (glue, script) in glues.iter().zip(scripts) {
+        write(glue, script.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The `n`th short name: `a` … `z`, `A` … `Z`, then two letters, and so on.
+fn short_name(mut n: usize) -> String {
+    const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut name = String::new();
+    loop {
+        name.push(LETTERS[n % LETTERS.len()] as char);
+        n /= LETTERS.len();
+        if n == 0 {
+            return name;
+        }
+        n -= 1;
+    }
+}
+
+/// `text` with each old name replaced by its new one, where the old name stands alone (as an
+/// identifier, or as the quoted module name); each must occur exactly once.
+fn rename_all(text: &str, renames: &[(String, String)]) -> Result<String, String> {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$';
+    let mut out = text.to_string();
+    for (old, new) in renames {
+        let quoted = old.chars().any(|c| !ident(c));
+        let (old, new) = match quoted {
+            true => (format!("\"{old}\""), format!("\"{new}\"")),
+            false => (old.clone(), new.clone()),
+        };
+        let alone = |at: usize| {
+            let before = out[..at].chars().next_back().is_none_or(|c| !ident(c));
+            let after = out[at + old.len()..].chars().next().is_none_or(|c| !ident(c));
+            quoted || (before && after)
+        };
+        let found: Vec<usize> = out.match_indices(&old).map(|(at, _)| at).filter(|&at| alone(at)).collect();
+        match found[..] {
+            [at] => out.replace_range(at..at + old.len(), &new),
+            _ => return Err(format!("expected `{old}` once, found it {} times", found.len())),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_names_are_distinct() {
+        let names: Vec<String> = (0..3000).map(short_name).collect();
+        assert_eq!((names[0].as_str(), names[51].as_str(), names[52].as_str()), ("a", "Z", "aa"));
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len());
+    }
+
+    #[test]
+    fn renames_whole_identifiers_once() {
+        let renames = [("./m.js".to_string(), "a".to_string()), ("__wbg_f_1".to_string(), "b".to_string())];
+        let glue = r#"{__wbg_f_1:function(){},x__wbg_f_1_2:0};return{"./m.js":n}"#;
+        assert_eq!(rename_all(glue, &renames).unwrap(), r#"{b:function(){},x__wbg_f_1_2:0};return{"a":n}"#);
+        assert!(rename_all("{}", &renames).is_err());
+        assert!(rename_all(r#"{"./m.js":1,__wbg_f_1:1,__wbg_f_1:2}"#, &renames).is_err());
+    }
+}
