@@ -9,7 +9,9 @@
 //! sender): a request may arrive before its [`crate::Message::Open`] does, and then waits up to
 //! [`Limits::open_grace`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use litemap::LiteMap;
 use std::time::Duration;
 
 use crate::headers::{response_headers, HeaderError};
@@ -141,7 +143,7 @@ struct Waiter<W> {
 #[derive(Debug)]
 pub struct Registry<B, W> {
     limits: Limits,
-    entries: HashMap<DownloadId, Entry<B>>,
+    entries: LiteMap<DownloadId, Entry<B>>,
     waiters: Vec<Waiter<W>>,
     events: VecDeque<Event<B, W>>,
     served: u64,
@@ -150,7 +152,7 @@ pub struct Registry<B, W> {
 impl<B, W> Registry<B, W> {
     /// An empty registry.
     pub fn new(limits: Limits) -> Self {
-        Self { limits, entries: HashMap::new(), waiters: Vec::new(), events: VecDeque::new(), served: 0 }
+        Self { limits, entries: LiteMap::new_vec(), waiters: Vec::new(), events: VecDeque::new(), served: 0 }
     }
 
     // ---- getters ----

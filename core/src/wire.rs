@@ -284,7 +284,7 @@ impl Envelope {
 }
 
 /// Who handles a message on the receiving side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Address {
     /// The channel's control actor: opens downloads, liveness.
     Control,

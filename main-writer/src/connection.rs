@@ -3,7 +3,7 @@
 //! restarted, the downloads opened over each bus, and what opened their URLs. When a bus dies,
 //! exactly its downloads fail, with [`SluiceError::ServiceWorkerGone`].
 
-use std::collections::HashMap;
+use litemap::LiteMap;
 use std::time::Duration;
 
 use futures::channel::oneshot;
@@ -172,7 +172,7 @@ pub(crate) fn spawn(host: Host, connected: Connected, timing: Timing) -> Connect
         timing,
         links: Links::new(connected.bus),
         run_of_current: connected.run,
-        frames: HashMap::new(),
+        frames: LiteMap::new_vec(),
     };
     spawn_local(actor.run(rx));
     ConnectionHandle { tx }
@@ -185,7 +185,7 @@ struct Connection {
     /// The run of the service worker the current bus goes to.
     run_of_current: Option<String>,
     /// The frame that opened each download URL (a page's; a worker's page keeps its own).
-    frames: HashMap<String, HtmlIFrameElement>,
+    frames: LiteMap<String, HtmlIFrameElement>,
 }
 
 impl Connection {
@@ -222,7 +222,7 @@ impl Connection {
         }
         bye(buses);
         // The downloads still open just failed, and cannot tell this actor any more.
-        for (_, frame) in self.frames.drain() {
+        for (_, frame) in std::mem::take(&mut self.frames).into_tuple_vec() {
             let_go(frame, false);
         }
     }

@@ -1,7 +1,9 @@
 //! The bus: handshake, routing to actors, request/reply correlation, counters.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use litemap::LiteMap;
 use std::fmt;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
@@ -218,7 +220,7 @@ struct State<E: Endpoint> {
     peer: Peer,
     outbox: VecDeque<(Frame, Option<E::Attachment>)>,
     requests: Requests<Answer<E::Attachment>>,
-    actors: HashMap<Address, async_channel::Sender<Incoming<E>>>,
+    actors: LiteMap<Address, async_channel::Sender<Incoming<E>>>,
     stats: Stats,
 }
 
@@ -265,7 +267,7 @@ impl<E: Endpoint> Bus<E> {
                 peer: Peer::Waiting,
                 outbox: VecDeque::new(),
                 requests: Requests::new(),
-                actors: HashMap::new(),
+                actors: LiteMap::new_vec(),
                 stats: Stats::default(),
             }),
             listener: RefCell::new(None),

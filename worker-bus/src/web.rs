@@ -8,8 +8,8 @@
 //! [`ClientEndpoint`] installs none: the worker's own listener passes each event to
 //! [`dispatch_service_worker_message`].
 
+use litemap::LiteMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use js_sys::{Array, ArrayBuffer, Reflect};
@@ -300,7 +300,7 @@ type Deliver = Rc<dyn Fn(Inbound<JsValue>)>;
 
 thread_local! {
     /// Buses of the service worker, by client id.
-    static CLIENTS: RefCell<HashMap<String, Deliver>> = RefCell::new(HashMap::new());
+    static CLIENTS: RefCell<LiteMap<String, Deliver>> = RefCell::new(LiteMap::new_vec());
 }
 
 /// A page (a `Client`), seen from the service worker. Its messages reach the bus through
