@@ -10,9 +10,9 @@
 //! [`Limits::open_grace`].
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use litemap::LiteMap;
-use std::time::Duration;
 
 use crate::headers::{response_headers, HeaderError};
 use crate::id::DownloadId;

@@ -3,12 +3,12 @@
 //! restarted, the downloads opened over each bus, and what opened their URLs. When a bus dies,
 //! exactly its downloads fail, with [`SluiceError::ServiceWorkerGone`].
 
-use litemap::LiteMap;
 use std::time::Duration;
 
 use futures::channel::oneshot;
 use futures::FutureExt;
 use js_sys::{Object, Reflect};
+use litemap::LiteMap;
 use sluice_core::{Links, Message};
 use sluice_worker_bus::web::{sleep, WebEndpoint};
 use sluice_worker_bus::{Bus, BusConfig, BusError};

@@ -2,14 +2,13 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-
-use litemap::LiteMap;
 use std::fmt;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use futures::channel::oneshot;
 use futures::future::{self, Either};
+use litemap::LiteMap;
 use sluice_core::wire::ErrorCode;
 use sluice_core::{Address, DecodeError, Envelope, Frame, Message, RequestId};
 

@@ -8,11 +8,11 @@
 //! [`ClientEndpoint`] installs none: the worker's own listener passes each event to
 //! [`dispatch_service_worker_message`].
 
-use litemap::LiteMap;
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Array, ArrayBuffer, Reflect};
+use litemap::LiteMap;
 use serde::Serialize;
 use sluice_core::wire::{MAX_FRAME_DEPTH, MAX_FRAME_VALUES, MAX_TEXT_BYTES};
 use sluice_core::{DecodeError, Frame};

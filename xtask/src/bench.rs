@@ -78,7 +78,7 @@ pub fn write_report(root: &Path, quick: bool, runs: u32) -> Result<(), Fail> {
     );
     let sizes = DistSizes::measure(root)?;
     let report = report(&results, &command, runs, &sizes);
-    write(&root.join("BENCHMARKS.md"), &report)?;
+    util::write(&root.join("BENCHMARKS.md"), &report)?;
     chart(&root.join("BENCHMARKS.svg"), &results)?;
     println!("{report}");
     println!("    written: BENCHMARKS.md, BENCHMARKS.svg");
@@ -95,7 +95,7 @@ impl DistSizes {
     fn measure(root: &Path) -> Result<Self, Fail> {
         let gz = |files: &[std::path::PathBuf]| -> Result<u64, Fail> {
             files.iter().try_fold(0, |sum, file| {
-                let bytes = std::fs::read(file).map_err(|e| Fail(format!("cannot read {}: {e}", file.display())))?;
+                let bytes = util::read(file)?;
                 let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
                 encoder
                     .write_all(&bytes)
@@ -111,10 +111,6 @@ impl DistSizes {
             streamsaver: gz(&["StreamSaver.js", "sw.js", "mitm.html"].map(|f| ss.join(f)))?,
         })
     }
-}
-
-fn write(path: &Path, text: &str) -> Result<(), Fail> {
-    std::fs::write(path, text).map_err(|e| Fail(format!("cannot write {}: {e}", path.display())))
 }
 
 /// The result of `case` at the `nth` size it ran at (sizes ascending) in `engine`.

@@ -8,13 +8,12 @@ use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
 use wasm_encoder::{ImportSection, Module, RawSection};
 use wasmparser::{Parser, Payload};
 
-use crate::util::Fail;
+use crate::util::{read, write, Fail};
 
 /// Renames the imports of `wasm` and their definitions in each of `glues` (the JS files that
 /// instantiate it), in place. Fails, changing nothing, unless each glue defines every import
 /// and the import module exactly once.
 pub fn shorten(wasm: &Path, glues: &[&Path]) -> Result<(), Fail> {
-    let read = |path: &Path| std::fs::read(path).map_err(|e| Fail(format!("cannot read {}: {e}", path.display())));
     let bytes = read(wasm)?;
     let bad = |e: &dyn std::fmt::Display| Fail(format!("{}: {e}", wasm.display()));
     let mut module = Module::new();
@@ -48,12 +47,9 @@ pub fn shorten(wasm: &Path, glues: &[&Path]) -> Result<(), Fail> {
         let text = String::from_utf8(read(glue)?).map_err(|e| Fail(format!("{}: {e}", glue.display())))?;
         scripts.push(rename_all(&text, &renames).map_err(|e| Fail(format!("{}: {e}", glue.display())))?);
     }
-    let write = |path: &Path, data: &[u8]| {
-        std::fs::write(path, data).map_err(|e| Fail(format!("cannot write {}: {e}", path.display())))
-    };
-    write(wasm, &module.finish())?;
+    write(wasm, module.finish())?;
     for (glue, script) in glues.iter().zip(scripts) {
-        write(glue, script.as_bytes())?;
+        write(glue, script)?;
     }
     Ok(())
 }

@@ -151,10 +151,7 @@ fn build() -> Result<(setup::WasmToolchain, PathBuf), Fail> {
         util::copy(&out.join("sluice.d.ts"), &dist.join(format!("{name}.d.ts")))?;
     }
     // Both runs wrote the same module (checked), which dist/ holds once.
-    let read = |dir: &str| {
-        let file = glue.join(dir).join("sluice_bg.wasm");
-        std::fs::read(&file).map_err(|e| Fail(format!("cannot read {}: {e}", file.display())))
-    };
+    let read = |dir: &str| util::read(&glue.join(dir).join("sluice_bg.wasm"));
     if read("web")? != read("no-modules")? {
         return Err(Fail("wasm-bindgen wrote two different modules for the page and the service worker".into()));
     }
@@ -182,7 +179,7 @@ fn build() -> Result<(setup::WasmToolchain, PathBuf), Fail> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Fail(format!("cannot read {} or {}: {e}", sw.display(), shim.display())))?
         .concat();
-    std::fs::write(&sw, script).map_err(|e| Fail(format!("cannot write {}: {e}", sw.display())))?;
+    util::write(&sw, script)?;
     // Minified: a third of the glue's gzipped size (the .d.ts files keep the API's docs).
     let terser = root.join("node_modules/terser/bin/terser");
     for (file, module) in [("sluice.js", true), ("sluice-sw.js", false)] {

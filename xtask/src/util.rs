@@ -16,6 +16,16 @@ pub fn copy(from: &Path, to: &Path) -> Result<(), Fail> {
         .map_err(|e| Fail(format!("cannot copy {} to {}: {e}", from.display(), to.display())))
 }
 
+/// Reads `path`, or says which read failed.
+pub fn read(path: &Path) -> Result<Vec<u8>, Fail> {
+    std::fs::read(path).map_err(|e| Fail(format!("cannot read {}: {e}", path.display())))
+}
+
+/// Writes `data` to `path`, or says which write failed.
+pub fn write(path: &Path, data: impl AsRef<[u8]>) -> Result<(), Fail> {
+    std::fs::write(path, data).map_err(|e| Fail(format!("cannot write {}: {e}", path.display())))
+}
+
 /// Prints a step line.
 pub fn step(what: &str) {
     println!("==> {what}");
