@@ -41,3 +41,54 @@ test('1,000,000 writes of 100 B finish and are byte-exact', rowsOf('small-writes
   expect(result.body).toEqual({ length: 100_000_000, firstBad: -1 });
   figure('small-writes', `${result.seconds.toFixed(1)} s (${result.mode})`);
 });
+
+test('writes of every size into a slow reader, on both paths, are byte-exact', rowsOf('mixed-writes'), async ({ driver }) => {
+  await driver.open();
+  const results = await driver.evaluate(async () => {
+    // Small chunk limits, so that gathering, gathering while a flush runs, a write that finds
+    // no room, and a write larger than a chunk all happen many times.
+    const min = 1000, max = 5000;
+    const edges = [1, min - 1, min, min + 1, max - 1, max, max + 1, 2 * max + 7, 65536];
+    let seed = 7;
+    const random = (n: number) => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return seed % n; };
+    const sizes: number[] = [];
+    for (let i = 0; i < 3000; i++) sizes.push(random(4) === 0 ? edges[random(edges.length)] : 1 + random(random(2) ? 300 : 4000));
+    const size = sizes.reduce((a, b) => a + b, 0);
+    const out = [];
+    for (const mode of ['auto', 'fallback']) {
+      const sluice = await window.sluice.Sluice.register({ mode, minChunk: min, maxChunk: max, windowChunks: 2, windowBytes: 2 * max });
+      const dl = sluice.createDownload(`mixed-${mode}.bin`, { size, trigger: 'none' });
+      const all = window.sluiceTest.bytes(0, size);
+      const writing = (async () => {
+        const writer = dl.writable.getWriter();
+        let at = 0;
+        for (const [i, n] of sizes.entries()) {
+          // Some writes are not awaited: the stream queues them behind the one that runs.
+          const written = writer.write(all.slice(at, at + n));
+          if (i % 3 !== 0) await written;
+          at += n;
+        }
+        await writer.close();
+      })();
+      // A slow reader: the service worker's stream, and so every flush, waits now and then.
+      const reader = (await fetch(dl.url)).body!.getReader();
+      let length = 0, firstBad = -1, reads = 0;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        const bad = window.sluiceTest.mismatch(value, length);
+        if (bad >= 0 && firstBad < 0) firstBad = length + bad;
+        length += value.length;
+        if (++reads % 8 === 0) await new Promise((r) => setTimeout(r, 5));
+      }
+      await writing;
+      out.push({ mode: sluice.mode, size, length, firstBad, done: await dl.done });
+      sluice.close();
+    }
+    return out;
+  });
+  expect(results.map((r) => r.mode)).toContain('fallback');
+  for (const r of results) {
+    expect({ length: r.length, firstBad: r.firstBad, done: r.done }, r.mode).toEqual({ length: r.size, firstBad: -1, done: r.size });
+  }
+});

@@ -105,8 +105,8 @@ struct Handle {
     id: DownloadId,
     url: String,
     path: TransferPath,
-    /// Writes below this many bytes are worth gathering before they reach the actor.
-    min_chunk: usize,
+    /// Writes below the first are worth gathering before they reach the actor, up to the second.
+    chunk_sizes: (usize, usize),
     commands: async_channel::Sender<Command>,
     done: Done,
 }
@@ -145,9 +145,9 @@ impl Download {
         let done: Done = async move { done_rx.await.unwrap_or(Err(SluiceError::Browser("the download ended".into()))) }
             .boxed_local()
             .shared();
-        let min_chunk = plan.flow.min_chunk as usize;
+        let chunk_sizes = (plan.flow.min_chunk as usize, plan.flow.max_chunk as usize);
         let handle =
-            Handle { id: plan.id, url: plan.url.clone(), path: plan.path, min_chunk, commands: tx.clone(), done };
+            Handle { id: plan.id, url: plan.url.clone(), path: plan.path, chunk_sizes, commands: tx.clone(), done };
         let actor = Actor {
             id: plan.id,
             writer,
@@ -203,9 +203,10 @@ impl Download {
         self.ask(|reply| Command::Write(Bytes::Rust(bytes), reply)).await
     }
 
-    /// Writes smaller than this are gathered before they are sent (the smallest chunk).
-    pub(crate) fn min_chunk(&self) -> usize {
-        self.handle.min_chunk
+    /// The smallest and the largest chunk: writes below the first are gathered before they
+    /// are sent.
+    pub(crate) fn chunk_sizes(&self) -> (usize, usize) {
+        self.handle.chunk_sizes
     }
 
     /// Writes the bytes of a JavaScript view, cut into chunks on the JavaScript side.

@@ -1,7 +1,6 @@
 //! The JavaScript API (`dist/sluice.js`): `Sluice.register`, `createDownload`,
 //! `createWriteStream`, and `Download` with `url`, `writable`, `done`, `abort`.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -17,6 +16,7 @@ use web_sys::{WritableStream, WritableStreamDefaultController};
 use crate::args::{parse_log_level, parse_mode, parse_size, parse_trigger};
 use crate::download::Download;
 use crate::error::SluiceError;
+use crate::gather::{Gather, Written};
 use crate::page::{Options, Sluice};
 use sluice_worker_bus::web::{describe, ignore_rejection};
 
@@ -316,64 +316,33 @@ fn writable(download: &Download) -> Result<WritableStream, SluiceError> {
         let slot = slot.clone();
         Closure::<dyn FnMut(WritableStreamDefaultController)>::new(move |c| slot.set(Some(c)))
     };
-    // Small writes are gathered here, below the stream, and answered at once: a write of 100 B
-    // costs a copy, not a round trip to the download's actor. The stream calls write and close
-    // one at a time, and no borrow of the buffer outlives a call.
-    let staged = Rc::new(RefCell::new(Vec::<u8>::new()));
+    let gather = Gather::new(download.clone());
     let write = {
         let download = download.clone();
-        let staged = staged.clone();
-        Closure::<dyn FnMut(JsValue) -> Promise>::new(move |chunk: JsValue| {
-            let download = download.clone();
-            let view = match chunk_view(&chunk) {
-                Ok(view) => view,
-                Err(e) => {
-                    // A bad chunk errors the writable, so the download cannot go on: it fails too.
-                    download.abort(&e.to_string());
-                    return Promise::reject(&to_js(&e));
-                }
-            };
-            let limit = download.min_chunk();
-            let len = view.length() as usize;
-            let mut buffer = staged.borrow_mut();
-            if len < limit && buffer.len() + len <= limit {
-                let at = buffer.len();
-                buffer.resize(at + len, 0);
-                view.copy_to(&mut buffer[at..]);
-                if buffer.len() < limit {
-                    return Promise::resolve(&JsValue::UNDEFINED);
-                }
-                let full = std::mem::take(&mut *buffer);
-                return future_to_promise(async move { settled(download.write_vec(full).await) });
+        let gather = gather.clone();
+        Closure::<dyn FnMut(JsValue) -> Promise>::new(move |chunk: JsValue| match chunk_view(&chunk) {
+            Ok(view) => match gather.write(view) {
+                Written::Staged => Promise::resolve(&JsValue::UNDEFINED),
+                Written::Wait(written) => future_to_promise(async move { settled(written.await) }),
+            },
+            Err(e) => {
+                // A bad chunk errors the writable, so the download cannot go on: it fails too.
+                download.abort(&e.to_string());
+                Promise::reject(&to_js(&e))
             }
-            let gathered = (!buffer.is_empty()).then(|| std::mem::take(&mut *buffer));
-            drop(buffer);
-            future_to_promise(async move {
-                if let Some(gathered) = gathered {
-                    settled(download.write_vec(gathered).await)?;
-                }
-                settled(download.write_js(view).await)
-            })
         })
     };
     let close = {
-        let download = download.clone();
-        let staged = staged.clone();
+        let gather = gather.clone();
         Closure::<dyn FnMut() -> Promise>::new(move || {
-            let download = download.clone();
-            let gathered = std::mem::take(&mut *staged.borrow_mut());
-            future_to_promise(async move {
-                if !gathered.is_empty() {
-                    settled(download.write_vec(gathered).await)?;
-                }
-                settled(download.close().await)
-            })
+            let gather = gather.clone();
+            future_to_promise(async move { settled(gather.close().await) })
         })
     };
     let abort = {
         let download = download.clone();
         Closure::<dyn FnMut(JsValue)>::new(move |reason: JsValue| {
-            staged.borrow_mut().clear();
+            gather.clear();
             let reason = if reason.is_undefined() { "aborted".to_string() } else { describe(&reason) };
             download.abort(&reason);
         })

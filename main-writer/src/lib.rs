@@ -22,11 +22,13 @@
 //! `register` registers the service worker, waits until it answers a ping over a
 //! `MessageChannel` (the ready handshake), probes whether a `ReadableStream` can be
 //! transferred to it, and picks the transfer or the fallback path (core's
-//! [`sluice_core::decide`]). Small writes are coalesced into chunks of at least 64 KiB; large
-//! ones are cut into chunks on the JavaScript side, so no write is copied whole into wasm.
+//! [`sluice_core::decide`]). Small writes are coalesced into chunks of at least 64 KiB (up to
+//! 1 MiB while sending is slow); large ones are cut into chunks on the JavaScript side, so no
+//! write is copied whole into wasm.
 //!
 //! Actors, each the one owner of its state; each module uses only those below it:
 //! - `js`: the JavaScript API (`Sluice`, `Download`, the `WritableStream`);
+//! - `gather`: the sink below that stream, which gathers small writes while it sends;
 //! - `page`: `Sluice`: register, probe, new downloads;
 //! - `download`: one actor per download (window, coalescer, writer) and its `Download` handle;
 //! - `handoff`: a `Sluice` handed to a worker: the page's side that serves it, the worker's link;
@@ -42,6 +44,8 @@ mod connection;
 #[cfg(target_arch = "wasm32")]
 mod download;
 pub mod error;
+#[cfg(target_arch = "wasm32")]
+mod gather;
 #[cfg(target_arch = "wasm32")]
 mod handoff;
 #[cfg(target_arch = "wasm32")]
