@@ -14,8 +14,20 @@ test('caller mistakes get their own codes, before anything is sent', rowsOf('cal
     };
     const sluice = await window.sluice.Sluice.register({});
     const registerMode = await window.sluice.Sluice.register({ mode: 'fast' as 'auto' }).then(() => 'no error', (e) => e.code);
+    const registerWith = (options: unknown) =>
+      window.sluice.Sluice.register(options as object).then(() => 'no error', (e) => e.code);
+    const registerOptions = [
+      await registerWith('fast'),
+      await registerWith({ windowChunks: 'eight' }),
+      await registerWith({ minChunk: -1 }),
+      await registerWith({ maxChunk: 2 ** 32 }),
+      await registerWith({ timeoutMs: 1.5 }),
+      await registerWith({ logLevel: 3 }),
+      await registerWith({ somethingElse: true, serviceWorker: undefined }),
+    ];
     const out = {
       registerMode,
+      registerOptions,
       longName: code(() => sluice.createDownload('x'.repeat(5000))),
       longType: code(() => sluice.createDownload('a.txt', { type: 'text/' + 'x'.repeat(5000) })),
       badType: code(() => sluice.createDownload('a.txt', { type: 'not a type' })),
@@ -37,6 +49,8 @@ test('caller mistakes get their own codes, before anything is sent', rowsOf('cal
   });
   expect(result).toEqual({
     registerMode: 'invalid_argument',
+    // A known option of the wrong type or out of range is refused; an unknown one is ignored.
+    registerOptions: ['invalid_argument', 'invalid_argument', 'invalid_argument', 'invalid_argument', 'invalid_argument', 'invalid_argument', 'no error'],
     longName: 'too_large',
     longType: 'too_large',
     badType: 'invalid_argument',

@@ -56,10 +56,17 @@ pub fn parse_log_level(name: Option<&str>) -> Result<log::LevelFilter, SluiceErr
 
 /// A JavaScript number as a size in bytes: a whole number from 0 to 2^53 - 1.
 pub fn parse_size(n: f64) -> Result<u64, SluiceError> {
-    if n >= 0.0 && n.fract() == 0.0 && n <= MAX_SAFE_INTEGER as f64 {
+    parse_whole("size", n, MAX_SAFE_INTEGER)
+}
+
+/// A JavaScript number as a whole number from 0 to `max` (and at most 2^53 - 1); `what`
+/// names it in the error.
+pub fn parse_whole(what: &str, n: f64, max: u64) -> Result<u64, SluiceError> {
+    let max = max.min(MAX_SAFE_INTEGER);
+    if n >= 0.0 && n.fract() == 0.0 && n <= max as f64 {
         Ok(n as u64)
     } else {
-        Err(SluiceError::InvalidArgument(format!("size must be a whole number of bytes from 0 to 2^53 - 1, not {n}")))
+        Err(SluiceError::InvalidArgument(format!("{what} must be a whole number from 0 to {max}, not {n}")))
     }
 }
 
@@ -97,6 +104,11 @@ mod tests {
             assert_eq!(parse_size(bad).unwrap_err().code(), "invalid_argument", "{bad}");
         }
         assert_eq!(parse_size(0.0).unwrap(), 0);
+        assert_eq!(parse_whole("windowChunks", 8.0, u64::from(u32::MAX)).unwrap(), 8);
+        for bad in [4_294_967_296.0, -1.0, 0.5, f64::NAN] {
+            let e = parse_whole("windowChunks", bad, u64::from(u32::MAX)).unwrap_err();
+            assert!(e.to_string().contains("windowChunks must be a whole number"), "{e}");
+        }
         let long = "x".repeat(5000);
         let e = check_meta(&meta(&long, None, None)).unwrap_err();
         assert_eq!(e.code(), "too_large");

@@ -5,7 +5,6 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
-use serde::Deserialize;
 use sluice_core::window::FlowConfig;
 use sluice_core::{FileMeta, TransferPath};
 use wasm_bindgen::prelude::*;
@@ -13,7 +12,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::{WritableStream, WritableStreamDefaultController};
 
-use crate::args::{parse_log_level, parse_mode, parse_size, parse_trigger};
+use crate::args::{parse_log_level, parse_mode, parse_size, parse_trigger, parse_whole};
 use crate::download::Download;
 use crate::error::SluiceError;
 use crate::gather::{Gather, Written};
@@ -70,45 +69,35 @@ fn to_js(e: &SluiceError) -> JsValue {
     error.into()
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
-struct JsOptions {
-    service_worker: Option<String>,
-    scope: Option<String>,
-    mode: Option<String>,
-    window_chunks: Option<u32>,
-    window_bytes: Option<u64>,
-    min_chunk: Option<u32>,
-    max_chunk: Option<u32>,
-    timeout_ms: Option<u64>,
-    keepalive_ms: Option<u64>,
-    expire_after_ms: Option<u64>,
-    log_level: Option<String>,
-}
-
+/// `Sluice.register`'s options, read with `Reflect`: an unknown key is ignored, a known one of
+/// the wrong type is an `invalid_argument`.
 fn options(value: JsValue) -> Result<Options, SluiceError> {
-    let given: JsOptions = if value.is_undefined() || value.is_null() {
-        JsOptions::default()
-    } else {
-        serde_wasm_bindgen::from_value(value).map_err(|e| SluiceError::InvalidArgument(format!("options: {e}")))?
+    if !(value.is_undefined() || value.is_null() || value.is_object()) {
+        return Err(SluiceError::InvalidArgument(format!("options must be an object, not {}", describe(&value))));
+    }
+    let text = |key: &str| text(&value, key);
+    let whole = |key: &str, max: u64| match get(&value, key) {
+        None => Ok(None),
+        Some(n) => parse_whole(&format!("options: {key}"), n.as_f64().unwrap_or(f64::NAN), max).map(Some),
     };
+    let small = |key: &str, default: u32| whole(key, u64::from(u32::MAX)).map(|n| n.map_or(default, |n| n as u32));
+    let millis = |key: &str, default: Duration| whole(key, u64::MAX).map(|n| n.map_or(default, Duration::from_millis));
     let defaults = Options::default();
     let flow = FlowConfig::default();
-    let mode = parse_mode(given.mode.as_deref())?;
     Ok(Options {
-        log_level: parse_log_level(given.log_level.as_deref())?,
-        service_worker: given.service_worker.unwrap_or(defaults.service_worker),
-        scope: given.scope,
-        mode,
+        log_level: parse_log_level(text("logLevel")?.as_deref())?,
+        service_worker: text("serviceWorker")?.unwrap_or(defaults.service_worker),
+        scope: text("scope")?,
+        mode: parse_mode(text("mode")?.as_deref())?,
         flow: FlowConfig {
-            window_chunks: given.window_chunks.unwrap_or(flow.window_chunks),
-            window_bytes: given.window_bytes.unwrap_or(flow.window_bytes),
-            min_chunk: given.min_chunk.unwrap_or(flow.min_chunk),
-            max_chunk: given.max_chunk.unwrap_or(flow.max_chunk),
+            window_chunks: small("windowChunks", flow.window_chunks)?,
+            window_bytes: whole("windowBytes", u64::MAX)?.unwrap_or(flow.window_bytes),
+            min_chunk: small("minChunk", flow.min_chunk)?,
+            max_chunk: small("maxChunk", flow.max_chunk)?,
         },
-        timeout: given.timeout_ms.map_or(defaults.timeout, Duration::from_millis),
-        keepalive: given.keepalive_ms.map_or(defaults.keepalive, Duration::from_millis),
-        expire_after: given.expire_after_ms.map_or(defaults.expire_after, Duration::from_millis),
+        timeout: millis("timeoutMs", defaults.timeout)?,
+        keepalive: millis("keepaliveMs", defaults.keepalive)?,
+        expire_after: millis("expireAfterMs", defaults.expire_after)?,
     })
 }
 
@@ -220,6 +209,16 @@ fn get(options: &JsValue, key: &str) -> Option<JsValue> {
     Reflect::get(options, &key.into()).ok().filter(|v| !v.is_undefined() && !v.is_null())
 }
 
+/// The string at `key` of `options`, if there is one.
+fn text(options: &JsValue, key: &str) -> Result<Option<String>, SluiceError> {
+    match get(options, key) {
+        None => Ok(None),
+        Some(value) => {
+            value.as_string().map(Some).ok_or_else(|| SluiceError::InvalidArgument(format!("{key} must be a string")))
+        }
+    }
+}
+
 /// A view of the bytes of a written chunk (a Uint8Array, any ArrayBuffer view, or an
 /// ArrayBuffer): nothing is copied here.
 fn chunk_view(chunk: &JsValue) -> Result<Uint8Array, SluiceError> {
@@ -243,13 +242,7 @@ impl JsDownload {
             None => None,
             Some(size) => Some(parse_size(size.as_f64().unwrap_or(f64::NAN))?),
         };
-        let text = |key: &str| match get(&options, key) {
-            None => Ok(None),
-            Some(value) => value
-                .as_string()
-                .map(Some)
-                .ok_or_else(|| SluiceError::InvalidArgument(format!("{key} must be a string"))),
-        };
+        let text = |key: &str| text(&options, key);
         let content_type = text("type")?;
         let trigger = parse_trigger(text("trigger")?.as_deref())?;
         let download = sluice.create_download(FileMeta { name, size, content_type }, trigger)?;
