@@ -18,7 +18,7 @@ const LARGE = QUICK ? [32 * MiB, 128 * MiB] : [512 * MiB, 2048 * MiB];
 const TINY_WRITES = QUICK ? 100_000 : 1_000_000;
 
 /** `producer`: the producer alone, into a `WritableStream` that keeps nothing (no download). */
-type Impl = 'sluice' | 'streamsaver' | 'ceiling' | 'producer';
+type Impl = 'sluice' | 'streamsaver' | 'ceiling' | 'messages' | 'producer';
 interface Case {
   id: string;
   impl: Impl;
@@ -38,6 +38,7 @@ const CASES: Case[] = [
   { id: 'sluice-fallback-window-1', impl: 'sluice', options: { mode: 'fallback', windowChunks: 1, windowBytes: MiB }, path: 'fallback', sizes: LARGE.slice(0, 1), ...large },
   { id: 'sluice-fallback-64k-chunks', impl: 'sluice', options: { mode: 'fallback', minChunk: 65536, maxChunk: 65536 }, path: 'fallback', sizes: LARGE.slice(0, 1), ...large },
   { id: 'ceiling', impl: 'ceiling', sizes: LARGE, ...large },
+  { id: 'messages', impl: 'messages', sizes: LARGE, ...large },
   { id: 'streamsaver', impl: 'streamsaver', sizes: LARGE, ...large },
   { id: 'sluice-tiny', impl: 'sluice', options: { mode: 'auto' }, ...tiny },
   { id: 'streamsaver-tiny', impl: 'streamsaver', ...tiny },

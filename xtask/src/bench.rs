@@ -250,6 +250,14 @@ fn report(results: &[Figure], command: &str, runs: u32, sizes: &DistSizes) -> St
                     ratio(r("sluice-fallback", nth), r("ceiling", nth))
                 ),
             );
+            line(
+                &mut md,
+                &format!(
+                    "- Fallback / postMessage alone (no Sluice), {}: {}",
+                    big(nth),
+                    ratio(r("sluice-fallback", nth), r("messages", nth))
+                ),
+            );
         }
         line(
             &mut md,
@@ -268,7 +276,7 @@ fn report(results: &[Figure], command: &str, runs: u32, sizes: &DistSizes) -> St
             ),
         );
         let mut memory = Vec::new();
-        for case in [sluice_main, "sluice-fallback", "streamsaver", "ceiling"] {
+        for case in [sluice_main, "sluice-fallback", "streamsaver", "ceiling", "messages"] {
             if let (Some(small), Some(large)) = (growth(r(case, 0)), growth(r(case, 1))) {
                 let entry = format!("{} {:+.0} MiB", label(case), (large - small) / MIB);
                 if !memory.contains(&entry) {
@@ -324,7 +332,7 @@ fn report(results: &[Figure], command: &str, runs: u32, sizes: &DistSizes) -> St
         }
     }
     line(&mut md, "");
-    line(&mut md, "Cases: Sluice on each path (the fallback with its default window of 8 chunks / 8 MiB, with a window of one 1 MiB chunk, and with 64 KiB chunks); StreamSaver.js 2.0.6 as its README says (its `mitm.html` and `sw.js` served from this origin; where it falls back to a Blob it holds the whole file in memory); the ceiling, a service worker that generates the same bytes itself with no page involved (compat-tests/demo/bench/ceiling/sw.js).");
+    line(&mut md, "Cases: Sluice on each path (the fallback with its default window of 8 chunks / 8 MiB, with a window of one 1 MiB chunk, and with 64 KiB chunks); StreamSaver.js 2.0.6 as its README says (its `mitm.html` and `sw.js` served from this origin; where it falls back to a Blob it holds the whole file in memory); the ceiling, a service worker that generates the same bytes itself with no page involved (compat-tests/demo/bench/ceiling/sw.js); postMessage alone, the fallback path's transport without Sluice: each 1 MiB write copied and posted to a service worker over a `MessageChannel` once its response stream granted it, 8 chunks in flight (compat-tests/demo/bench/messages/sw.js).");
     md
 }
 
@@ -335,6 +343,7 @@ fn label(case: &str) -> &'static str {
         "sluice-fallback-window-1" => "Sluice fallback, window 1",
         "sluice-fallback-64k-chunks" => "Sluice fallback, 64 KiB chunks",
         "ceiling" => "Ceiling (in-worker)",
+        "messages" => "postMessage alone",
         "streamsaver" => "StreamSaver.js",
         "sluice-tiny" => "Sluice, tiny writes",
         "streamsaver-tiny" => "StreamSaver.js, tiny writes",
