@@ -1,10 +1,7 @@
 //! Which path a browser gets, decided from what was probed (never from the user agent).
 
-use serde::{Deserialize, Serialize};
-
 /// How the bytes reach the service worker's response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TransferPath {
     /// The page transfers a `ReadableStream` to the service worker, which responds with it.
     Transfer,
@@ -13,7 +10,7 @@ pub enum TransferPath {
 }
 
 /// What the page found out about the browser.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Probe {
     /// `navigator.serviceWorker` exists (secure context, not a private mode that hides it).
     pub service_worker: bool,
@@ -26,8 +23,7 @@ pub struct Probe {
 }
 
 /// What the caller asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ForcedMode {
     /// Take the transfer path where it works, the fallback path elsewhere.
     #[default]
@@ -39,8 +35,7 @@ pub enum ForcedMode {
 }
 
 /// Why Sluice cannot work in this browser.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Unsupported {
     /// No service workers (insecure context, private mode, or disabled).
     #[error("service workers are not available (an insecure context or a private window?)")]

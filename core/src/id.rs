@@ -9,7 +9,6 @@ use std::fmt;
 use std::str::FromStr;
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use serde::{Deserialize, Serialize};
 
 /// Path segment between the scope and the id.
 const PREFIX: &str = "sluice/";
@@ -18,8 +17,7 @@ const PREFIX: &str = "sluice/";
 const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// A 128-bit random download id, written as 32 lowercase hex digits.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DownloadId(u128);
 
 /// A string that is not 32 lowercase hex digits.

@@ -26,7 +26,7 @@ proptest! {
             grant(&mut w, 3, 256);
             (credit_chunks, credit_bytes) = (3, 256);
         }
-        let mut input = Vec::new();
+        let mut input: Vec<u8> = Vec::new();
         let mut output = Vec::new();
         let mut unreturned: Vec<u64> = Vec::new();
         let mut step = 0usize;

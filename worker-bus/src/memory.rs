@@ -89,9 +89,9 @@ impl MemoryEndpoint {
             (Some(_), Some(_)) => {
                 let mut value = value.clone();
                 value["v"] = WIRE_VERSION.into();
-                Ok(Frame::decode(|| &value)?)
+                Ok(Frame::decode(&value)?)
             }
-            _ => Ok(Frame::decode(|| value)?),
+            _ => Ok(Frame::decode(value)?),
         }
     }
 
@@ -121,7 +121,7 @@ impl Endpoint for MemoryEndpoint {
     type Attachment = Vec<u8>;
 
     fn post(&self, frame: &Frame, attachment: Option<Vec<u8>>) -> Result<(), PostError> {
-        let mut value = serde_json::to_value(frame).map_err(|e| PostError(e.to_string()))?;
+        let mut value = Value::from(frame.encode());
         if let (Some(v), Value::Object(map)) = (*self.own.version.borrow(), &mut value) {
             map.insert("v".into(), v.into());
         }

@@ -1,6 +1,6 @@
 //! Endpoints over the browser's `postMessage` targets.
 //!
-//! A frame travels as a plain object (`serde-wasm-bindgen`, JSON-compatible); an attachment
+//! A frame travels as a plain object (core's [`Frame::encode`], read back field by field); an attachment
 //! travels beside it under the key `data` and, when it is an `ArrayBuffer`, a `ReadableStream`
 //! or a `MessagePort`, in the transfer list (moved, never copied).
 //!
@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use js_sys::{Array, ArrayBuffer, Reflect};
 use litemap::LiteMap;
-use serde::Serialize;
+use sluice_core::wire::{Source, Value};
 use sluice_core::wire::{MAX_FRAME_DEPTH, MAX_FRAME_VALUES, MAX_TEXT_BYTES};
 use sluice_core::{DecodeError, Frame};
 use wasm_bindgen::prelude::*;
@@ -28,10 +28,25 @@ use crate::endpoint::{Endpoint, Inbound, Listener, PostError, Rejected};
 /// Key of the attachment beside the frame.
 const DATA: &str = "data";
 
+/// A frame's plain object as a JavaScript value.
+fn to_js(value: &Value) -> JsValue {
+    match value {
+        Value::Number(n) => JsValue::from_f64(*n),
+        Value::Text(s) => JsValue::from_str(s),
+        Value::Null => JsValue::NULL,
+        Value::Object(fields) => {
+            let object = js_sys::Object::new();
+            for (key, value) in fields {
+                let _ = Reflect::set(&object, &JsValue::from_str(key), &to_js(value));
+            }
+            object.into()
+        }
+    }
+}
+
 /// Turns a frame and its attachment into what `postMessage` takes.
 fn encode(frame: &Frame, attachment: Option<JsValue>) -> Result<(JsValue, Array), PostError> {
-    let value =
-        frame.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| PostError(e.to_string()))?;
+    let value = to_js(&frame.encode());
     let transfer = Array::new();
     if let Some(attachment) = attachment {
         Reflect::set(&value, &DATA.into(), &attachment).map_err(|e| PostError(format!("{e:?}")))?;
@@ -45,19 +60,40 @@ fn encode(frame: &Frame, attachment: Option<JsValue>) -> Result<(JsValue, Array)
     Ok((value, transfer))
 }
 
+/// A received JavaScript value, read field by field by core's decoder.
+struct Received(JsValue);
+
+impl Source for Received {
+    fn field(&self, key: &str) -> Option<Self> {
+        if !self.0.is_object() {
+            return None;
+        }
+        let value = Reflect::get(&self.0, &JsValue::from_str(key)).ok()?;
+        (!value.is_undefined() && !value.is_null()).then_some(Received(value))
+    }
+
+    fn number(&self) -> Option<f64> {
+        self.0.as_f64()
+    }
+
+    fn text(&self) -> Option<String> {
+        self.0.as_string()
+    }
+}
+
 /// Decodes a received value; `expected_origin` is checked when the event names an origin.
 fn decode(data: &JsValue, origin: &str, expected_origin: &str) -> Inbound<JsValue> {
     if !origin.is_empty() && origin != expected_origin {
         return Err(Rejected::ForeignOrigin(origin.chars().take(200).collect()));
     }
     check_shape(data)?;
-    let frame = Frame::decode(|| serde_wasm_bindgen::Deserializer::from(data.clone()))?;
+    let frame = Frame::decode(&Received(data.clone()))?;
     let attachment = Reflect::get(data, &DATA.into()).ok().filter(|v| !v.is_undefined() && !v.is_null());
     Ok((frame, attachment))
 }
 
-/// Bounds what decoding walks, before serde sees the value (serde recurses, so a deeply nested
-/// or cyclic value would overflow the stack) and before a text is copied into wasm memory: at
+/// Bounds what arrives before decoding reads it (a deeply nested, cyclic or huge value is
+/// refused whole) and before a text is copied into wasm memory: at
 /// most [`MAX_FRAME_DEPTH`] levels and [`MAX_FRAME_VALUES`] values, no text over
 /// [`MAX_TEXT_BYTES`] (a text's UTF-16 length never exceeds its UTF-8 length). The attachment
 /// beside the frame is not walked. A value without a numeric `v` is not a frame at all.
