@@ -1,9 +1,9 @@
 // `cargo xtask bench`: real downloads to disk, the same producer into Sluice (each path and
-// window), into StreamSaver.js 2.0.6 (from npm, unmodified), and the ceiling (a service worker
-// that generates the bytes itself). Each figure is the median of the runs of this browser, every
-// file checked byte-exact (sha256) on disk. Results go to target/bench/results.jsonl; the
-// xtask writes BENCHMARKS.md and its chart from them.
-import { appendFileSync, existsSync, mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs';
+// window), into StreamSaver.js 2.0.6 (from npm, unmodified), the ceiling (a service worker that
+// generates the bytes itself) and postMessage alone (the fallback's transport without Sluice).
+// Every file is checked byte-exact (sha256) on disk. Each run is a line of
+// target/bench/results.jsonl; the xtask takes the medians and writes BENCHMARKS.md and its chart.
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test, expect, type Browser } from '../fixtures';
 import { expectedSha256, fileSha256 } from '../data';
@@ -121,53 +121,67 @@ async function timed(driver: Browser, c: Case, name: string, size: number): Prom
   return { seconds, mbps: size / 1e6 / seconds, pssGrowth: before !== null && top !== null ? top - before : null };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+/** Runs of this invocation (`cargo xtask bench` sets it): a case run again later replaces them. */
+const SESSION = process.env.SLUICE_BENCH_SESSION ?? String(Date.now());
 
-for (const c of CASES) {
-  test(c.id, async ({ driver }) => {
-    test.setTimeout(0);
-    await driver.goto('/bench.html');
-    const ready = await driver.evaluate(async () => {
-      for (let i = 0; i < 1500 && !window.benchReady; i++) await new Promise((r) => setTimeout(r, 20));
-      return window.benchReady === true;
-    });
-    expect(ready, 'bench.html loaded (Sluice, StreamSaver.js)').toBe(true);
-    const how = await driver.evaluate(({ impl, options }) => window.bench.setup(impl, options), { impl: c.impl, options: c.options ?? {} });
-    if (c.path && how !== c.path) test.skip(true, `the probe picked the ${how} path here`);
-    // A first small download warms up each implementation (its service worker, StreamSaver's mitm).
-    await timed(driver, { ...c, sizes: [] }, `warm-up-${c.id}.bin`, 65536 + 1);
-    for (const size of c.sizes) {
-      const runs: Run[] = [];
-      for (let i = 0; i < RUNS; i++) {
+/** The runs of this session already written for `engine`, `case` and `size`. */
+function earlier(engine: string, id: string, size: number): Run[] {
+  if (!existsSync(OUT)) return [];
+  return readFileSync(OUT, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l))
+    .filter((r) => r.session === SESSION && r.engine === engine && r.case === id && r.size === size)
+    .map((r) => r.run);
+}
+
+// The runs are interleaved: the first run of every case, then the second of every case, and so
+// on, each in a browser of its own. A machine that slows down as the benchmark goes (the disk,
+// the page cache) then weighs on every case alike, not on the cases that happen to come last.
+// Each run is a line of OUT; the xtask takes the median of each case's runs.
+for (let run = 0; run < RUNS; run++) {
+  for (const c of CASES) {
+    test(`${c.id}, run ${run + 1} of ${RUNS}`, async ({ driver }) => {
+      test.setTimeout(0);
+      // A failed download may leave the browser in any state: no more runs of it.
+      const sizes = c.sizes.filter((size) => !earlier(driver.engine, c.id, size).some((r) => r.error));
+      test.skip(sizes.length === 0, 'an earlier run failed at every size');
+      await driver.goto('/bench.html');
+      const ready = await driver.evaluate(async () => {
+        for (let i = 0; i < 1500 && !window.benchReady; i++) await new Promise((r) => setTimeout(r, 20));
+        return window.benchReady === true;
+      });
+      expect(ready, 'bench.html loaded (Sluice, StreamSaver.js)').toBe(true);
+      const how = await driver.evaluate(({ impl, options }) => window.bench.setup(impl, options), { impl: c.impl, options: c.options ?? {} });
+      if (c.path && how !== c.path) test.skip(true, `the probe picked the ${how} path here`);
+      // A first small download warms up each implementation (its service worker, StreamSaver's mitm).
+      await timed(driver, { ...c, sizes: [] }, `warm-up-${c.id}.bin`, 65536 + 1);
+      for (const size of sizes) {
+        let result: Run;
         try {
-          runs.push(await timed(driver, c, `bench-${c.id}-${size}-${i}.bin`, size));
+          result = await timed(driver, c, `bench-${c.id}-${size}-${run}.bin`, size);
         } catch (e) {
-          runs.push({ seconds: 0, mbps: 0, pssGrowth: null, error: (e as Error).message });
-          break; // a failed download may leave the browser in any state: no more runs of it
+          result = { seconds: 0, mbps: 0, pssGrowth: null, error: (e as Error).message };
         }
+        const record = {
+          session: SESSION,
+          engine: driver.engine,
+          version: driver.version,
+          case: c.id,
+          impl: c.impl,
+          how,
+          size,
+          writes: Math.ceil(size / c.chunk),
+          chunk: c.chunk,
+          run: result,
+        };
+        mkdirSync(dirname(OUT), { recursive: true });
+        appendFileSync(OUT, `${JSON.stringify(record)}\n`);
+        const shown = result.error ? `failed: ${result.error}` : `${result.mbps.toFixed(1)} MB/s, PSS +${((result.pssGrowth ?? 0) / MiB).toFixed(0)} MiB`;
+        console.log(`${driver.engine}: ${c.id}, ${c.chunk === 100 ? `${record.writes} x 100 B` : `${size / MiB} MiB`} (${how}), run ${run + 1}: ${shown}`);
       }
-      const good = runs.filter((r) => !r.error);
-      const growth = good.map((r) => r.pssGrowth).filter((g): g is number => g !== null);
-      const result = {
-        engine: driver.engine,
-        version: driver.version,
-        case: c.id,
-        impl: c.impl,
-        how,
-        size,
-        writes: Math.ceil(size / c.chunk),
-        chunk: c.chunk,
-        runs,
-        mbps: good.length ? median(good.map((r) => r.mbps)) : null,
-        pssGrowth: growth.length ? median(growth) : null,
-        error: runs.find((r) => r.error)?.error ?? null,
-      };
-      mkdirSync(dirname(OUT), { recursive: true });
-      appendFileSync(OUT, `${JSON.stringify(result)}\n`);
-      const shown = result.mbps === null ? `failed: ${result.error}` : `${result.mbps.toFixed(1)} MB/s, PSS +${((result.pssGrowth ?? 0) / MiB).toFixed(0)} MiB`;
-      console.log(`${driver.engine}: ${c.id}, ${c.chunk === 100 ? `${result.writes} x 100 B` : `${size / MiB} MiB`} (${how}): ${shown}`);
-    }
-    // A failure is a figure of the benchmark, not a failed test; only the impossible fails here.
-    expect(c.sizes.length).toBeGreaterThan(0);
-  });
+      // A failure is a figure of the benchmark, not a failed test; only the impossible fails here.
+      expect(sizes.length).toBeGreaterThan(0);
+    });
+  }
 }
