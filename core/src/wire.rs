@@ -451,46 +451,62 @@ impl RequestId {
 }
 
 impl Message {
+    /// The message's `type` on the wire (and in log lines).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Open { .. } => "open",
+            Message::Grant { .. } => "grant",
+            Message::Chunk { .. } => "chunk",
+            Message::Close { .. } => "close",
+            Message::Done { .. } => "done",
+            Message::Abort { .. } => "abort",
+            Message::Cancel { .. } => "cancel",
+            Message::Ping { .. } => "ping",
+            Message::Pong { .. } => "pong",
+            Message::Bye => "bye",
+            Message::Ack => "ack",
+            Message::Error { .. } => "error",
+        }
+    }
+
     fn encode(&self) -> Value {
-        let (kind, mut fields): (&str, Vec<(&'static str, Value)>) = match self {
+        let mut fields: Vec<(&'static str, Value)> = match self {
             Message::Open { id, meta, path, window_chunks, window_bytes, expire_after_ms } => {
                 let meta = Value::Object(vec![
                     ("name", meta.name.as_str().into()),
                     ("size", meta.size.into()),
                     ("content_type", meta.content_type.as_deref().into()),
                 ]);
-                let fields = vec![
+                vec![
                     ("id", (*id).into()),
                     ("meta", meta),
                     ("path", path.name().into()),
                     ("window_chunks", (*window_chunks).into()),
                     ("window_bytes", (*window_bytes).into()),
                     ("expire_after_ms", (*expire_after_ms).into()),
-                ];
-                ("open", fields)
+                ]
             }
             Message::Grant { id, chunks, bytes } => {
-                ("grant", vec![("id", (*id).into()), ("chunks", (*chunks).into()), ("bytes", (*bytes).into())])
+                vec![("id", (*id).into()), ("chunks", (*chunks).into()), ("bytes", (*bytes).into())]
             }
             Message::Chunk { id, seq, len } => {
-                ("chunk", vec![("id", (*id).into()), ("seq", (*seq).into()), ("len", (*len).into())])
+                vec![("id", (*id).into()), ("seq", (*seq).into()), ("len", (*len).into())]
             }
-            Message::Close { id, total } => ("close", vec![("id", (*id).into()), ("total", (*total).into())]),
-            Message::Done { id, total } => ("done", vec![("id", (*id).into()), ("total", (*total).into())]),
-            Message::Abort { id, reason } => ("abort", vec![("id", (*id).into()), ("reason", reason.as_str().into())]),
+            Message::Close { id, total } => vec![("id", (*id).into()), ("total", (*total).into())],
+            Message::Done { id, total } => vec![("id", (*id).into()), ("total", (*total).into())],
+            Message::Abort { id, reason } => vec![("id", (*id).into()), ("reason", reason.as_str().into())],
             Message::Cancel { id, reason } => {
-                ("cancel", vec![("id", (*id).into()), ("reason", reason.as_str().into())])
+                vec![("id", (*id).into()), ("reason", reason.as_str().into())]
             }
-            Message::Ping { nonce } => ("ping", vec![("nonce", (*nonce).into())]),
-            Message::Pong { nonce } => ("pong", vec![("nonce", (*nonce).into())]),
-            Message::Bye => ("bye", vec![]),
-            Message::Ack => ("ack", vec![]),
-            Message::Error { id, code, message } => (
-                "error",
-                vec![("id", (*id).into()), ("code", code.name().into()), ("message", message.as_str().into())],
-            ),
+            Message::Ping { nonce } => vec![("nonce", (*nonce).into())],
+            Message::Pong { nonce } => vec![("nonce", (*nonce).into())],
+            Message::Bye => vec![],
+            Message::Ack => vec![],
+            Message::Error { id, code, message } => {
+                vec![("id", (*id).into()), ("code", code.name().into()), ("message", message.as_str().into())]
+            }
         };
-        fields.insert(0, ("type", kind.into()));
+        fields.insert(0, ("type", self.kind().into()));
         Value::Object(fields)
     }
 }

@@ -467,7 +467,7 @@ impl Actor {
             Message::Cancel { reason, .. } => self.writer.handle_cancel(&reason),
             Message::Error { code, message, .. } => self.writer.handle_fail(SluiceError::from_remote(code, message)),
             Message::Done { total, .. } => self.writer.handle_done(total),
-            other => log::warn!("download {}: unexpected {other:?}", self.id),
+            other => log::warn!("download {}: unexpected {}", self.id, other.kind()),
         }
     }
 }

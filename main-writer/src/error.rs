@@ -17,7 +17,7 @@ pub enum SluiceError {
     #[error("registering the service worker failed: {0}")]
     Registration(String),
     /// The service worker did not answer within the timeout (stopped, crashed or updated).
-    #[error("the service worker stopped answering (no reply within {0:?})")]
+    #[error("the service worker stopped answering (no reply within {} ms)", .0.as_millis())]
     ServiceWorkerGone(Duration),
     /// The download cannot go on (closed, aborted, cancelled by the consumer, size mismatch...).
     #[error(transparent)]

@@ -172,7 +172,7 @@ async fn handle_control(
             }
         }
         other => {
-            let message = format!("the service worker does not handle {other:?} here");
+            let message = format!("the service worker does not handle {} here", other.kind());
             (Message::Error { id: other.download_id(), code: ErrorCode::Protocol, message }, None)
         }
     };

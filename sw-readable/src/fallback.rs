@@ -91,7 +91,7 @@ impl Fallback {
                     }
                 }
                 Message::Abort { reason, .. } => self.window.handle_abort(&reason),
-                other => log::warn!("download {}: unexpected {other:?}", self.parts.id),
+                other => log::warn!("download {}: unexpected {}", self.parts.id, other.kind()),
             },
             Input::Page(None) => self.window.handle_abort("the connection to the page ended"),
             Input::Stream(Some(SourceEvent::Pull(resolve))) => {

@@ -111,7 +111,7 @@ impl Transfer {
             Event::Input(Input::Page(Some(Incoming { msg, .. }))) => match msg {
                 Message::Close { total, .. } => self.check.handle_close(total),
                 Message::Abort { reason, .. } => self.check.handle_failure(&format!("aborted by the page: {reason}")),
-                other => log::warn!("download {}: unexpected {other:?}", self.parts.id),
+                other => log::warn!("download {}: unexpected {}", self.parts.id, other.kind()),
             },
             Event::Input(Input::Page(None)) => self.check.handle_failure("the connection to the page ended"),
             Event::Input(Input::Stream(Some(SourceEvent::Pull(resolve)))) => self.parts.pull = Some(resolve),

@@ -36,7 +36,7 @@ impl Default for BusConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BusError {
     /// No reply within the timeout (the peer may be gone).
-    #[error("no reply within {0:?}")]
+    #[error("no reply within {} ms", .0.as_millis())]
     Timeout(Duration),
     /// The peer is another Sluice build; nothing more goes through this bus.
     #[error("wire version mismatch: this side speaks {ours}, the peer {theirs}; load the same Sluice build on page and service worker")]
