@@ -136,6 +136,19 @@ pub fn write_report(root: &Path, quick: bool, runs: u32) -> Result<(), Fail> {
     Ok(())
 }
 
+/// What an app serves of Sluice (page + service worker + wasm), at most, gzipped (issue 10).
+const DIST_BUDGET: u64 = 120 * 1024;
+
+/// Fails when `dist/` grew past [`DIST_BUDGET`].
+pub fn dist_within_budget(root: &Path) -> Result<(), Fail> {
+    let sluice = sluice_dist(root)?;
+    step(&format!("dist/ size: {:.1} KiB gzipped (budget {} KiB)", sluice as f64 / 1024.0, DIST_BUDGET / 1024));
+    if sluice > DIST_BUDGET {
+        return Err(Fail(format!("dist/ is {sluice} B gzipped, over its budget of {DIST_BUDGET} B")));
+    }
+    Ok(())
+}
+
 /// Gzipped sizes of what an app serves: Sluice's dist/ against StreamSaver.js's three files.
 struct DistSizes {
     sluice: u64,
@@ -144,24 +157,31 @@ struct DistSizes {
 
 impl DistSizes {
     fn measure(root: &Path) -> Result<Self, Fail> {
-        let gz = |files: &[std::path::PathBuf]| -> Result<u64, Fail> {
-            files.iter().try_fold(0, |sum, file| {
-                let bytes = util::read(file)?;
-                let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-                encoder
-                    .write_all(&bytes)
-                    .and_then(|()| encoder.finish())
-                    .map(|z| sum + z.len() as u64)
-                    .map_err(|e| Fail(e.to_string()))
-            })
-        };
-        let dist = root.join("dist");
         let ss = root.join("node_modules/streamsaver");
         Ok(Self {
-            sluice: gz(&["sluice.js", "sluice_bg.wasm", "sluice-sw.js"].map(|f| dist.join(f)))?,
-            streamsaver: gz(&["StreamSaver.js", "sw.js", "mitm.html"].map(|f| ss.join(f)))?,
+            sluice: sluice_dist(root)?,
+            streamsaver: gzipped(&["StreamSaver.js", "sw.js", "mitm.html"].map(|f| ss.join(f)))?,
         })
     }
+}
+
+/// Sluice's `dist/` (page + service worker + wasm), gzipped.
+fn sluice_dist(root: &Path) -> Result<u64, Fail> {
+    let dist = root.join("dist");
+    gzipped(&["sluice.js", "sluice_bg.wasm", "sluice-sw.js"].map(|f| dist.join(f)))
+}
+
+/// The gzipped sizes of `files`, summed (best compression, as a server would serve them).
+fn gzipped(files: &[std::path::PathBuf]) -> Result<u64, Fail> {
+    files.iter().try_fold(0, |sum, file| {
+        let bytes = util::read(file)?;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder
+            .write_all(&bytes)
+            .and_then(|()| encoder.finish())
+            .map(|z| sum + z.len() as u64)
+            .map_err(|e| Fail(e.to_string()))
+    })
 }
 
 /// The result of `case` at the `nth` size it ran at (sizes ascending) in `engine`.

@@ -267,6 +267,7 @@ fn test(slow: bool) -> Result<(), Fail> {
     let (toolchain, bindgen) = build()?;
     lint(&toolchain)?;
     core_is_pure(&root)?;
+    bench::dist_within_budget(&root)?;
     step("native tests (cargo test --workspace)");
     let mut native = util::cargo(&root);
     native.args(["test", "--workspace", "--no-fail-fast"]);
