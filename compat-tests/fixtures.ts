@@ -2,7 +2,7 @@
 // WebKitGTK (WebKitWebDriver + MiniBrowser), and, where they exist (macOS), Playwright's own
 // WebKit and Safari (safaridriver). An engine that is not on this machine skips every test
 // with a "not available" reason, which the matrix shows; the first three must always run.
-import { test as base, expect, chromium, webkit, type BrowserType, type Download, type Page } from '@playwright/test';
+import { test as base, expect, chromium, webkit, type BrowserType, type CDPSession, type Download, type Page } from '@playwright/test';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -57,6 +57,8 @@ export interface Browser {
    * away from the page (it stops a service worker that has no clients), then the test page again.
    */
   stopServiceWorkers(): Promise<string>;
+  /** A DevTools protocol session with the whole browser, where the automation has one (Playwright's Chromium). */
+  cdp: (() => Promise<CDPSession>) | null;
 }
 
 const CHROMIUM_ARGS = [
@@ -164,6 +166,7 @@ async function playwrightBrowser(type: BrowserType, baseURL: string, downloadDir
       await (await startedDownload(name)).cancel();
       return isChromium ? 'Playwright download.cancel() (DevTools Browser.cancelDownload)' : 'Playwright download.cancel()';
     },
+    cdp: isChromium ? () => browser.newBrowserCDPSession() : null,
     pageErrors,
     close: () => browser.close(),
   };
@@ -231,6 +234,7 @@ async function webdriverBrowser(engine: 'chromium' | 'firefox' | 'webkit' | 'saf
     stopServiceWorkers: null,
     downloadFinished: (_name: string): Promise<number> | null => null,
     cancelDownload: null,
+    cdp: null,
     pageErrors: [] as string[],
     close: () => driver.close(),
   };
@@ -279,6 +283,7 @@ export const test = base.extend<{
       closeTab: (handle, then) => raw.closeTab(handle, then),
       downloadFinished: (name) => raw.downloadFinished(name),
       cancelDownload: raw.cancelDownload,
+      cdp: raw.cdp,
       errors: async () => [...raw.pageErrors, ...(await raw.evaluate<string[]>('() => window.sluiceErrors || []', null))],
       screenshot: async (file) => {
         mkdirSync(dirname(file), { recursive: true });

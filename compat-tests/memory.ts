@@ -55,3 +55,44 @@ export function samplePeakPss(intervalMs = 200): { stop(): number | null } {
     },
   };
 }
+
+/** What a browser process is, from its command line (Chromium's `--type=`, `--utility-sub-type=`). */
+function processKind(pid: number): string {
+  try {
+    // Chromium rewrites its processes' titles: the arguments may come joined by spaces.
+    const line = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+    const flag = (name: string) => new RegExp(`--${name}=(\\S+)`).exec(line)?.[1];
+    const sub = flag('utility-sub-type');
+    const program = line.split(' ')[0].split('/').pop() || String(pid);
+    const type = flag('type');
+    if (type === 'renderer') return `renderer ${flag('renderer-client-id') ?? pid}`;
+    return sub ? sub.replace(/\.mojom\..*/, '') : (type ?? program);
+  } catch {
+    return String(pid);
+  }
+}
+
+/** CPU seconds (user + system) each of the browser's processes has used so far, by pid. */
+export function browserCpu(): Map<number, { kind: string; seconds: number }> {
+  const out = new Map<number, { kind: string; seconds: number }>();
+  for (const pid of descendants(process.pid)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // utime and stime are fields 14 and 15 of stat, in clock ticks (100 a second on Linux).
+      out.set(pid, { kind: processKind(pid), seconds: (Number(fields[11]) + Number(fields[12])) / 100 });
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return out;
+}
+
+/** The CPU seconds each kind of process used between two `browserCpu()` readings, most first. */
+export function cpuUsed(before: ReturnType<typeof browserCpu>, after: ReturnType<typeof browserCpu>): [string, number][] {
+  const byKind = new Map<string, number>();
+  for (const [pid, { kind, seconds }] of after) {
+    byKind.set(kind, (byKind.get(kind) ?? 0) + seconds - (before.get(pid)?.seconds ?? 0));
+  }
+  return [...byKind].filter(([, s]) => s >= 0.05).sort((a, b) => b[1] - a[1]);
+}

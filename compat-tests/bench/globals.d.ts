@@ -6,6 +6,7 @@ declare global {
       setup(impl: string, options: Record<string, unknown>): Promise<string>;
       start(impl: string, options: { name: string; size: number; chunk: number; yieldEach: boolean }): void;
       state(): string;
+      handed(): number;
       producerAlone(options: { size: number; chunk: number; yieldEach: boolean }): Promise<number>;
     };
   }

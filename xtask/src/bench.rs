@@ -28,6 +28,8 @@ struct Run {
     mbps: f64,
     pss_growth: Option<f64>,
     error: Option<String>,
+    /// A run cut off while its producer still wrote: the most MB/s it can have saved.
+    bound: Option<f64>,
 }
 
 /// A case at one size in one engine: the median of its runs.
@@ -47,6 +49,9 @@ struct Figure {
     pss_growth: Option<f64>,
     #[serde(skip)]
     error: Option<String>,
+    /// Where no run finished: the highest of the cut-off runs' upper bounds.
+    #[serde(skip)]
+    bound: Option<f64>,
 }
 
 /// The lower median (the middle run of an odd count).
@@ -78,6 +83,7 @@ fn figures(records: Vec<Record>) -> Vec<Figure> {
         f.mbps = median(good.iter().map(|r| r.mbps).collect());
         f.pss_growth = median(good.iter().filter_map(|r| r.pss_growth).collect());
         f.error = f.runs.iter().find_map(|r| r.error.clone());
+        f.bound = f.runs.iter().filter_map(|r| r.bound).reduce(f64::max);
     }
     figures
 }
@@ -96,7 +102,7 @@ pub fn bench(root: &Path, geckodriver: &Path, quick: bool, runs: Option<u32>) ->
     ));
     let mut cmd = crate::browsers::npx_with_display();
     cmd.current_dir(root)
-        .args(["playwright", "test", "--config", "playwright.bench.config.ts"])
+        .args(["playwright", "test", "--config", "playwright.bench.config.ts", "bench.spec.ts"])
         .env("SLUICE_BENCH_QUICK", if quick { "1" } else { "0" })
         .env("SLUICE_BENCH_RUNS", runs.to_string())
         .env("SLUICE_BENCH_OUT", &out)
@@ -107,6 +113,20 @@ pub fn bench(root: &Path, geckodriver: &Path, quick: bool, runs: Option<u32>) ->
     let status = util::run(&mut cmd);
     let report = write_report(root, quick, runs);
     status.and(report)
+}
+
+/// Profiles the large-write cases in Chromium (compat-tests/bench/profile.spec.ts): where each
+/// thread's time goes, in `target/bench/profile.md`.
+pub fn profile(root: &Path, mib: u32) -> Result<(), Fail> {
+    step(&format!("profile: Chromium's sampling profiler in the page and service workers, {mib} MiB per case"));
+    let mut cmd = crate::browsers::npx_with_display();
+    cmd.current_dir(root)
+        .args(["playwright", "test", "--config", "playwright.bench.config.ts", "profile.spec.ts", "--project=chromium"])
+        .env("SLUICE_PROFILE_MIB", mib.to_string())
+        .env("CI", "1");
+    util::run(&mut cmd)?;
+    println!("{}", String::from_utf8_lossy(&util::read(&root.join("target/bench/profile.md"))?));
+    Ok(())
 }
 
 /// Writes `BENCHMARKS.md` and `BENCHMARKS.svg` from `target/bench/results.jsonl` (the last run,
@@ -224,9 +244,16 @@ fn ratio(a: Option<&Figure>, b: Option<&Figure>) -> String {
     match (a, b) {
         (Some(a), Some(b)) => match (a.mbps, b.mbps) {
             (Some(x), Some(y)) if y > 0.0 => format!("**{:.2}x** ({x:.1} vs {y:.1} MB/s)", x / y),
-            (Some(x), None) => {
-                format!("only Sluice finished ({x:.1} MB/s; the other: {})", b.error.as_deref().unwrap_or("failed"))
-            }
+            (Some(x), None) => match b.bound.filter(|&most| most > 0.0) {
+                Some(most) => format!(
+                    "**over {:.1}x** ({x:.1} MB/s vs at most {most:.2} MB/s: the other was cut off, {})",
+                    x / most,
+                    b.error.as_deref().unwrap_or("failed")
+                ),
+                None => {
+                    format!("only Sluice finished ({x:.1} MB/s; the other: {})", b.error.as_deref().unwrap_or("failed"))
+                }
+            },
             (None, _) => format!("failed: {}", a.error.as_deref().unwrap_or("?")),
             _ => "-".into(),
         },
@@ -539,6 +566,19 @@ mod tests {
         assert_eq!((figures[0].mbps, figures[0].pss_growth, figures[0].runs.len()), (Some(20.0), Some(40.0), 3));
         assert_eq!(figures[1].mbps, Some(5.0), "the lower median of an even count");
         assert_eq!((figures[2].mbps, figures[2].error.as_deref()), (None, Some("cut short")));
+    }
+
+    #[test]
+    fn a_cut_off_run_gives_a_lower_bound_of_the_ratio() {
+        let mut cut = record("a", "y", 1, 0.0, Some("cut off"));
+        cut.run.bound = Some(0.5);
+        let mut other = record("a", "y", 1, 0.0, Some("cut off"));
+        other.run.bound = Some(0.25);
+        let cut = figures(vec![record("a", "x", 1, 30.0, None), cut, other]);
+        assert_eq!(cut[1].bound, Some(0.5), "the most generous bound of the cut-off runs");
+        assert!(ratio(Some(&cut[0]), Some(&cut[1])).starts_with("**over 60.0x**"));
+        let failed = figures(vec![record("a", "x", 1, 30.0, None), record("a", "y", 1, 0.0, Some("broken"))]);
+        assert!(ratio(Some(&failed[0]), Some(&failed[1])).starts_with("only Sluice finished"));
     }
 
     #[test]

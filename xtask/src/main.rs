@@ -16,6 +16,8 @@
 //!   real downloads to disk in every engine; writes `BENCHMARKS.md` and `BENCHMARKS.svg`.
 //!   `--quick` (small workloads, one run) takes a few minutes; `--report [--runs N]` only
 //!   rewrites them from `target/bench/results.jsonl` (after re-running a case into it).
+//! - `bench profile [--mib N]`: Chromium's sampling profiler in the page and the service workers
+//!   while each large-write case saves N MiB (512): `target/bench/profile.md`.
 //! - `bench bus`: the bus's throughput page <-> service worker in each engine (prints figures).
 //!
 //! Every step prints a `==>` line; set-up steps are idempotent.
@@ -74,13 +76,14 @@ fn main() -> ExitCode {
         Some("pack") => build().and_then(|_| npm::pack(&root())).map(drop),
         Some("lint") => setup::wasm_toolchain().and_then(|tc| lint(&tc)),
         Some("bench") if args.get(1).map(String::as_str) == Some("bus") => bench_bus(),
+        Some("bench") if args.get(1).map(String::as_str) == Some("profile") => bench_profile(&args),
         Some("bench") if args.iter().any(|a| a == "--report") => {
             bench::write_report(&root(), args.iter().any(|a| a == "--quick"), runs_of(&args))
         }
         Some("bench") => bench_args(&args).and_then(|(quick, runs)| bench(quick, runs)),
         _ => {
             eprintln!(
-                "usage: cargo xtask <build | pack | demo [--port N] | serve [--port N] | test [--slow] | compat [--project NAME]... | lint | bench [--quick] [--runs N] | bench bus>"
+                "usage: cargo xtask <build | pack | demo [--port N] | serve [--port N] | test [--slow] | compat [--project NAME]... | lint | bench [--quick] [--runs N] | bench profile [--mib N] | bench bus>"
             );
             return ExitCode::from(2);
         }
@@ -376,6 +379,23 @@ fn bench(quick: bool, runs: Option<u32>) -> Result<(), Fail> {
     let drivers = browsers::ensure(&root, &bindgen)?;
     browsers::npm_packages(&root)?;
     bench::bench(&root, &drivers.geckodriver, quick, runs)
+}
+
+/// `bench profile [--mib N]`: where the time goes in Chromium, per large-write case.
+fn bench_profile(args: &[String]) -> Result<(), Fail> {
+    let mib = match args.iter().position(|a| a == "--mib") {
+        None => 512,
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|n| n.parse().ok())
+            .filter(|&n| n > 0)
+            .ok_or_else(|| Fail("--mib takes a size in MiB, e.g. --mib 256".into()))?,
+    };
+    let root = root();
+    let (_, bindgen) = build()?;
+    browsers::ensure(&root, &bindgen)?;
+    browsers::npm_packages(&root)?;
+    bench::profile(&root, mib)
 }
 
 /// Prints round trips per second and MB/s of the bus in each engine.

@@ -1,0 +1,147 @@
+// The benchmark's harness, shared by bench.spec.ts (the figures) and profile.spec.ts (where the
+// time goes): the cases, the producer page's set-up, and one timed download checked on disk.
+import { existsSync, readdirSync, statSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, type Browser } from '../fixtures';
+import { expectedSha256, fileSha256 } from '../data';
+import { browserPss, samplePeakPss } from '../memory';
+
+export const MiB = 1048576;
+export const QUICK = process.env.SLUICE_BENCH_QUICK === '1';
+export const RUNS = Number(process.env.SLUICE_BENCH_RUNS ?? (QUICK ? 1 : 3));
+export const OUT = process.env.SLUICE_BENCH_OUT ?? join(process.cwd(), 'target/bench/results.jsonl');
+/** The large workloads (512 MiB and 2 GiB; --quick: 32 and 128 MiB) and the tiny-write count. */
+export const LARGE = QUICK ? [32 * MiB, 128 * MiB] : [512 * MiB, 2048 * MiB];
+export const TINY_WRITES = QUICK ? 100_000 : 1_000_000;
+
+/** `producer`: the producer alone, into a `WritableStream` that keeps nothing (no download). */
+export type Impl = 'sluice' | 'streamsaver' | 'ceiling' | 'messages' | 'producer';
+export interface Case {
+  id: string;
+  impl: Impl;
+  options?: Record<string, unknown>;
+  /** The path this case is about; skipped where the probe picks another. */
+  path?: 'transfer' | 'fallback';
+  sizes: number[];
+  chunk: number;
+  yieldEach: boolean;
+}
+
+const large = { chunk: MiB, yieldEach: true };
+const tiny = { sizes: [TINY_WRITES * 100], chunk: 100, yieldEach: false };
+export const CASES: Case[] = [
+  { id: 'sluice-transfer', impl: 'sluice', options: { mode: 'auto' }, path: 'transfer', sizes: LARGE, ...large },
+  { id: 'sluice-fallback', impl: 'sluice', options: { mode: 'fallback' }, path: 'fallback', sizes: LARGE, ...large },
+  { id: 'sluice-fallback-window-1', impl: 'sluice', options: { mode: 'fallback', windowChunks: 1, windowBytes: MiB }, path: 'fallback', sizes: LARGE.slice(0, 1), ...large },
+  { id: 'sluice-fallback-64k-chunks', impl: 'sluice', options: { mode: 'fallback', minChunk: 65536, maxChunk: 65536 }, path: 'fallback', sizes: LARGE.slice(0, 1), ...large },
+  { id: 'ceiling', impl: 'ceiling', sizes: LARGE, ...large },
+  { id: 'messages', impl: 'messages', sizes: LARGE, ...large },
+  { id: 'streamsaver', impl: 'streamsaver', sizes: LARGE, ...large },
+  { id: 'sluice-tiny', impl: 'sluice', options: { mode: 'auto' }, ...tiny },
+  { id: 'streamsaver-tiny', impl: 'streamsaver', ...tiny },
+  { id: 'producer-tiny', impl: 'producer', ...tiny },
+];
+
+/** `bound`: for a run cut off while its producer was still writing, the most MB/s it can have saved (the bytes handed to the writer by then, over the time). */
+export interface Run { seconds: number; mbps: number; pssGrowth: number | null; error?: string; bound?: number }
+
+/** A run cut off while its producer was still writing: how far it got. */
+export class CutOff extends Error {
+  constructor(message: string, readonly bound: number) {
+    super(message);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** How long a complete file may take to appear once the producer is done. */
+const GRACE = 60_000;
+
+/**
+ * Resolves with Date.now() once `name` is complete: as the automation reports it, or on disk.
+ * Gives up `GRACE` after the producer finished without a complete file, or at `deadline`.
+ */
+async function finished(driver: Browser, name: string, size: number, deadline: number): Promise<number> {
+  let producerDone: number | null = null;
+  for (let i = 0; ; i++) {
+    const reported = driver.downloadFinished(name);
+    if (reported) {
+      const late = sleep(Math.max(0, deadline - Date.now())).then(() => {
+        throw new Error(`${name} did not finish in time (the browser's download is still running)`);
+      });
+      return Promise.race([reported, late]);
+    }
+    const files = readdirSync(driver.downloadDir);
+    const partial = files.some((f) => f !== name && f.startsWith(name));
+    if (files.includes(name) && !partial && statSync(join(driver.downloadDir, name)).size === size) return Date.now();
+    if (i % 50 === 0 && producerDone === null && (await driver.evaluate(() => window.bench.state())) !== 'running') {
+      producerDone = Date.now();
+    }
+    const why = Date.now() > deadline ? 'in time' : producerDone !== null && Date.now() - producerDone > GRACE ? `${GRACE / 1000} s after the producer finished` : null;
+    if (why) throw new Error(`no complete ${name} ${why} (${files.join(', ') || 'no file'})`);
+    await sleep(10);
+  }
+}
+
+/** The saved file, once it is all there (Playwright copies it after the browser finished). */
+async function saved(driver: Browser, name: string, size: number, deadline: number): Promise<string> {
+  const file = join(driver.downloadDir, name);
+  while (!(existsSync(file) && statSync(file).size === size)) {
+    if (Date.now() > deadline) throw new Error(`${name} was not saved in time`);
+    await sleep(50);
+  }
+  return file;
+}
+
+/** One timed download; throws when it is not byte-exact on disk. */
+export async function timed(driver: Browser, c: Case, name: string, size: number): Promise<Run> {
+  if (c.impl === 'producer') {
+    const ms = await driver.evaluate((options) => window.bench.producerAlone(options), { size, chunk: c.chunk, yieldEach: c.yieldEach });
+    return { seconds: ms / 1000, mbps: size / 1e3 / ms, pssGrowth: null };
+  }
+  // A generous limit (down to 0.2 MB/s; --quick: 15 s and 1 MB/s), so a slow implementation is
+  // measured, not cut off; one that is cut off gets an upper bound instead of a figure.
+  const deadline = Date.now() + (QUICK ? 15_000 + size / 1000 : 120_000 + size / 200);
+  const before = browserPss();
+  const peak = samplePeakPss(100);
+  const start = Date.now();
+  await driver.evaluate(({ impl, options }) => window.bench.start(impl, options), {
+    impl: c.impl,
+    options: { name, size, chunk: c.chunk, yieldEach: c.yieldEach },
+  });
+  const end = await finished(driver, name, size, deadline).catch(async (e) => {
+    const state = await driver.evaluate(() => window.bench.state());
+    if (state !== 'running') throw new Error(`${e.message}; the producer: ${state}`);
+    const handed = await driver.evaluate(() => window.bench.handed());
+    const seconds = (Date.now() - start) / 1000;
+    const bound = handed / 1e6 / seconds;
+    throw new CutOff(`${e.message}; the producer had handed ${(handed / 1e6).toFixed(1)} MB to the writer in ${seconds.toFixed(0)} s (at most ${bound.toFixed(2)} MB/s)`, bound);
+  });
+  const top = peak.stop();
+  for (let state = ''; state !== 'done'; ) {
+    state = await driver.evaluate(() => window.bench.state());
+    if (state.startsWith('error')) throw new Error(`the producer failed after the file was complete: ${state}`);
+    if (Date.now() > deadline) throw new Error(`the producer did not finish: ${state}`);
+    if (state !== 'done') await sleep(20);
+  }
+  const file = await saved(driver, name, size, deadline);
+  const sha = await fileSha256(file);
+  unlinkSync(file);
+  if (sha !== expectedSha256(size)) throw new Error(`${name} is not byte-exact on disk`);
+  const seconds = (end - start) / 1000;
+  return { seconds, mbps: size / 1e6 / seconds, pssGrowth: before !== null && top !== null ? top - before : null };
+}
+
+/** Opens the producer page in `driver` and sets up `c` there: how it saves (its path), once warm. */
+export async function prepare(driver: Browser, c: Case): Promise<string> {
+  await driver.goto('/bench.html');
+  const ready = await driver.evaluate(async () => {
+    for (let i = 0; i < 1500 && !window.benchReady; i++) await new Promise((r) => setTimeout(r, 20));
+    return window.benchReady === true;
+  });
+  expect(ready, 'bench.html loaded (Sluice, StreamSaver.js)').toBe(true);
+  const how = await driver.evaluate(({ impl, options }) => window.bench.setup(impl, options), { impl: c.impl, options: c.options ?? {} });
+  if (c.path && how !== c.path) return how;
+  // A first small download warms up each implementation (its service worker, StreamSaver's mitm).
+  await timed(driver, { ...c, sizes: [] }, `warm-up-${c.id}.bin`, 65536 + 1);
+  return how;
+}

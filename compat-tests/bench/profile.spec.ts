@@ -1,0 +1,105 @@
+// `cargo xtask bench profile`: where the time goes while Chromium saves a large file, per case.
+// The DevTools protocol's sampling profiler runs in the page and in every service worker during
+// one timed download (the bench's producer and checks); each thread's busy share and its
+// functions with the most self time, and the CPU each of the browser's processes used, are printed and written to target/bench/profile.md. A thread
+// that is mostly idle is not what limits a case. Chromium only: Firefox and WebKitGTK have no
+// profiler a test can drive (WebDriver BiDi has none yet).
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import type { CDPSession } from '@playwright/test';
+import { test, expect } from '../fixtures';
+import { CASES, MiB, prepare, timed } from './harness';
+import { browserCpu, cpuUsed } from '../memory';
+
+const SIZE = Number(process.env.SLUICE_PROFILE_MIB ?? 512) * MiB;
+const OUT = join(process.cwd(), 'target/bench/profile.md');
+const PROFILED = ['sluice-transfer', 'streamsaver', 'sluice-fallback', 'messages', 'ceiling'];
+
+interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
+interface Profile { nodes: Node[]; samples: number[]; timeDeltas: number[] }
+
+/** A target's session over the browser's session (non-flat: Playwright routes only its own). */
+async function attach(cdp: CDPSession, targetId: string) {
+  const { sessionId } = await cdp.send('Target.attachToTarget', { targetId, flatten: false });
+  let next = 0;
+  const waiting = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+  cdp.on('Target.receivedMessageFromTarget', (e) => {
+    if (e.sessionId !== sessionId) return;
+    const reply = JSON.parse(e.message);
+    const w = waiting.get(reply.id);
+    if (!w) return;
+    waiting.delete(reply.id);
+    if (reply.error) w.reject(new Error(`${reply.error.message}`));
+    else w.resolve(reply.result);
+  });
+  return (method: string, params: object = {}) =>
+    new Promise<any>((resolve, reject) => {
+      const id = ++next;
+      waiting.set(id, { resolve, reject });
+      void cdp.send('Target.sendMessageToTarget', { sessionId, message: JSON.stringify({ id, method, params }) }).catch(reject);
+    });
+}
+
+/** A thread's busy share (not idle) and its five functions with the most self time. */
+function summary(profile: Profile): { ms: number; busy: number; top: string[] } {
+  const self = new Map<number, number>();
+  profile.samples.forEach((node, i) => self.set(node, (self.get(node) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000));
+  const byName = new Map<string, number>();
+  let total = 0;
+  let idle = 0;
+  for (const node of profile.nodes) {
+    const ms = self.get(node.id) ?? 0;
+    total += ms;
+    const { functionName, url, lineNumber } = node.callFrame;
+    if (functionName === '(idle)') idle += ms;
+    const name = url ? `${functionName || '(anonymous)'} ${basename(url)}:${lineNumber + 1}` : functionName || '(anonymous)';
+    byName.set(name, (byName.get(name) ?? 0) + ms);
+  }
+  const top = [...byName]
+    .filter(([name]) => name !== '(idle)')
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 5)
+    .map(([name, ms]) => `${name} ${((100 * ms) / total).toFixed(1)}%`);
+  return { ms: total, busy: total > 0 ? (total - idle) / total : 0, top };
+}
+
+test.beforeAll(() => {
+  mkdirSync(dirname(OUT), { recursive: true });
+  writeFileSync(OUT, `# Where the time goes: Chromium, ${SIZE / MiB} MiB of 1 MiB writes\n\nWritten by \`cargo xtask bench profile\`: the DevTools protocol's sampling profiler in the page and each service worker during one timed download. Busy: the share of the thread's time not idle. Top: self time, as a share of the thread's time. All processes: the CPU the browser's processes used during the download, in cores (this machine has 2), by kind of process.\n\n| case | MB/s | thread | busy | top self time |\n|---|---|---|---|---|\n`);
+});
+
+for (const id of PROFILED) {
+  const c = CASES.find((x) => x.id === id)!;
+  test(`profile ${id}`, async ({ driver }) => {
+    test.setTimeout(0);
+    test.skip(driver.cdp === null, 'the DevTools protocol profiler: Chromium through Playwright only');
+    const how = await prepare(driver, c);
+    test.skip(Boolean(c.path && how !== c.path), `the probe picked the ${how} path here`);
+    const cdp = await driver.cdp!();
+    const { targetInfos } = await cdp.send('Target.getTargets');
+    const threads = targetInfos.filter((t) => (t.type === 'page' || t.type === 'service_worker') && t.url.startsWith('http'));
+    expect(threads.some((t) => t.type === 'page'), 'the producer page is a target').toBe(true);
+    const sessions = [];
+    for (const t of threads) {
+      const send = await attach(cdp, t.targetId);
+      await send('Profiler.enable');
+      await send('Profiler.setSamplingInterval', { interval: 200 });
+      await send('Profiler.start');
+      sessions.push({ name: t.type === 'page' ? 'page' : `service worker ${new URL(t.url).pathname}`, send });
+    }
+    const cpuBefore = browserCpu();
+    const run = await timed(driver, c, `profile-${id}.bin`, SIZE);
+    const cpu = cpuUsed(cpuBefore, browserCpu());
+    const rows: string[] = [];
+    const cores = cpu.reduce((sum, [, s]) => sum + s, 0) / run.seconds;
+    rows.push(`| ${id} | ${run.mbps.toFixed(1)} | all processes: ${cores.toFixed(2)} cores | - | ${cpu.map(([kind, s]) => `${kind} ${(s / run.seconds).toFixed(2)}`).join('; ')} |`);
+    console.log(`${id} (${run.mbps.toFixed(1)} MB/s): CPU ${cores.toFixed(2)} cores: ${cpu.map(([kind, s]) => `${kind} ${s.toFixed(1)} s`).join(', ')}`);
+    for (const { name, send } of sessions) {
+      const { profile } = await send('Profiler.stop');
+      const s = summary(profile);
+      rows.push(`| ${id} | ${run.mbps.toFixed(1)} | ${name} | ${(100 * s.busy).toFixed(0)}% | ${s.top.join('; ')} |`);
+      console.log(`${id} (${run.mbps.toFixed(1)} MB/s): ${name}: busy ${(100 * s.busy).toFixed(0)}% of ${(s.ms / 1000).toFixed(1)} s; top: ${s.top.join('; ')}`);
+    }
+    appendFileSync(OUT, `${rows.join('\n')}\n`);
+  });
+}
