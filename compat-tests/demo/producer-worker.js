@@ -17,19 +17,31 @@ function block(k, length) {
   return length === out.length ? out : out.slice(0, length);
 }
 
-async function produce({ port, name, size, mode, rate = Infinity }) {
-  await ready;
-  const sluice = await Sluice.adopt(port, { mode });
+/** Writes `size` bytes of the test file into `writer` at most `rate` bytes a second, then closes. */
+async function writeAll(writer, size, rate) {
   const start = performance.now();
-  const dl = sluice.createDownload(name, { size });
-  const writer = dl.writable.getWriter();
   for (let k = 0; k * (1 << 20) < size; k++) {
     await writer.write(block(k, Math.min(1 << 20, size - k * (1 << 20))));
-    // At most `rate` bytes a second, if given.
     const due = start + ((k + 1) * (1 << 20) * 1000) / rate;
     if (due > performance.now()) await new Promise((r) => setTimeout(r, due - performance.now()));
   }
   await writer.close();
+}
+
+async function produce({ port, name, size, mode, rate = Infinity, control }) {
+  // The control (compat-tests/demo/control/sw.js): the same bytes into a stream transferred to
+  // a service worker that answers with it, no Sluice.
+  if (control) {
+    const { readable, writable } = new TransformStream();
+    control.postMessage({ readable }, [readable]);
+    await writeAll(writable.getWriter(), size, rate);
+    return { done: size, mode: 'control' };
+  }
+  await ready;
+  const sluice = await Sluice.adopt(port, { mode });
+  const start = performance.now();
+  const dl = sluice.createDownload(name, { size });
+  await writeAll(dl.writable.getWriter(), size, rate);
   const done = await dl.done;
   return { done, mode: sluice.mode, seconds: (performance.now() - start) / 1000 };
 }
