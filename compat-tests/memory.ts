@@ -72,27 +72,31 @@ function processKind(pid: number): string {
   }
 }
 
-/** CPU seconds (user + system) each of the browser's processes has used so far, by pid. */
-export function browserCpu(): Map<number, { kind: string; seconds: number }> {
-  const out = new Map<number, { kind: string; seconds: number }>();
+/** CPU seconds (user + system) each thread of the browser's processes has used so far, by `pid/tid`. */
+export function browserCpu(): Map<string, { kind: string; seconds: number }> {
+  const out = new Map<string, { kind: string; seconds: number }>();
   for (const pid of descendants(process.pid)) {
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // utime and stime are fields 14 and 15 of stat, in clock ticks (100 a second on Linux).
-      out.set(pid, { kind: processKind(pid), seconds: (Number(fields[11]) + Number(fields[12])) / 100 });
+      const kind = processKind(pid);
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        // utime and stime are fields 14 and 15 of stat, in clock ticks (100 a second on Linux).
+        out.set(`${pid}/${tid}`, { kind: `${kind}: ${name}`, seconds: (Number(fields[11]) + Number(fields[12])) / 100 });
+      }
     } catch {
-      // The process ended meanwhile.
+      // The process or thread ended meanwhile.
     }
   }
   return out;
 }
 
-/** The CPU seconds each kind of process used between two `browserCpu()` readings, most first. */
+/** The CPU seconds each kind of thread used between two `browserCpu()` readings, most first. */
 export function cpuUsed(before: ReturnType<typeof browserCpu>, after: ReturnType<typeof browserCpu>): [string, number][] {
   const byKind = new Map<string, number>();
-  for (const [pid, { kind, seconds }] of after) {
-    byKind.set(kind, (byKind.get(kind) ?? 0) + seconds - (before.get(pid)?.seconds ?? 0));
+  for (const [thread, { kind, seconds }] of after) {
+    byKind.set(kind, (byKind.get(kind) ?? 0) + seconds - (before.get(thread)?.seconds ?? 0));
   }
   return [...byKind].filter(([, s]) => s >= 0.05).sort((a, b) => b[1] - a[1]);
 }
