@@ -40,6 +40,38 @@ export function browserPss(): number | null {
   return total;
 }
 
+/** PSS in bytes of each kind of browser process (`processKind`), where /proc tells. */
+export function browserPssByKind(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const pid of descendants(process.pid)) {
+    try {
+      const match = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+      const kind = processKind(pid);
+      if (match) out.set(kind, (out.get(kind) ?? 0) + Number(match[1]) * 1024);
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return out;
+}
+
+/** Samples `browserPssByKind()` every `intervalMs` until `stop()`: each kind's peak growth over its first reading, most first. */
+export function samplePeakPssByKind(intervalMs = 200): { stop(): [string, number][] } {
+  const before = browserPssByKind();
+  const peak = new Map(before);
+  const sample = () => {
+    for (const [kind, bytes] of browserPssByKind()) peak.set(kind, Math.max(peak.get(kind) ?? 0, bytes));
+  };
+  const timer = setInterval(sample, intervalMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      return [...peak].map(([kind, bytes]): [string, number] => [kind, bytes - (before.get(kind) ?? 0)]).sort((a, b) => b[1] - a[1]);
+    },
+  };
+}
+
 /** Samples `browserPss()` every `intervalMs` until `stop()`, which returns the peak (or null). */
 export function samplePeakPss(intervalMs = 200): { stop(): number | null } {
   let peak = browserPss();

@@ -53,30 +53,56 @@ export class CutOff extends Error {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A file's size, or -1 once it is gone (a browser renames its partial file when done). */
+function sizeOf(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return -1;
+  }
+}
+
 /** How long a complete file may take to appear once the producer is done. */
 const GRACE = 60_000;
+/** How long a running producer may hand nothing more to its writer, with nothing more on disk. */
+const STALL = 60_000;
 
 /**
  * Resolves with Date.now() once `name` is complete: as the automation reports it, or on disk.
- * Gives up `GRACE` after the producer finished without a complete file, or at `deadline`.
+ * Gives up `GRACE` after the producer finished without a complete file, `STALL` after the
+ * running producer and the file on disk last moved, or at `deadline`.
  */
 async function finished(driver: Browser, name: string, size: number, deadline: number): Promise<number> {
   let producerDone: number | null = null;
+  let outcome: { at: number } | { error: Error } | null = null;
+  let watched = false;
+  let progress = { seen: '', at: Date.now() };
+  const stem = name.replace(/\.[^.]*$/, '');
   for (let i = 0; ; i++) {
     const reported = driver.downloadFinished(name);
-    if (reported) {
-      const late = sleep(Math.max(0, deadline - Date.now())).then(() => {
-        throw new Error(`${name} did not finish in time (the browser's download is still running)`);
-      });
-      return Promise.race([reported, late]);
+    if (reported && !watched) {
+      watched = true;
+      reported.then((at) => (outcome = { at }), (error) => (outcome = { error }));
+    }
+    if (outcome) {
+      if ('error' in outcome) throw outcome.error;
+      return outcome.at;
     }
     const files = readdirSync(driver.downloadDir);
-    const partial = files.some((f) => f !== name && f.startsWith(name));
-    if (files.includes(name) && !partial && statSync(join(driver.downloadDir, name)).size === size) return Date.now();
-    if (i % 50 === 0 && producerDone === null && (await driver.evaluate(() => window.bench.state())) !== 'running') {
-      producerDone = Date.now();
+    const partial = files.some((f) => f !== name && f.startsWith(stem));
+    if (!reported && files.includes(name) && !partial && sizeOf(join(driver.downloadDir, name)) === size) return Date.now();
+    if (i % 100 === 0) {
+      const { state, handed } = await driver.evaluate(() => ({ state: window.bench.state(), handed: window.bench.handed() }));
+      if (state !== 'running' && producerDone === null) producerDone = Date.now();
+      const onDisk = files.filter((f) => f.startsWith(stem)).map((f) => sizeOf(join(driver.downloadDir, f)));
+      const seen = `${handed} ${onDisk.join(',')}`;
+      if (seen !== progress.seen) progress = { seen, at: Date.now() };
     }
-    const why = Date.now() > deadline ? 'in time' : producerDone !== null && Date.now() - producerDone > GRACE ? `${GRACE / 1000} s after the producer finished` : null;
+    const why =
+      Date.now() > deadline ? 'in time'
+      : producerDone !== null && Date.now() - producerDone > GRACE ? `${GRACE / 1000} s after the producer finished`
+      : producerDone === null && Date.now() - progress.at > STALL ? `(stalled: neither the producer nor the file on disk moved for ${STALL / 1000} s)`
+      : null;
     if (why) throw new Error(`no complete ${name} ${why} (${files.join(', ') || 'no file'})`);
     await sleep(10);
   }

@@ -9,7 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import type { CDPSession } from '@playwright/test';
 import { test, expect } from '../fixtures';
 import { CASES, MiB, prepare, timed } from './harness';
-import { browserCpu, cpuUsed } from '../memory';
+import { browserCpu, cpuUsed, samplePeakPssByKind } from '../memory';
 
 const SIZE = Number(process.env.SLUICE_PROFILE_MIB ?? 512) * MiB;
 const OUT = join(process.cwd(), 'target/bench/profile.md');
@@ -65,7 +65,7 @@ function summary(profile: Profile): { ms: number; busy: number; top: string[] } 
 
 test.beforeAll(() => {
   mkdirSync(dirname(OUT), { recursive: true });
-  writeFileSync(OUT, `# Where the time goes: Chromium, ${SIZE / MiB} MiB of 1 MiB writes\n\nWritten by \`cargo xtask bench profile\`: the DevTools protocol's sampling profiler in the page and each service worker during one timed download. Busy: the share of the thread's time not idle. Top: self time, as a share of the thread's time. All processes: the CPU the browser's processes used during the download, in cores (this machine has 2), then the eight busiest threads (process: thread name).\n\n| case | MB/s | thread | busy | top self time |\n|---|---|---|---|---|\n`);
+  writeFileSync(OUT, `# Where the time goes: Chromium, ${SIZE / MiB} MiB of 1 MiB writes\n\nWritten by \`cargo xtask bench profile\`: the DevTools protocol's sampling profiler in the page and each service worker during one timed download. Busy: the share of the thread's time not idle. Top: self time, as a share of the thread's time. All processes: the CPU the browser's processes used during the download, in cores (this machine has 2), then the eight busiest threads (process: thread name). Peak PSS growth by process: each process's highest PSS during the download over its PSS before it.\n\n| case | MB/s | thread | busy | top self time |\n|---|---|---|---|---|\n`);
 });
 
 for (const id of PROFILED) {
@@ -88,11 +88,16 @@ for (const id of PROFILED) {
       sessions.push({ name: t.type === 'page' ? 'page' : `service worker ${new URL(t.url).pathname}`, send });
     }
     const cpuBefore = browserCpu();
+    const memory = samplePeakPssByKind();
     const run = await timed(driver, c, `profile-${id}.bin`, SIZE);
     const cpu = cpuUsed(cpuBefore, browserCpu());
+    const grown = memory.stop().filter(([, bytes]) => Math.abs(bytes) >= MiB);
+    const growth = grown.map(([kind, bytes]) => `${kind} ${bytes >= 0 ? '+' : ''}${(bytes / MiB).toFixed(0)} MiB`).join('; ');
     const rows: string[] = [];
     const cores = cpu.reduce((sum, [, s]) => sum + s, 0) / run.seconds;
     rows.push(`| ${id} | ${run.mbps.toFixed(1)} | all processes: ${cores.toFixed(2)} cores | - | ${cpu.slice(0, 8).map(([kind, s]) => `${kind} ${(s / run.seconds).toFixed(2)}`).join('; ')} |`);
+    rows.push(`| ${id} | ${run.mbps.toFixed(1)} | peak PSS growth by process | - | ${growth} |`);
+    console.log(`${id} (${run.mbps.toFixed(1)} MB/s): peak PSS growth: ${growth}`);
     console.log(`${id} (${run.mbps.toFixed(1)} MB/s): CPU ${cores.toFixed(2)} cores: ${cpu.map(([kind, s]) => `${kind} ${s.toFixed(1)} s`).join(', ')}`);
     for (const { name, send } of sessions) {
       const { profile } = await send('Profiler.stop');
