@@ -35,8 +35,8 @@ pub(crate) struct Parts {
     high_water_mark: f64,
     actor: ActorHandle<WebEndpoint>,
     mailbox: Mailbox<WebEndpoint>,
-    events: async_channel::Receiver<SourceEvent>,
-    commands: async_channel::Receiver<Command>,
+    events: sluice_worker_bus::channel::Receiver<SourceEvent>,
+    commands: sluice_worker_bus::channel::Receiver<Command>,
 }
 
 impl Parts {

@@ -90,7 +90,7 @@ impl Drop for CloseListener {
 async fn run(port: MessagePort, client: Option<String>) {
     let _alive = Alive::new();
     let id = NEXT_ID.with(|n| n.replace(n.get() + 1));
-    let (closed_tx, closed) = async_channel::bounded::<End>(4);
+    let (closed_tx, closed) = sluice_worker_bus::channel::bounded::<End>(4);
     let close_listener = {
         let tx = closed_tx.clone();
         let callback = Closure::<dyn FnMut()>::new(move || {
@@ -139,7 +139,7 @@ async fn run(port: MessagePort, client: Option<String>) {
 }
 
 /// Pings the page; if it does not answer in time, the connection ends.
-async fn ping(bus: PageBus, timeout: Duration, closed: async_channel::Sender<End>) {
+async fn ping(bus: PageBus, timeout: Duration, closed: sluice_worker_bus::channel::Sender<End>) {
     if let Err(e @ BusError::Timeout(_)) = bus.request_within(Message::Ping { nonce: 4 }, None, timeout).await {
         let _ = closed.try_send(End::NoPong(e));
     }

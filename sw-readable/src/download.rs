@@ -27,13 +27,13 @@ pub(crate) enum Command {
 /// Sends to one download's actor. Sending never blocks; a finished actor ignores it.
 #[derive(Clone, Debug)]
 pub(crate) struct DownloadHandle {
-    tx: async_channel::Sender<Command>,
+    tx: sluice_worker_bus::channel::Sender<Command>,
 }
 
 impl DownloadHandle {
     /// A handle and the actor's end of it.
-    pub(crate) fn new() -> (Self, async_channel::Receiver<Command>) {
-        let (tx, rx) = async_channel::unbounded();
+    pub(crate) fn new() -> (Self, sluice_worker_bus::channel::Receiver<Command>) {
+        let (tx, rx) = sluice_worker_bus::channel::unbounded();
         (Self { tx }, rx)
     }
 
@@ -57,7 +57,7 @@ const NOTICE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// final name (WebKit) then keeps a file that says it is incomplete.
 pub(crate) async fn fail_visibly(
     controller: &ReadableStreamDefaultController,
-    events: &async_channel::Receiver<SourceEvent>,
+    events: &sluice_worker_bus::channel::Receiver<SourceEvent>,
     mut pull: Option<js_sys::Function>,
     high_water_mark: f64,
     (served, declared): (u64, Option<u64>),
@@ -90,7 +90,7 @@ pub(crate) async fn fail_visibly(
 
 /// Receives a command, or waits forever once nobody can send one (so a `select!` over it
 /// never spins).
-pub(crate) async fn next_command(commands: &async_channel::Receiver<Command>) -> Command {
+pub(crate) async fn next_command(commands: &sluice_worker_bus::channel::Receiver<Command>) -> Command {
     match commands.recv().await {
         Ok(command) => command,
         Err(_) => futures::future::pending().await,

@@ -47,12 +47,12 @@ enum Command {
 /// Sends to the registry task.
 #[derive(Clone)]
 pub(crate) struct RegistryHandle {
-    tx: async_channel::Sender<Command>,
+    tx: sluice_worker_bus::channel::Sender<Command>,
 }
 
 thread_local! {
     static REGISTRY: RegistryHandle = {
-        let (tx, rx) = async_channel::unbounded();
+        let (tx, rx) = sluice_worker_bus::channel::unbounded();
         spawn_local(run(rx));
         RegistryHandle { tx }
     };
@@ -115,7 +115,7 @@ impl RegistryHandle {
     }
 }
 
-async fn run(commands: async_channel::Receiver<Command>) {
+async fn run(commands: sluice_worker_bus::channel::Receiver<Command>) {
     let mut registry: Registry<Body, oneshot::Sender<Answer>> = Registry::new(Limits::default());
     let mut idle_waiters: Vec<oneshot::Sender<()>> = Vec::new();
     loop {

@@ -23,7 +23,7 @@ pub(crate) enum SourceEvent {
 pub(crate) struct PullStream {
     pub(crate) stream: ReadableStream,
     pub(crate) controller: ReadableStreamDefaultController,
-    pub(crate) events: async_channel::Receiver<SourceEvent>,
+    pub(crate) events: sluice_worker_bus::channel::Receiver<SourceEvent>,
 }
 
 /// Text for a cancel reason; Chromium hands the service worker none.
@@ -36,7 +36,7 @@ pub(crate) fn describe_reason(reason: &JsValue) -> String {
 
 /// A new [`PullStream`].
 pub(crate) fn pull_stream(high_water_mark: f64) -> Result<PullStream, JsValue> {
-    let (tx, events) = async_channel::unbounded();
+    let (tx, events) = sluice_worker_bus::channel::unbounded();
     let slot: Rc<Cell<Option<ReadableStreamDefaultController>>> = Rc::default();
     let start = {
         let slot = slot.clone();

@@ -152,7 +152,7 @@ impl<E: Endpoint> Drop for Responder<E> {
 
 /// An actor's mailbox: messages for its address, in arrival order.
 pub struct Mailbox<E: Endpoint> {
-    rx: async_channel::Receiver<Incoming<E>>,
+    rx: crate::channel::Receiver<Incoming<E>>,
 }
 
 impl<E: Endpoint> fmt::Debug for Mailbox<E> {
@@ -219,7 +219,7 @@ struct State<E: Endpoint> {
     peer: Peer,
     outbox: VecDeque<(Frame, Option<E::Attachment>)>,
     requests: Requests<Answer<E::Attachment>>,
-    actors: LiteMap<Address, async_channel::Sender<Incoming<E>>>,
+    actors: LiteMap<Address, crate::channel::Sender<Incoming<E>>>,
     stats: Stats,
 }
 
@@ -307,7 +307,7 @@ impl<E: Endpoint> Bus<E> {
         if state.actors.contains_key(&address) {
             return Err(BusError::AddressInUse(address));
         }
-        let (tx, rx) = async_channel::bounded(self.inner.config.mailbox_capacity.max(1));
+        let (tx, rx) = crate::channel::bounded(self.inner.config.mailbox_capacity.max(1));
         state.actors.insert(address, tx);
         let registration = Registration { bus: Rc::downgrade(&self.inner), address };
         Ok((ActorHandle(Rc::new(registration)), Mailbox { rx }))
@@ -503,11 +503,11 @@ impl<E: Endpoint> Inner<E> {
         let refused = match mailbox {
             Some(tx) => match tx.try_send(Incoming { msg, attachment, responder }) {
                 Ok(()) => return,
-                Err(async_channel::TrySendError::Full(incoming)) => {
+                Err(crate::channel::TrySendError::Full(incoming)) => {
                     self.state.borrow_mut().stats.mailbox_full += 1;
                     (incoming, ErrorCode::Internal, format!("the mailbox of {address:?} is full"))
                 }
-                Err(async_channel::TrySendError::Closed(incoming)) => {
+                Err(crate::channel::TrySendError::Closed(incoming)) => {
                     self.state.borrow_mut().stats.no_such_actor += 1;
                     (incoming, ErrorCode::NoSuchActor, format!("no actor at {address:?}"))
                 }

@@ -53,6 +53,7 @@
 //! ```
 
 mod bus;
+pub mod channel;
 mod endpoint;
 pub mod memory;
 mod requests;

@@ -89,7 +89,8 @@ impl WasmToolchain {
 
 /// For `dist/`: no panic locations in the binary, and wasm-bindgen's short (legacy) symbol
 /// names in the JavaScript glue.
-const SIZE_RUSTFLAGS: &str = "-Zunstable-options -Csymbol-mangling-version=legacy -Zlocation-detail=none";
+const SIZE_RUSTFLAGS: &str =
+    "-Zunstable-options -Csymbol-mangling-version=legacy -Zlocation-detail=none -Zfmt-debug=shallow -Cpanic=immediate-abort";
 /// std built from source (with wasm32's abort-on-panic runtime).
 const BUILD_STD: &str = "-Zbuild-std=std,panic_abort";
 /// std's size-over-speed choices, for `dist/` (the panic hook stays: a bug reaches the page as
