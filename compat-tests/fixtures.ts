@@ -59,6 +59,11 @@ export interface Browser {
   stopServiceWorkers(): Promise<string>;
   /** A DevTools protocol session with the whole browser, where the automation has one (Playwright's Chromium). */
   cdp: (() => Promise<CDPSession>) | null;
+  /**
+   * Reloads the page bypassing the cache and the service worker (Shift+Reload: DevTools
+   * `Page.reload` with `ignoreCache`), where the automation can (Playwright's Chromium); null elsewhere.
+   */
+  hardReload: (() => Promise<void>) | null;
 }
 
 const CHROMIUM_ARGS = [
@@ -89,10 +94,10 @@ function unavailable(engine: EngineName): string | null {
   return null;
 }
 
-async function playwrightBrowser(type: BrowserType, baseURL: string, downloadDir: string) {
+async function playwrightBrowser(type: BrowserType, baseURL: string, downloadDir: string, chromiumArgs: string[] = []) {
   const isChromium = type === chromium;
   const browser = await type.launch(
-    isChromium ? { executablePath: existsSync(DEBIAN_CHROMIUM) ? DEBIAN_CHROMIUM : undefined, args: CHROMIUM_ARGS } : {},
+    isChromium ? { executablePath: existsSync(DEBIAN_CHROMIUM) ? DEBIAN_CHROMIUM : undefined, args: [...CHROMIUM_ARGS, ...chromiumArgs] } : {},
   );
   const context = await browser.newContext({ acceptDownloads: true });
   const pageErrors: string[] = [];
@@ -167,6 +172,15 @@ async function playwrightBrowser(type: BrowserType, baseURL: string, downloadDir
       return isChromium ? 'Playwright download.cancel() (DevTools Browser.cancelDownload)' : 'Playwright download.cancel()';
     },
     cdp: isChromium ? () => browser.newBrowserCDPSession() : null,
+    hardReload: isChromium
+      ? async () => {
+          const session = await context.newCDPSession(page);
+          const loaded = page.waitForEvent('load');
+          await session.send('Page.reload', { ignoreCache: true });
+          await loaded;
+          await session.detach();
+        }
+      : null,
     pageErrors,
     close: () => browser.close(),
   };
@@ -235,6 +249,7 @@ async function webdriverBrowser(engine: 'chromium' | 'firefox' | 'webkit' | 'saf
     downloadFinished: (_name: string): Promise<number> | null => null,
     cancelDownload: null,
     cdp: null,
+    hardReload: null,
     pageErrors: [] as string[],
     close: () => driver.close(),
   };
@@ -245,22 +260,25 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const test = base.extend<{
   engine: EngineName;
   firefoxPrefs: Record<string, unknown>;
+  chromiumArgs: string[];
   chromiumVia: 'playwright' | 'chromedriver';
   driver: Browser;
 }>({
   engine: ['chromium', { option: true }],
   /** Extra Firefox preferences for the tests of one file (`test.use`). */
   firefoxPrefs: [{}, { option: true }],
+  /** Extra Chromium command-line switches for the tests of one file (`test.use`; Playwright only). */
+  chromiumArgs: [[], { option: true }],
   /** How the tests of one file drive Chromium: chromedriver where a tab must be hidden. */
   chromiumVia: ['playwright', { option: true }],
-  driver: async ({ engine, baseURL, firefoxPrefs, chromiumVia }, use, testInfo) => {
+  driver: async ({ engine, baseURL, firefoxPrefs, chromiumArgs, chromiumVia }, use, testInfo) => {
     const missing = unavailable(engine);
     testInfo.skip(missing !== null, missing ?? '');
     const downloadDir =
       engine === 'safari' ? join(homedir(), 'Downloads') : mkdtempSync(join(tmpdir(), `sluice-downloads-${engine}-`));
     const url = baseURL ?? 'http://127.0.0.1:8123';
     const raw =
-      engine === 'chromium' && chromiumVia === 'playwright' ? await playwrightBrowser(chromium, url, downloadDir)
+      engine === 'chromium' && chromiumVia === 'playwright' ? await playwrightBrowser(chromium, url, downloadDir, chromiumArgs)
       : engine === 'playwright-webkit' ? await playwrightBrowser(webkit, url, downloadDir)
       : await webdriverBrowser(engine, url, downloadDir, firefoxPrefs);
     testInfo.annotations.push({ type: 'engine', description: raw.version });
@@ -284,6 +302,7 @@ export const test = base.extend<{
       downloadFinished: (name) => raw.downloadFinished(name),
       cancelDownload: raw.cancelDownload,
       cdp: raw.cdp,
+      hardReload: raw.hardReload,
       errors: async () => [...raw.pageErrors, ...(await raw.evaluate<string[]>('() => window.sluiceErrors || []', null))],
       screenshot: async (file) => {
         mkdirSync(dirname(file), { recursive: true });

@@ -10,9 +10,11 @@ test('registration answers the handshake, and the probe matches what the browser
     return { ms, pong, mode: sluice.mode, probe: sluice.probe, transferable: window.sluiceTest.streamTransferable() };
   });
   expect(result.pong).toBe(true);
-  expect(result.probe).toEqual({
+  expect(result.probe).toMatchObject({
+    secureContext: true,
     serviceWorker: true,
     registrationActive: true,
+    intercepts: true,
     streamTransferable: result.transferable,
     responseFromStream: true,
   });

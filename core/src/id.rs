@@ -82,6 +82,9 @@ impl From<DownloadId> for String {
     }
 }
 
+/// The title of the service worker's answer to [`DownloadUrl::probe`].
+pub const PROBE_TITLE: &str = "sluice-intercepts";
+
 /// A parsed service-worker download URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DownloadUrl {
@@ -98,6 +101,19 @@ impl DownloadUrl {
         let slash = if scope.ends_with('/') { "" } else { "/" };
         let name = utf8_percent_encode(filename, PATH_SEGMENT);
         format!("{scope}{slash}{PREFIX}{id}/{name}")
+    }
+
+    /// The URL of the interception self-test under `scope`: the service worker answers a
+    /// navigation to it with a page titled [`PROBE_TITLE`]; a request that bypasses the worker
+    /// (a hard reload, "bypass for network") reaches the server instead.
+    pub fn probe(scope: &str) -> String {
+        let slash = if scope.ends_with('/') { "" } else { "/" };
+        format!("{scope}{slash}{PREFIX}probe")
+    }
+
+    /// Whether `url` is [`DownloadUrl::probe`] of `scope`.
+    pub fn is_probe(scope: &str, url: &str) -> bool {
+        url == Self::probe(scope)
     }
 
     /// Parses `url` if it is a download URL under `scope`; `None` means "not ours".
@@ -123,6 +139,16 @@ impl DownloadUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_probe_url_is_no_download_url() {
+        let probe = DownloadUrl::probe("http://127.0.0.1:8080/app/");
+        assert_eq!(probe, "http://127.0.0.1:8080/app/sluice/probe");
+        assert_eq!(DownloadUrl::probe("http://127.0.0.1:8080/app"), probe);
+        assert!(DownloadUrl::is_probe("http://127.0.0.1:8080/app/", &probe));
+        assert!(!DownloadUrl::is_probe("http://127.0.0.1:8080/", &probe));
+        assert!(DownloadUrl::parse("http://127.0.0.1:8080/app/", &probe).is_none());
+    }
 
     const SCOPE: &str = "http://127.0.0.1:8080/app/";
 

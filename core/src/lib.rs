@@ -9,7 +9,7 @@
 //! - [`coalesce`]: turns many small writes into chunks of a useful size.
 //! - [`headers`]: file metadata to the download response's headers.
 //! - [`id`]: download ids and the service-worker URLs built from them.
-//! - [`capability`]: which path a browser gets, from probe results.
+//! - [`capability`]: the ladder of ways to save, and which rung a browser gets, from probe results.
 //! - [`lease`]: serve-once and expiry of a download URL.
 //! - [`liveness`]: the page's buses and their downloads; the worker's watch over a page.
 //! - [`registry`]: the service worker's open downloads (open, claim once, expiry, caps).
@@ -48,10 +48,12 @@ pub mod window;
 pub mod wire;
 pub mod writer;
 
-pub use capability::{decide, Capability, ForcedMode, Probe, TransferPath, Unsupported};
+pub use capability::{
+    capabilities, decide, for_download, why_not, ForcedMode, Mode, Probe, Rung, TransferPath, Unsupported,
+};
 pub use coalesce::{Coalescer, Step};
 pub use headers::{content_disposition, response_headers, sanitize_filename, HeaderError};
-pub use id::{DownloadId, DownloadUrl};
+pub use id::{DownloadId, DownloadUrl, PROBE_TITLE};
 pub use lease::{Lease, LeaseError};
 pub use liveness::{Carried, LinkId, Links, Tick, Watch};
 pub use registry::{ClaimError, Claimed, ConnectionId, Limits, OpenError, Registry};

@@ -2,7 +2,7 @@
 //! [`SluiceError::InvalidArgument`] or [`SluiceError::TooLarge`], never a browser error.
 
 use sluice_core::wire::{MAX_SAFE_INTEGER, MAX_TEXT_BYTES};
-use sluice_core::{FileMeta, ForcedMode};
+use sluice_core::{FileMeta, ForcedMode, Mode};
 
 use crate::error::SluiceError;
 
@@ -30,15 +30,15 @@ pub fn parse_trigger(name: Option<&str>) -> Result<Trigger, SluiceError> {
     }
 }
 
-/// `'auto'` (the default), `'transfer'` or `'fallback'`.
+/// `'auto'` (the default), or one rung: `'picker'`, `'transfer'`, `'fallback'`, `'opfs'`, `'blob'`.
 pub fn parse_mode(name: Option<&str>) -> Result<ForcedMode, SluiceError> {
     match name {
         None | Some("auto") => Ok(ForcedMode::Auto),
-        Some("transfer") => Ok(ForcedMode::Transfer),
-        Some("fallback") => Ok(ForcedMode::Fallback),
-        Some(other) => {
-            Err(SluiceError::InvalidArgument(format!("mode must be auto, transfer or fallback, not {other:?}")))
-        }
+        Some(name) => Mode::from_name(name).map(ForcedMode::Only).ok_or_else(|| {
+            SluiceError::InvalidArgument(format!(
+                "mode must be auto, picker, transfer, fallback, opfs or blob, not {name:?}"
+            ))
+        }),
     }
 }
 
@@ -108,6 +108,8 @@ mod tests {
     fn caller_mistakes_have_their_own_codes() {
         assert_eq!(parse_trigger(Some("popup")).unwrap_err().code(), "invalid_argument");
         assert_eq!(parse_mode(Some("fast")).unwrap_err().code(), "invalid_argument");
+        assert_eq!(parse_mode(Some("opfs")).unwrap(), ForcedMode::Only(Mode::Opfs));
+        assert_eq!(parse_mode(None).unwrap(), ForcedMode::Auto);
         assert_eq!(parse_log_level(Some("loud")).unwrap_err().code(), "invalid_argument");
         assert_eq!(parse_log_level(Some("debug")).unwrap(), log::LevelFilter::Debug);
         for bad in [-1.0, 1.5, f64::NAN, 2f64.powi(53), f64::INFINITY] {

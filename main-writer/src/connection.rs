@@ -124,7 +124,7 @@ pub(crate) const ACTIVE_EVERY: Duration = Duration::from_millis(500);
 /// Sends to the connection actor; the actor ends (saying `Bye`) when the last handle drops.
 #[derive(Clone, Debug)]
 pub(crate) struct ConnectionHandle {
-    tx: async_channel::Sender<Command>,
+    tx: sluice_worker_bus::channel::Sender<Command>,
 }
 
 impl ConnectionHandle {
@@ -166,7 +166,7 @@ impl ConnectionHandle {
 
 /// Starts the connection actor with a bus that just answered the handshake.
 pub(crate) fn spawn(host: Host, connected: Connected, timing: Timing) -> ConnectionHandle {
-    let (tx, rx) = async_channel::unbounded();
+    let (tx, rx) = sluice_worker_bus::channel::unbounded();
     let actor = Connection {
         host,
         timing,
@@ -189,7 +189,7 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(mut self, commands: async_channel::Receiver<Command>) {
+    async fn run(mut self, commands: sluice_worker_bus::channel::Receiver<Command>) {
         loop {
             let keepalive = match self.links.carries_downloads() {
                 true => sleep(self.timing.keepalive).left_future(),
@@ -332,7 +332,7 @@ fn let_go(frame: web_sys::HtmlIFrameElement, finished: bool) {
 
 /// Waits until `worker` is activated: its `statechange` events, never polling.
 async fn activated(worker: ServiceWorker, timeout: Duration) -> bool {
-    let (tx, rx) = async_channel::bounded::<()>(1);
+    let (tx, rx) = sluice_worker_bus::channel::bounded::<()>(1);
     let on_change = {
         let worker = worker.clone();
         Closure::<dyn FnMut()>::new(move || {
@@ -368,7 +368,7 @@ pub(crate) async fn active_worker(
 async fn worker_run(registration: &ServiceWorkerRegistration, timeout: Duration) -> Option<String> {
     let worker = registration.active()?;
     let channel = MessageChannel::new().ok()?;
-    let (tx, rx) = async_channel::bounded::<String>(1);
+    let (tx, rx) = sluice_worker_bus::channel::bounded::<String>(1);
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         if let Some(run) = Reflect::get(&event.data(), &"sluiceInstance".into()).ok().and_then(|v| v.as_string()) {
             let _ = tx.try_send(run);
@@ -436,4 +436,45 @@ pub(crate) async fn handshake(
         Err(BusError::Timeout(_)) => Err(sluice_core::Unsupported::NotActive.into()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The interception self-test: whether the service worker answers a navigation under
+/// `scope`. A hidden iframe opens [`DownloadUrl::probe`](sluice_core::DownloadUrl::probe), which
+/// the worker answers with a page titled [`sluice_core::PROBE_TITLE`]; where the request
+/// bypasses the worker (a hard reload, "bypass for network"), the server answers instead.
+pub(crate) async fn intercepts(scope: &str, timeout: Duration) -> bool {
+    let url = sluice_core::DownloadUrl::probe(scope);
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else { return false };
+    let Some(root) = document.document_element() else { return false };
+    let Ok(frame) = document.create_element("iframe") else { return false };
+    let frame: HtmlIFrameElement = frame.unchecked_into();
+    let (tx, rx) = sluice_worker_bus::channel::bounded::<()>(4);
+    let on_load = Closure::<dyn FnMut()>::new(move || {
+        let _ = tx.try_send(());
+    });
+    frame.set_onload(Some(on_load.as_ref().unchecked_ref()));
+    let _ = frame.style().set_property("display", "none");
+    frame.set_src(&url);
+    if root.append_child(&frame).is_err() {
+        return false;
+    }
+    let deadline = sleep(timeout).fuse();
+    futures::pin_mut!(deadline);
+    let answered = loop {
+        futures::select! {
+            loaded = rx.recv().fuse() => {
+                // The first load may be the frame's initial about:blank.
+                let page = frame.content_document().map(|d| (d.url().unwrap_or_default(), d.title()));
+                match page {
+                    Some((_, title)) if title == sluice_core::PROBE_TITLE => break true,
+                    Some((at, _)) if at == "about:blank" && loaded.is_ok() => continue,
+                    _ => break false,
+                }
+            },
+            () = deadline => break false,
+        }
+    };
+    frame.set_onload(None);
+    frame.remove();
+    answered
 }

@@ -11,7 +11,7 @@ use futures::future::{Fuse, FutureExt, LocalBoxFuture, Shared};
 use js_sys::Uint8Array;
 use sluice_core::window::{ByteLength, FlowConfig, Progress, SendError};
 use sluice_core::wire::MAX_EXPIRE_AFTER_MS;
-use sluice_core::{Address, Buffer, DownloadId, FileMeta, Message, Output, Refused, TransferPath, Writer};
+use sluice_core::{Address, Buffer, DownloadId, FileMeta, Message, Mode, Output, Refused, TransferPath, Writer};
 use sluice_worker_bus::web::{ignore_rejection, now, WebEndpoint};
 use sluice_worker_bus::{ActorHandle, Incoming, Mailbox};
 use wasm_bindgen::prelude::*;
@@ -21,6 +21,7 @@ use web_sys::{TransformStream, WritableStreamDefaultWriter};
 use crate::args::Trigger;
 use crate::connection::{Carried, ConnectionHandle, PageBus, ACTIVE_EVERY};
 use crate::error::SluiceError;
+use crate::local::{self, Finish, Target};
 
 /// Chunks the page's end of a transfer pipe holds, so that a write need not wait for the
 /// service worker's next read (each read is a round trip between the two).
@@ -33,7 +34,7 @@ pub(crate) enum Bytes {
 }
 
 /// One chunk, as a JavaScript buffer of its own (to transfer or to write).
-pub(crate) struct Piece(Uint8Array);
+pub(crate) struct Piece(pub(crate) Uint8Array);
 
 impl ByteLength for Piece {
     fn byte_len(&self) -> u64 {
@@ -84,7 +85,7 @@ pub(crate) enum Command {
 
 /// The connection's way to fail a download it carries.
 struct DownloadControl {
-    tx: async_channel::Sender<Command>,
+    tx: sluice_worker_bus::channel::Sender<Command>,
 }
 
 impl Carried for DownloadControl {
@@ -104,10 +105,10 @@ type Done = Shared<LocalBoxFuture<'static, Result<u64, SluiceError>>>;
 struct Handle {
     id: DownloadId,
     url: String,
-    path: TransferPath,
+    mode: Mode,
     /// Writes below the first are worth gathering before they reach the actor, up to the second.
     chunk_sizes: (usize, usize),
-    commands: async_channel::Sender<Command>,
+    commands: sluice_worker_bus::channel::Sender<Command>,
     done: Done,
 }
 
@@ -120,15 +121,20 @@ pub struct Download {
 
 impl std::fmt::Debug for Download {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Download").field("url", &self.handle.url).field("path", &self.handle.path).finish()
+        f.debug_struct("Download").field("url", &self.handle.url).field("mode", &self.handle.mode).finish()
     }
 }
 
 /// What a new download needs to know.
 pub(crate) struct Plan {
     pub(crate) id: DownloadId,
+    /// The service worker's URL (empty on the other rungs).
     pub(crate) url: String,
-    pub(crate) path: TransferPath,
+    pub(crate) mode: Mode,
+    /// Where the bytes go on a rung without a service worker.
+    pub(crate) target: Option<Target>,
+    /// The most bytes the download may take (the `Blob` rung's limit).
+    pub(crate) limit: Option<u64>,
     pub(crate) meta: FileMeta,
     pub(crate) trigger: Trigger,
     pub(crate) flow: FlowConfig,
@@ -136,18 +142,33 @@ pub(crate) struct Plan {
 }
 
 impl Download {
-    /// Starts the download's actor: it opens the download over `connection` at once.
-    pub(crate) fn start(connection: ConnectionHandle, plan: Plan) -> Result<Download, SluiceError> {
-        let writer = Writer::new(plan.id, plan.path, plan.flow, plan.meta.size, now())
-            .map_err(|e| SluiceError::InvalidArgument(e.to_string()))?;
-        let (tx, commands) = async_channel::unbounded();
+    /// A handle whose commands go to `commands`, and the sender its actor settles `done` with.
+    fn handle(
+        id: DownloadId,
+        url: String,
+        mode: Mode,
+        flow: &FlowConfig,
+    ) -> (Download, sluice_worker_bus::channel::Receiver<Command>, oneshot::Sender<Result<u64, SluiceError>>) {
+        let (tx, commands) = sluice_worker_bus::channel::unbounded();
         let (done_tx, done_rx) = oneshot::channel();
         let done: Done = async move { done_rx.await.unwrap_or(Err(SluiceError::Browser("the download ended".into()))) }
             .boxed_local()
             .shared();
-        let chunk_sizes = (plan.flow.min_chunk as usize, plan.flow.max_chunk as usize);
-        let handle =
-            Handle { id: plan.id, url: plan.url.clone(), path: plan.path, chunk_sizes, commands: tx.clone(), done };
+        let chunk_sizes = (flow.min_chunk as usize, flow.max_chunk as usize);
+        let handle = Handle { id, url, mode, chunk_sizes, commands: tx, done };
+        (Download { handle: Rc::new(handle) }, commands, done_tx)
+    }
+
+    /// Starts the download's actor: it opens the download at once, over `connection` on the
+    /// service worker's rungs (`None` on the others).
+    pub(crate) fn start(connection: Option<ConnectionHandle>, plan: Plan) -> Result<Download, SluiceError> {
+        if let Some(limit) = plan.limit.filter(|&limit| plan.meta.size.is_some_and(|size| size > limit)) {
+            return Err(SluiceError::NoRoom(over_limit(plan.meta.size.unwrap_or_default(), limit)));
+        }
+        let path = plan.mode.path().unwrap_or(TransferPath::Transfer);
+        let writer = Writer::new(plan.id, path, plan.flow, plan.meta.size, now())
+            .map_err(|e| SluiceError::InvalidArgument(e.to_string()))?;
+        let (download, commands, done_tx) = Download::handle(plan.id, plan.url.clone(), plan.mode, &plan.flow);
         let actor = Actor {
             id: plan.id,
             writer,
@@ -160,12 +181,22 @@ impl Download {
             on_failure: None,
             connection,
             told_active: None,
+            finish: None,
+            closing: false,
+            limit: plan.limit,
+            taken: 0,
         };
-        spawn_local(actor.run(DownloadControl { tx }, commands, plan));
-        Ok(Download { handle: Rc::new(handle) })
+        let control = DownloadControl { tx: download.handle.commands.clone() };
+        spawn_local(actor.run(control, commands, plan));
+        Ok(download)
     }
 
-    /// The service-worker URL that serves this download.
+    /// The way this download saves.
+    pub fn mode(&self) -> Mode {
+        self.handle.mode
+    }
+
+    /// The service-worker URL that serves this download (empty on the rungs without one).
     pub fn url(&self) -> &str {
         &self.handle.url
     }
@@ -250,9 +281,22 @@ struct Actor {
     opened: Option<String>,
     on_progress: Option<Box<dyn Fn(Progress)>>,
     on_failure: Option<Box<dyn Fn(SluiceError)>>,
-    connection: ConnectionHandle,
+    /// The connection to the service worker (on its rungs).
+    connection: Option<ConnectionHandle>,
     /// When the connection was last told that bytes flow (`now()`).
     told_active: Option<std::time::Duration>,
+    /// What hands the file to the browser, on a rung without a service worker.
+    finish: Option<Finish>,
+    /// The stream is being closed.
+    closing: bool,
+    /// The most bytes this download takes, and the bytes taken so far.
+    limit: Option<u64>,
+    taken: u64,
+}
+
+/// Why a save over the `Blob` rung's limit fails.
+fn over_limit(bytes: u64, limit: u64) -> String {
+    format!("{bytes} bytes pass the blob rung's limit of {limit} bytes (blobLimit)")
 }
 
 enum Input {
@@ -262,10 +306,19 @@ enum Input {
 }
 
 impl Actor {
-    async fn run(mut self, control: DownloadControl, commands: async_channel::Receiver<Command>, plan: Plan) {
-        let opened = self.open(control, &plan).await;
+    async fn run(
+        mut self,
+        control: DownloadControl,
+        commands: sluice_worker_bus::channel::Receiver<Command>,
+        mut plan: Plan,
+    ) {
+        let opened = match plan.target.take() {
+            Some(target) => self.open_local(target, &plan).await.map(|()| None),
+            None => self.open(control, &plan).await.map(Some),
+        };
         let (_actor, mailbox) = match opened {
-            Ok(opened) => opened,
+            Ok(Some((actor, mailbox))) => (Some(actor), Some(mailbox)),
+            Ok(None) => (None, None),
             Err(e) => {
                 self.writer.handle_fail(e);
                 self.carry_out();
@@ -282,7 +335,7 @@ impl Actor {
             }
             let input = futures::select! {
                 command = next_command(&commands).fuse() => Input::Command(command),
-                incoming = mailbox.recv().fuse() => Input::Worker(incoming),
+                incoming = next_message(mailbox.as_ref()).fuse() => Input::Worker(incoming),
                 written = writing => Input::Written(written),
             };
             match input {
@@ -292,12 +345,21 @@ impl Actor {
                     self.writer.handle_fail(e);
                 }
                 Input::Worker(Some(incoming)) => self.handle(incoming.msg),
-                Input::Written(Ok(_)) => self.writer.handle_written(Ok(())),
+                Input::Written(Ok(_)) => {
+                    self.writer.handle_written(Ok(()));
+                    if self.closing {
+                        self.finish(&plan.meta.name).await;
+                    }
+                }
+                // A file's write failed (its storage is full?): no service worker to ask why.
+                Input::Written(Err(e)) if self.finish.is_some() => {
+                    self.writer.handle_written(Err(local::file_error("writing the file", &e)));
+                }
                 Input::Written(Err(e)) => {
                     let why = sluice_worker_bus::web::describe(&e);
                     // The service worker says why a moment later (a cancel, an error), or is gone.
                     let reason = futures::select! {
-                        incoming = mailbox.recv().fuse() => incoming.map(|i| i.msg),
+                        incoming = next_message(mailbox.as_ref()).fuse() => incoming.map(|i| i.msg),
                         () = sluice_worker_bus::web::sleep(std::time::Duration::from_secs(1)).fuse() => None,
                     };
                     if let Some(msg) = reason {
@@ -311,15 +373,36 @@ impl Actor {
         self.refuse_all(commands);
     }
 
+    /// Opens the file of a rung without a service worker.
+    async fn open_local(&mut self, target: Target, plan: &Plan) -> Result<(), SluiceError> {
+        let (stream, finish) = local::open(target, &self.id.to_string(), &plan.meta).await?;
+        self.stream = Some(stream);
+        self.finish = Some(finish);
+        Ok(())
+    }
+
+    /// The stream closed whole, on a rung without a service worker: the file goes to the
+    /// browser, then the download is done.
+    async fn finish(&mut self, name: &str) {
+        let Some(finish) = self.finish.take() else { return };
+        let total = self.writer.progress(now()).bytes;
+        match local::finish(finish, name, total).await {
+            Ok(()) => self.writer.handle_done(total),
+            Err(e) => self.writer.handle_fail(e),
+        }
+    }
+
     /// Registers with the connection, opens the download in the service worker, triggers it.
     async fn open(
         &mut self,
         control: DownloadControl,
         plan: &Plan,
     ) -> Result<(ActorHandle<WebEndpoint>, Mailbox<WebEndpoint>), SluiceError> {
-        let bus = self.connection.attach(Box::new(control)).await?;
+        let connection = self.connection.clone().ok_or(SluiceError::SluiceClosed)?;
+        let bus = connection.attach(Box::new(control)).await?;
         let (actor, mailbox) = bus.actor(Address::Download(self.id))?;
-        let attachment = match plan.path {
+        let path = plan.mode.path().unwrap_or(TransferPath::Fallback);
+        let attachment = match path {
             TransferPath::Transfer => {
                 let queued = web_sys::QueuingStrategy::new();
                 queued.set_high_water_mark(PIPE_CHUNKS);
@@ -336,7 +419,7 @@ impl Actor {
         let open = Message::Open {
             id: self.id,
             meta: plan.meta.clone(),
-            path: plan.path,
+            path,
             window_chunks: plan.flow.window_chunks,
             window_bytes: plan.flow.window_bytes,
             expire_after_ms: plan.expire_after.as_millis().clamp(1, u128::from(MAX_EXPIRE_AFTER_MS)) as u64,
@@ -344,13 +427,19 @@ impl Actor {
         self.bus = Some(bus.clone());
         bus.request(open, attachment).await?;
         if plan.trigger != Trigger::None {
-            self.connection.open(plan.url.clone(), plan.trigger).await?;
+            connection.open(plan.url.clone(), plan.trigger).await?;
             self.opened = Some(plan.url.clone());
         }
         Ok((actor, mailbox))
     }
 
     fn command(&mut self, command: Command) {
+        if let (Command::Write(bytes, _), Some(limit)) = (&command, self.limit) {
+            self.taken += bytes.len() as u64;
+            if self.taken > limit {
+                self.writer.handle_fail(SluiceError::NoRoom(over_limit(self.taken, limit)));
+            }
+        }
         let (taken, reply) = match command {
             Command::Write(bytes, reply) => (self.writer.handle_write(bytes), reply),
             Command::Close(reply) => (self.writer.handle_close(), reply),
@@ -369,7 +458,7 @@ impl Actor {
     }
 
     /// Answers what is still asked once the download ended, then what comes after.
-    fn refuse_all(&mut self, commands: async_channel::Receiver<Command>) {
+    fn refuse_all(&mut self, commands: sluice_worker_bus::channel::Receiver<Command>) {
         commands.close();
         while let Ok(command) = commands.try_recv() {
             match command {
@@ -406,6 +495,10 @@ impl Actor {
                     None => self.writer.handle_fail(SluiceError::Browser("the download has no stream".into())),
                 },
                 Output::CloseStream => match self.stream.take() {
+                    Some(stream) if self.finish.is_some() => {
+                        self.closing = true;
+                        settling = Some(stream.close());
+                    }
                     Some(stream) => settling = Some(stream.close()),
                     None => self.writer.handle_written(Ok(())),
                 },
@@ -430,6 +523,9 @@ impl Actor {
                     if let Some(stream) = self.stream.take() {
                         ignore_rejection(&stream.abort_with_reason(&JsValue::from_str(&e.to_string())));
                     }
+                    if let Some(finish) = self.finish.take() {
+                        local::discard(finish);
+                    }
                     self.end(Err(e.clone()));
                     if let Some(callback) = &self.on_failure {
                         callback(e);
@@ -445,7 +541,9 @@ impl Actor {
         let now = now();
         if self.told_active.is_none_or(|told| now.saturating_sub(told) >= ACTIVE_EVERY) {
             self.told_active = Some(now);
-            self.connection.active();
+            if let Some(connection) = &self.connection {
+                connection.active();
+            }
         }
     }
 
@@ -455,8 +553,8 @@ impl Actor {
         if let Some(done) = self.done.take() {
             let _ = done.send(outcome);
         }
-        if let Some(url) = self.opened.take() {
-            self.connection.ended(url, finished);
+        if let (Some(url), Some(connection)) = (self.opened.take(), &self.connection) {
+            connection.ended(url, finished);
         }
     }
 
@@ -472,9 +570,17 @@ impl Actor {
     }
 }
 
+/// The service worker's next message, or nothing ever where there is no service worker.
+async fn next_message(mailbox: Option<&Mailbox<WebEndpoint>>) -> Option<Incoming<WebEndpoint>> {
+    match mailbox {
+        Some(mailbox) => mailbox.recv().await,
+        None => futures::future::pending().await,
+    }
+}
+
 /// Receives a command, or waits forever once every handle is gone (the download goes on to
 /// its end; a `select!` over this never spins).
-async fn next_command(commands: &async_channel::Receiver<Command>) -> Command {
+async fn next_command(commands: &sluice_worker_bus::channel::Receiver<Command>) -> Command {
     match commands.recv().await {
         Ok(command) => command,
         Err(_) => futures::future::pending().await,

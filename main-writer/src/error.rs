@@ -35,6 +35,9 @@ pub enum SluiceError {
         /// The limit.
         max: usize,
     },
+    /// The save does not fit: over `blobLimit` on the `blob` rung, or the site's storage is full.
+    #[error("the file does not fit: {0}")]
+    NoRoom(String),
     /// Nobody requested the download's URL in time.
     #[error("the download expired: {0}")]
     Expired(String),
@@ -71,7 +74,7 @@ impl SluiceError {
             SluiceError::Download(SendError::Closed) | SluiceError::SluiceClosed => "closed",
             SluiceError::Download(_) => "failed",
             SluiceError::InvalidArgument(_) => "invalid_argument",
-            SluiceError::TooLarge { .. } => "too_large",
+            SluiceError::TooLarge { .. } | SluiceError::NoRoom(_) => "too_large",
             SluiceError::Expired(_) => "expired",
             SluiceError::TooManyDownloads(_) => "too_many_downloads",
             SluiceError::Refused(_) => "refused",

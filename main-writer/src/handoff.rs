@@ -46,8 +46,8 @@ fn field(data: &JsValue, key: &str) -> JsValue {
 }
 
 /// The data of each message that arrives on `port`, while the returned closure lives.
-fn listen(port: &MessagePort) -> (async_channel::Receiver<JsValue>, Closure<dyn FnMut(MessageEvent)>) {
-    let (tx, rx) = async_channel::unbounded();
+fn listen(port: &MessagePort) -> (sluice_worker_bus::channel::Receiver<JsValue>, Closure<dyn FnMut(MessageEvent)>) {
+    let (tx, rx) = sluice_worker_bus::channel::unbounded();
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         let _ = tx.try_send(event.data());
     });
@@ -58,7 +58,7 @@ fn listen(port: &MessagePort) -> (async_channel::Receiver<JsValue>, Closure<dyn 
 /// The worker's end of a hand-off.
 pub(crate) struct PageLink {
     port: MessagePort,
-    replies: async_channel::Receiver<JsValue>,
+    replies: sluice_worker_bus::channel::Receiver<JsValue>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
 use sluice_core::window::FlowConfig;
-use sluice_core::{FileMeta, TransferPath};
+use sluice_core::FileMeta;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
@@ -27,8 +27,12 @@ export interface SluiceOptions {
   serviceWorker?: string;
   /** Registration scope. Default: the service worker's directory. */
   scope?: string;
-  /** 'auto' (probe), or force 'transfer' or 'fallback'. */
-  mode?: 'auto' | 'transfer' | 'fallback';
+  /** 'auto' (the best rung that works here), or one rung only: 'picker', 'transfer', 'fallback', 'opfs', 'blob'. */
+  mode?: 'auto' | SluiceMode;
+  /** Lets 'auto' take the save picker for a download created in a user gesture (default false). */
+  picker?: boolean;
+  /** The most bytes the 'blob' rung holds in memory (default 512 MiB). */
+  blobLimit?: number;
   /** Fallback path: chunks and bytes in flight (default 8 and 8 MiB). */
   windowChunks?: number;
   windowBytes?: number;
@@ -44,6 +48,12 @@ export interface SluiceOptions {
   /** Sluice's console messages at this level and up (default 'warn'); 'debug' also in the service worker. */
   logLevel?: 'off' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 }
+
+/** A way to save, best first: the save picker, the service worker's two paths, a file staged in the origin-private file system, an in-memory Blob. */
+export type SluiceMode = 'picker' | 'transfer' | 'fallback' | 'opfs' | 'blob';
+
+/** A rung of the ladder: whether it works here, and why not. */
+export interface SluiceCapability { mode: SluiceMode; available: boolean; reason: string | null; }
 
 /** Progress of a download. */
 export interface SluiceProgress { bytes: number; total?: number; bytesPerSecond: number; }
@@ -89,6 +99,13 @@ fn options(value: JsValue) -> Result<Options, SluiceError> {
         service_worker: text("serviceWorker")?.unwrap_or(defaults.service_worker),
         scope: text("scope")?,
         mode: parse_mode(text("mode")?.as_deref())?,
+        picker: match get(&value, "picker") {
+            None => false,
+            Some(flag) => flag.as_bool().ok_or_else(|| {
+                SluiceError::InvalidArgument(format!("picker must be a boolean, not {}", describe(&flag)))
+            })?,
+        },
+        blob_limit: whole("blobLimit", u64::MAX)?.unwrap_or(defaults.blob_limit),
         flow: FlowConfig {
             window_chunks: small("windowChunks", flow.window_chunks)?,
             window_bytes: whole("windowBytes", u64::MAX)?.unwrap_or(flow.window_bytes),
@@ -141,25 +158,43 @@ impl JsSluice {
         self.0.hand_off().map_err(|e| to_js(&e))
     }
 
-    /// `'transfer'` or `'fallback'`.
-    #[wasm_bindgen(getter)]
+    /// The rung downloads take: `'transfer'`, `'fallback'`, `'opfs'`, `'blob'` (or `'picker'`).
+    #[wasm_bindgen(getter, unchecked_return_type = "SluiceMode")]
     pub fn mode(&self) -> String {
-        match self.0.mode() {
-            TransferPath::Transfer => "transfer".into(),
-            TransferPath::Fallback => "fallback".into(),
-        }
+        self.0.mode().name().into()
     }
 
-    /// What the probe found: `{ serviceWorker, registrationActive, streamTransferable, responseFromStream }`.
+    /// Every rung in ladder order: `{ mode, available, reason }` (reason: why not, or null).
+    #[wasm_bindgen(getter, unchecked_return_type = "SluiceCapability[]")]
+    pub fn capabilities(&self) -> js_sys::Array {
+        self.0
+            .capabilities()
+            .into_iter()
+            .map(|(mode, why)| {
+                let rung = Object::new();
+                let _ = Reflect::set(&rung, &"mode".into(), &mode.name().into());
+                let _ = Reflect::set(&rung, &"available".into(), &why.is_none().into());
+                let _ = Reflect::set(&rung, &"reason".into(), &why.map_or(JsValue::NULL, JsValue::from));
+                JsValue::from(rung)
+            })
+            .collect()
+    }
+
+    /// What the probe found: `{ secureContext, serviceWorker, registrationActive, intercepts,
+    /// streamTransferable, responseFromStream, picker, opfs }`.
     #[wasm_bindgen(getter)]
     pub fn probe(&self) -> JsValue {
         let probe = self.0.probe();
         let object = Object::new();
         for (key, value) in [
+            ("secureContext", probe.secure_context),
             ("serviceWorker", probe.service_worker),
             ("registrationActive", probe.registration_active),
+            ("intercepts", probe.intercepts),
             ("streamTransferable", probe.stream_transferable),
             ("responseFromStream", probe.response_from_stream),
+            ("picker", probe.picker),
+            ("opfs", probe.opfs),
         ] {
             let _ = Reflect::set(&object, &key.into(), &value.into());
         }
@@ -270,10 +305,16 @@ impl JsDownload {
 
 #[wasm_bindgen(js_class = Download)]
 impl JsDownload {
-    /// The service-worker URL of this download.
+    /// The service-worker URL of this download (empty on the rungs without a service worker).
     #[wasm_bindgen(getter)]
     pub fn url(&self) -> String {
         self.download.url().to_string()
+    }
+
+    /// The rung this download takes.
+    #[wasm_bindgen(getter, unchecked_return_type = "SluiceMode")]
+    pub fn mode(&self) -> String {
+        self.download.mode().name().into()
     }
 
     /// Write the file's bytes here (`pipeTo`, or `getWriter()`).

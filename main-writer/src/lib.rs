@@ -31,6 +31,7 @@
 //! - `gather`: the sink below that stream, which gathers small writes while it sends;
 //! - `page`: `Sluice`: register, probe, new downloads;
 //! - `download`: one actor per download (window, coalescer, writer) and its `Download` handle;
+//! - `local`: one actor per save without a service worker (picker, OPFS, `Blob`);
 //! - `handoff`: a `Sluice` handed to a worker: the page's side that serves it, the worker's link;
 //! - `connection`: one actor per `Sluice`: the bus, keepalive, re-handshake, each bus's downloads;
 //! - `args`: checks of what callers pass;
@@ -51,6 +52,8 @@ mod handoff;
 #[cfg(target_arch = "wasm32")]
 mod js;
 #[cfg(target_arch = "wasm32")]
+mod local;
+#[cfg(target_arch = "wasm32")]
 mod page;
 
 pub use args::Trigger;
@@ -58,8 +61,8 @@ pub use args::Trigger;
 pub use download::{Download, DownloadSink};
 pub use error::SluiceError;
 #[cfg(target_arch = "wasm32")]
-pub use page::{Options, Sluice};
-pub use sluice_core::{FileMeta, ForcedMode, Probe, TransferPath};
+pub use page::{Options, Sluice, DEFAULT_BLOB_LIMIT};
+pub use sluice_core::{FileMeta, ForcedMode, Mode, Probe, TransferPath};
 
 /// The Sluice build and wire version, e.g. `sluice 0.1.0 (wire 2)`.
 #[wasm_bindgen]

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use js_sys::Reflect;
 use sluice_core::window::FlowConfig;
-use sluice_core::{decide, DownloadId, DownloadUrl, FileMeta, ForcedMode, Message, Probe, TransferPath, Unsupported};
+use sluice_core::{
+    capabilities, decide, for_download, DownloadId, DownloadUrl, FileMeta, ForcedMode, Message, Mode, Probe,
+    Unsupported,
+};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{MessageChannel, MessagePort, ReadableStream, RegistrationOptions, ServiceWorkerRegistration};
@@ -15,6 +18,7 @@ use crate::connection::{self, Connected, ConnectionHandle, Host, PageBus, Timing
 use crate::download::{Download, Plan};
 use crate::error::SluiceError;
 use crate::handoff::{self, PageLink};
+use crate::local::{self, Target};
 
 /// How [`Sluice::register`] sets up.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,8 +27,12 @@ pub struct Options {
     pub service_worker: String,
     /// Registration scope; the service worker's directory when `None`.
     pub scope: Option<String>,
-    /// Probe (`Auto`) or force a path.
+    /// The best rung that works (`Auto`), or one rung only.
     pub mode: ForcedMode,
+    /// Lets `Auto` take the save picker for a download created in a user gesture.
+    pub picker: bool,
+    /// The most bytes the `Blob` rung holds in memory (default 512 MiB).
+    pub blob_limit: u64,
     /// Window and chunk sizes of each download.
     pub flow: FlowConfig,
     /// How long to wait for the service worker's answers.
@@ -44,6 +52,8 @@ impl Default for Options {
             service_worker: "./sluice-sw.js".into(),
             scope: None,
             mode: ForcedMode::Auto,
+            picker: false,
+            blob_limit: DEFAULT_BLOB_LIMIT,
             flow: FlowConfig::default(),
             timeout: Duration::from_secs(10),
             keepalive: Duration::from_secs(10),
@@ -53,10 +63,19 @@ impl Default for Options {
     }
 }
 
+/// The default [`Options::blob_limit`]: 512 MiB.
+pub const DEFAULT_BLOB_LIMIT: u64 = 512 << 20;
+
 struct Setup {
+    /// The service worker's scope (empty without one).
     scope: String,
-    path: TransferPath,
+    mode: Mode,
+    forced: ForcedMode,
+    picker: bool,
+    blob_limit: u64,
     probe: Probe,
+    /// What the service worker's registration or handshake said, where it failed.
+    service_worker_failure: Option<String>,
     flow: FlowConfig,
     expire_after: Duration,
     timing: Timing,
@@ -70,12 +89,13 @@ struct Setup {
 #[derive(Clone)]
 pub struct Sluice {
     setup: Rc<Setup>,
-    connection: ConnectionHandle,
+    /// The connection to the service worker, on its rungs.
+    connection: Option<ConnectionHandle>,
 }
 
 impl std::fmt::Debug for Sluice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sluice").field("path", &self.setup.path).field("scope", &self.setup.scope).finish()
+        f.debug_struct("Sluice").field("mode", &self.setup.mode).field("scope", &self.setup.scope).finish()
     }
 }
 
@@ -94,45 +114,129 @@ fn report_panic(message: &str) {
     }
 }
 
+/// A service worker that answered: its registration, the bus, and whether it answers
+/// navigations under its scope.
+struct Served {
+    registration: ServiceWorkerRegistration,
+    connected: Connected,
+    intercepts: bool,
+}
+
+/// Registers the service worker, waits for the ready handshake, and checks that it answers a
+/// navigation (the interception self-test).
+async fn serve(container: &web_sys::ServiceWorkerContainer, options: &Options) -> Result<Served, SluiceError> {
+    let registration_options = RegistrationOptions::new();
+    if let Some(scope) = &options.scope {
+        registration_options.set_scope(scope);
+    }
+    let registration = JsFuture::from(container.register_with_options(&options.service_worker, &registration_options))
+        .await
+        .map_err(|e| SluiceError::Registration(sluice_worker_bus::web::describe(&e)))?;
+    let registration: ServiceWorkerRegistration = registration.unchecked_into();
+    let connected = connection::connect(&registration, timing_of(options)).await?;
+    let intercepts = connection::intercepts(&registration.scope(), options.timeout).await;
+    Ok(Served { registration, connected, intercepts })
+}
+
 impl Sluice {
-    /// Registers the service worker, waits for the ready handshake, probes and picks a path.
+    /// Probes every rung and takes the best that works here (or the forced one): registers
+    /// the service worker, waits for the ready handshake and checks that it answers
+    /// navigations; probes the save picker and the origin-private file system. Fails only
+    /// when a forced rung does not work (`unsupported`, or the registration's error).
     pub async fn register(options: Options) -> Result<Sluice, SluiceError> {
         sluice_worker_bus::web::install_diagnostics(options.log_level, report_panic);
         options.flow.validate().map_err(|e| SluiceError::InvalidArgument(e.to_string()))?;
-        let container = service_worker_container().ok_or(Unsupported::NoServiceWorker)?;
-        let registration_options = RegistrationOptions::new();
-        if let Some(scope) = &options.scope {
-            registration_options.set_scope(scope);
+        let secure_context =
+            Reflect::get(&js_sys::global(), &"isSecureContext".into()).ok().and_then(|v| v.as_bool()) == Some(true);
+        let mut probe = Probe { secure_context, picker: secure_context && local::has_picker(), ..Probe::default() };
+        probe.opfs = secure_context && local::probe_opfs().await;
+        let wants_service_worker = match options.mode {
+            ForcedMode::Auto => true,
+            ForcedMode::Only(mode) => mode.path().is_some(),
+        };
+        let mut failure = None;
+        let mut served = None;
+        if let Some(container) = service_worker_container().filter(|_| secure_context && wants_service_worker) {
+            probe.service_worker = true;
+            match serve(&container, &options).await {
+                Ok(ok) => served = Some(ok),
+                Err(e) => failure = Some(e),
+            }
         }
-        let registration =
-            JsFuture::from(container.register_with_options(&options.service_worker, &registration_options))
-                .await
-                .map_err(|e| SluiceError::Registration(sluice_worker_bus::web::describe(&e)))?;
-        let registration: ServiceWorkerRegistration = registration.unchecked_into();
+        let (connected, registration, scope) = match served {
+            Some(served) => {
+                probe.registration_active = true;
+                probe.intercepts = served.intercepts;
+                probe.response_from_stream = response_from_stream();
+                probe.stream_transferable = stream_transferable(&served.connected.bus, options.timeout).await;
+                let scope = served.registration.scope();
+                (Some(served.connected), Some(served.registration), scope)
+            }
+            None => (None, None, String::new()),
+        };
+        let mode = match decide(&probe, options.mode) {
+            Ok(mode) => mode,
+            // A forced service-worker rung: the registration's own error says most.
+            Err(Unsupported::NotActive) if failure.is_some() => {
+                return Err(failure.unwrap_or(Unsupported::NotActive.into()))
+            }
+            Err(why) => return Err(why.into()),
+        };
+        if let Some(e) = &failure {
+            log::warn!("the service worker cannot save here ({e}); saving through {}", mode.name());
+        }
         let timing = timing_of(&options);
-        let connected = connection::connect(&registration, timing).await?;
-        let scope = registration.scope();
-        Sluice::start(&options, Host::Page(registration), scope, connected).await
+        let connection = match (connected, &registration) {
+            (Some(connected), Some(registration)) if mode.path().is_some() => {
+                Some(connection::spawn(Host::Page(registration.clone()), connected, timing))
+            }
+            _ => None,
+        };
+        let setup = Setup {
+            scope,
+            mode,
+            forced: options.mode,
+            picker: options.picker,
+            blob_limit: options.blob_limit,
+            probe,
+            service_worker_failure: failure.map(|e| e.to_string()),
+            flow: options.flow,
+            expire_after: options.expire_after,
+            timing,
+            registration,
+        };
+        Ok(Sluice { setup: Rc::new(setup), connection })
     }
 
     /// Probes over the bus that just answered, picks a path, and starts the connection actor.
     async fn start(options: &Options, host: Host, scope: String, connected: Connected) -> Result<Sluice, SluiceError> {
         let probe = Probe {
+            secure_context: true,
             service_worker: true,
             registration_active: true,
+            intercepts: true,
             stream_transferable: stream_transferable(&connected.bus, options.timeout).await,
             response_from_stream: response_from_stream(),
+            picker: false,
+            opfs: false,
         };
-        let path = decide(probe, options.mode).path()?;
+        let mode = decide(&probe, options.mode)?;
         let timing = timing_of(options);
-        let registration = match &host {
-            Host::Page(registration) => Some(registration.clone()),
-            Host::Worker(_) => None,
+        let setup = Setup {
+            scope,
+            mode,
+            forced: options.mode,
+            picker: false,
+            blob_limit: options.blob_limit,
+            probe,
+            service_worker_failure: None,
+            flow: options.flow,
+            expire_after: options.expire_after,
+            timing,
+            registration: None,
         };
-        let setup =
-            Setup { scope, path, probe, flow: options.flow, expire_after: options.expire_after, timing, registration };
         let connection = connection::spawn(host, connected, timing);
-        Ok(Sluice { setup: Rc::new(setup), connection })
+        Ok(Sluice { setup: Rc::new(setup), connection: Some(connection) })
     }
 
     /// Hands this Sluice to a worker: transfer the port to it (`postMessage(msg, [port])`), and
@@ -142,8 +246,9 @@ impl Sluice {
         let registration = self.setup.registration.clone().ok_or_else(|| {
             SluiceError::InvalidArgument("hand off from the page that registered Sluice, not from a worker".into())
         })?;
+        let connection = self.connection.clone().ok_or(SluiceError::Unsupported(Unsupported::NotActive))?;
         let channel = MessageChannel::new()?;
-        handoff::serve(channel.port1(), registration, self.setup.timing, self.connection.clone());
+        handoff::serve(channel.port1(), registration, self.setup.timing, connection);
         Ok(channel.port2())
     }
 
@@ -159,9 +264,29 @@ impl Sluice {
         Sluice::start(&options, Host::Worker(page), scope, connected).await
     }
 
-    /// The path downloads take.
-    pub fn mode(&self) -> TransferPath {
-        self.setup.path
+    /// The rung downloads take (outside a user gesture, where `picker` lets `Auto` take the picker).
+    pub fn mode(&self) -> Mode {
+        self.setup.mode
+    }
+
+    /// Every rung in ladder order, with why it does not work here.
+    pub fn capabilities(&self) -> Vec<(Mode, Option<String>)> {
+        let setup = &self.setup;
+        capabilities(&setup.probe)
+            .into_iter()
+            .map(|rung| {
+                let why = rung.unavailable.map(|why| match (&setup.service_worker_failure, why) {
+                    (Some(failure), Unsupported::NotActive) => failure.clone(),
+                    (None, Unsupported::NoServiceWorker | Unsupported::NotActive)
+                        if setup.probe.secure_context && !matches!(setup.forced, ForcedMode::Auto) =>
+                    {
+                        "not tried: the app forced another rung".to_string()
+                    }
+                    _ => why.to_string(),
+                });
+                (rung.mode, why)
+            })
+            .collect()
     }
 
     /// What the probe found.
@@ -169,27 +294,35 @@ impl Sluice {
         self.setup.probe
     }
 
-    /// Starts a download of `meta`; write its bytes, then close it.
+    /// Starts a download of `meta` on this Sluice's rung (the picker instead where the app
+    /// opted in and the call runs in a user gesture); write its bytes, then close it.
     pub fn create_download(&self, meta: FileMeta, trigger: Trigger) -> Result<Download, SluiceError> {
         check_meta(&meta)?;
         let id = DownloadId::random().map_err(|e| SluiceError::Browser(e.to_string()))?;
-        let url = DownloadUrl::build(&self.setup.scope, id, &sluice_core::sanitize_filename(&meta.name));
-        let plan = Plan {
-            id,
-            url,
-            path: self.setup.path,
-            meta,
-            trigger,
-            flow: self.setup.flow,
-            expire_after: self.setup.expire_after,
+        let setup = &self.setup;
+        let gesture = setup.picker && local::in_gesture();
+        let mode = for_download(&setup.probe, setup.forced, setup.mode, setup.picker, gesture);
+        let (url, target) = match mode {
+            Mode::Transfer | Mode::Fallback if self.connection.is_none() => return Err(SluiceError::SluiceClosed),
+            Mode::Transfer | Mode::Fallback => {
+                (DownloadUrl::build(&setup.scope, id, &sluice_core::sanitize_filename(&meta.name)), None)
+            }
+            Mode::Picker => (String::new(), Some(Target::Picker(local::pick(&meta.name)?))),
+            Mode::Opfs => (String::new(), Some(Target::Opfs)),
+            Mode::Blob => (String::new(), Some(Target::Blob)),
         };
+        let limit = (mode == Mode::Blob).then_some(setup.blob_limit);
+        let plan =
+            Plan { id, url, mode, target, limit, meta, trigger, flow: setup.flow, expire_after: setup.expire_after };
         Download::start(self.connection.clone(), plan)
     }
 
     /// Ends this Sluice's connection: open downloads fail (`closed`), new ones are refused,
     /// and the service worker forgets the connection.
     pub fn close(&self) {
-        self.connection.close();
+        if let Some(connection) = &self.connection {
+            connection.close();
+        }
     }
 }
 

@@ -14,10 +14,11 @@
   let started = false;
   ready.then(() => { started = true; });
   // Exactly the shape of a download URL (core's DownloadUrl): <scope>sluice/<32 hex>/<name>,
-  // under this worker's own scope and origin, no query, no fragment.
+  // under this worker's own scope and origin, no query, no fragment; or the self-test's
+  // <scope>sluice/probe.
   const isDownloadUrl = (href) => {
     const prefix = self.registration.scope + 'sluice/';
-    return href.startsWith(prefix) && /^[0-9a-f]{32}\/[^/?#]+$/.test(href.slice(prefix.length));
+    return href.startsWith(prefix) && /^([0-9a-f]{32}\/[^/?#]+|probe)$/.test(href.slice(prefix.length));
   };
   const answerFetch = (event) => {
     if (started) return sluice_sw_wasm.handle_fetch(event);

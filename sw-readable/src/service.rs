@@ -131,10 +131,28 @@ pub fn handle_install() {
 /// The `fetch` handler: answers (and returns `true`) only for this worker's download URLs.
 #[wasm_bindgen]
 pub fn handle_fetch(event: FetchEvent) -> bool {
-    if DownloadUrl::parse(&scope(), &event.request().url()).is_none() {
+    let url = event.request().url();
+    if DownloadUrl::is_probe(&scope(), &url) {
+        return event.respond_with(&Promise::resolve(&probe_answer())).is_ok();
+    }
+    if DownloadUrl::parse(&scope(), &url).is_none() {
         return false;
     }
     event.respond_with(&respond(event.clone())).is_ok()
+}
+
+/// The answer to the interception self-test (`DownloadUrl::probe`): a page with a known title.
+fn probe_answer() -> JsValue {
+    let page = format!("<!doctype html><title>{}</title>", sluice_core::PROBE_TITLE);
+    let init = ResponseInit::new();
+    init.set_status(200);
+    let answered = Headers::new().and_then(|headers| {
+        headers.append("Content-Type", "text/html; charset=utf-8")?;
+        headers.append("Cache-Control", "no-store")?;
+        init.set_headers(&headers);
+        Response::new_with_opt_str_and_init(Some(&page), &init)
+    });
+    answered.map(Into::into).unwrap_or_else(|e| e)
 }
 
 /// The response for a download URL: its stream, served once and to `GET` only; 404 if the URL
@@ -143,6 +161,9 @@ pub fn handle_fetch(event: FetchEvent) -> bool {
 pub fn respond(event: FetchEvent) -> Promise {
     let request = event.request();
     future_to_promise(async move {
+        if DownloadUrl::is_probe(&scope(), &request.url()) {
+            return Ok(probe_answer());
+        }
         let Some(parsed) = DownloadUrl::parse(&scope(), &request.url()) else {
             return refuse(404, "not a Sluice download URL");
         };

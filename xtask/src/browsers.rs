@@ -74,10 +74,35 @@ pub fn ensure(root: &Path, bindgen: &Path) -> Result<Drivers, Fail> {
             PACKAGES.join(" ")
         )));
     }
+    lan_host()?;
     let geckodriver = setup::cargo_binary(root, "geckodriver", "geckodriver", None)?;
     let test_runner = bindgen.with_file_name("wasm-bindgen-test-runner");
     let test_runner = if test_runner.is_file() { test_runner } else { PathBuf::from("wasm-bindgen-test-runner") };
     Ok(Drivers { geckodriver, test_runner })
+}
+
+/// The made-up host name under which the specs serve an insecure context (plain HTTP, not
+/// localhost), resolved to loopback only: Chromium and Firefox are told so by their flags and
+/// preferences; WebKitGTK asks the system, so this line goes into `/etc/hosts` (as root).
+const LAN_HOST: &str = "sluice-lan.test";
+
+fn lan_host() -> Result<(), Fail> {
+    let hosts = Path::new("/etc/hosts");
+    let text = std::fs::read_to_string(hosts).unwrap_or_default();
+    if !cfg!(target_os = "linux") || text.split_whitespace().any(|word| word == LAN_HOST) {
+        return Ok(());
+    }
+    if util::output(Command::new("id").arg("-u")).as_deref() != Some("0") {
+        println!("    not root: add `127.0.0.1 {LAN_HOST}` to /etc/hosts for WebKitGTK's insecure-context test");
+        return Ok(());
+    }
+    step(&format!("/etc/hosts: 127.0.0.1 {LAN_HOST} (an insecure context on loopback, for the specs)"));
+    let line = format!("{}127.0.0.1 {LAN_HOST}\n", if text.ends_with('\n') || text.is_empty() { "" } else { "\n" });
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(hosts)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, line.as_bytes()))
+        .map_err(|e| Fail(format!("cannot add {LAN_HOST} to /etc/hosts: {e}")))
 }
 
 /// Builds the bus's test peer (`worker-bus/peer/pkg/`), which the browser tests load.

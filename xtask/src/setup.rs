@@ -87,14 +87,15 @@ impl WasmToolchain {
     }
 }
 
-/// For `dist/`: no panic locations in the binary, and wasm-bindgen's short (legacy) symbol
-/// names in the JavaScript glue.
+/// For `dist/`: no panic locations or messages in the binary (a panic is a bare trap, which
+/// still reaches the page as an uncaught error), derived `Debug` output without fields, and
+/// wasm-bindgen's short (legacy) symbol names in the JavaScript glue. The ladder of ways to save
+/// fits the 120 KiB budget thanks to these (4.9 and 1.0 KB gzipped).
 const SIZE_RUSTFLAGS: &str =
     "-Zunstable-options -Csymbol-mangling-version=legacy -Zlocation-detail=none -Zfmt-debug=shallow -Cpanic=immediate-abort";
 /// std built from source (with wasm32's abort-on-panic runtime).
 const BUILD_STD: &str = "-Zbuild-std=std,panic_abort";
-/// std's size-over-speed choices, for `dist/` (the panic hook stays: a bug reaches the page as
-/// an error with its message, not as a bare trap).
+/// std's size-over-speed choices, for `dist/`.
 const SIZE_STD_FEATURES: &str = "-Zbuild-std-features=optimize_for_size";
 
 /// The active toolchain's compiler (`$RUSTC` if set).

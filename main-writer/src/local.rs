@@ -1,0 +1,330 @@
+//! The rungs that need no service worker: the save picker, a file staged in the origin-private
+//! file system (OPFS), and an in-memory `Blob`. Each gives the download's actor a stream to
+//! write to, as the transfer path does (so the same [`sluice_core::Writer`] decides sizes,
+//! progress, close and failure), and a [`Finish`]: what hands the file to the browser once
+//! the stream closed whole, or drops it when the download failed (never a short file).
+//!
+//! OPFS: each download writes `sluice-staging/<id>` sequentially (`createWritable`), then the
+//! browser gets the disk-backed `File` through an object URL and a download link. The file is
+//! removed once the browser had time to copy it ([`linger`]); a Web Lock held meanwhile tells
+//! every later `register()` (in any tab) which staged files are still in use: the others are
+//! leftovers of a page that went away, and are removed.
+
+use std::time::Duration;
+
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use sluice_core::FileMeta;
+use sluice_worker_bus::web::{describe, ignore_rejection, sleep};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_sys::{WritableStream, WritableStreamDefaultWriter};
+
+use crate::error::SluiceError;
+
+/// The OPFS folder that holds staged files.
+const STAGING: &str = "sluice-staging";
+
+/// The Web Lock a page holds while a staged file is in use.
+fn lock_name(file: &str) -> String {
+    format!("sluice-staged:{file}")
+}
+
+/// `target[name](...args)`.
+fn method(target: &JsValue, name: &str, args: &[&JsValue]) -> Result<JsValue, JsValue> {
+    let function: Function = Reflect::get(target, &name.into())?.dyn_into()?;
+    function.apply(target, &args.iter().collect::<Array>())
+}
+
+/// `target[name](...args)` to await (a promise, or a plain value).
+fn call(target: &JsValue, name: &str, args: &[&JsValue]) -> JsFuture {
+    JsFuture::from(method(target, name, args).map_or_else(|e| Promise::reject(&e), |v| Promise::resolve(&v)))
+}
+
+/// `{ key: value }`.
+fn object(key: &str, value: &JsValue) -> JsValue {
+    let object = Object::new();
+    let _ = Reflect::set(&object, &key.into(), value);
+    object.into()
+}
+
+fn global(name: &str) -> JsValue {
+    Reflect::get(&js_sys::global(), &name.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn navigator(name: &str) -> JsValue {
+    Reflect::get(&global("navigator"), &name.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// The name of a `DOMException` (`"AbortError"`, `"QuotaExceededError"`...).
+fn error_name(e: &JsValue) -> String {
+    Reflect::get(e, &"name".into()).ok().and_then(|n| n.as_string()).unwrap_or_default()
+}
+
+/// What a failed file-system call means for the save.
+pub(crate) fn file_error(what: &str, e: &JsValue) -> SluiceError {
+    match error_name(e).as_str() {
+        "QuotaExceededError" => SluiceError::NoRoom(format!("the browser's storage is full ({what})")),
+        "AbortError" => SluiceError::Download(sluice_core::SendError::Cancelled(format!("{what}: {}", describe(e)))),
+        "NotAllowedError" | "SecurityError" => SluiceError::InvalidArgument(format!(
+            "{what} needs a user gesture: call createDownload from a click or key handler ({})",
+            describe(e)
+        )),
+        _ => SluiceError::Browser(format!("{what}: {}", describe(e))),
+    }
+}
+
+/// Whether this page may use the save picker (`showSaveFilePicker` exists).
+pub(crate) fn has_picker() -> bool {
+    global("showSaveFilePicker").is_function()
+}
+
+/// Whether the call runs in a user gesture (`navigator.userActivation.isActive`).
+pub(crate) fn in_gesture() -> bool {
+    Reflect::get(&navigator("userActivation"), &"isActive".into()).ok().and_then(|v| v.as_bool()) == Some(true)
+}
+
+/// Starts the save picker at once (it needs the gesture the call runs in).
+pub(crate) fn pick(name: &str) -> Result<Promise, SluiceError> {
+    let options = object("suggestedName", &name.into());
+    method(&global("window"), "showSaveFilePicker", &[&options])
+        .map(|p| Promise::resolve(&p))
+        .map_err(|e| file_error("the save picker", &e))
+}
+
+/// The staging folder, if OPFS gives writable files here.
+async fn staging() -> Result<JsValue, JsValue> {
+    let writable = Reflect::get(&global("FileSystemFileHandle"), &"prototype".into())
+        .and_then(|p| Reflect::get(&p, &"createWritable".into()))
+        .is_ok_and(|f| f.is_function());
+    if !writable {
+        return Err("no createWritable".into());
+    }
+    let root = call(&navigator("storage"), "getDirectory", &[]).await?;
+    call(&root, "getDirectoryHandle", &[&STAGING.into(), &object("create", &true.into())]).await
+}
+
+/// Whether OPFS gives writable files here; removes the staged files no page uses any more.
+pub(crate) async fn probe_opfs() -> bool {
+    let Ok(folder) = staging().await else { return false };
+    if let Err(e) = remove_leftovers(&folder).await {
+        log::warn!("cannot remove leftover staged files: {}", describe(&e));
+    }
+    true
+}
+
+/// Removes each staged file whose lock no page holds.
+async fn remove_leftovers(folder: &JsValue) -> Result<(), JsValue> {
+    let locks = navigator("locks");
+    if locks.is_undefined() {
+        return Ok(());
+    }
+    let held = Reflect::get(&call(&locks, "query", &[]).await?, &"held".into())?;
+    let held: Vec<String> =
+        Array::from(&held).iter().filter_map(|lock| Reflect::get(&lock, &"name".into()).ok()?.as_string()).collect();
+    let names = method(folder, "keys", &[])?;
+    let mut stale = Vec::new();
+    loop {
+        let next = call(&names, "next", &[]).await?;
+        if Reflect::get(&next, &"done".into())?.is_truthy() {
+            break;
+        }
+        if let Some(name) = Reflect::get(&next, &"value".into())?.as_string() {
+            if !held.contains(&lock_name(&name)) {
+                stale.push(name);
+            }
+        }
+    }
+    for name in stale {
+        log::info!("removing the leftover staged file {name}");
+        call(folder, "removeEntry", &[&name.into()]).await?;
+    }
+    Ok(())
+}
+
+/// Holds the Web Lock `name` until the returned function is called (nothing where the page
+/// has no Web Locks).
+fn hold_lock(name: &str) -> Option<Function> {
+    let locks = navigator("locks");
+    if locks.is_undefined() {
+        return None;
+    }
+    let mut release = None;
+    let held = Promise::new(&mut |resolve, _| release = Some(resolve));
+    let granted = Closure::once_into_js(move |_lock: JsValue| held);
+    match method(&locks, "request", &[&name.into(), &granted]) {
+        Ok(request) => ignore_rejection(&Promise::resolve(&request)),
+        Err(e) => log::warn!("cannot lock {name}: {}", describe(&e)),
+    }
+    release
+}
+
+/// How long a handed-over file stays, so the browser can copy it first: 20 s, and 1 s more
+/// per 25 MB.
+fn linger(bytes: u64) -> Duration {
+    Duration::from_secs(20 + bytes / 25_000_000)
+}
+
+/// Where a local save's bytes go.
+pub(crate) enum Target {
+    /// The save picker's file (its `showSaveFilePicker` promise, started in the gesture).
+    Picker(Promise),
+    /// A staged OPFS file.
+    Opfs,
+    /// A `Blob`, built by the browser from the stream.
+    Blob,
+}
+
+/// What ends a local save.
+pub(crate) enum Finish {
+    /// The picked file: written in place.
+    Picker(JsValue),
+    /// The staged OPFS file: handed over, removed later.
+    Opfs(Staged),
+    /// The `Blob` the browser builds from the stream (`Response.blob()`).
+    Blob(Promise),
+}
+
+/// A staged OPFS file and the lock that says it is in use.
+pub(crate) struct Staged {
+    folder: JsValue,
+    name: String,
+    handle: JsValue,
+    release: Option<Function>,
+}
+
+impl Staged {
+    /// Removes the file (once more a second later: an aborted writable may still hold it),
+    /// then lets go of its lock.
+    fn remove(self) {
+        spawn_local(async move {
+            let name: JsValue = self.name.as_str().into();
+            if call(&self.folder, "removeEntry", &[&name]).await.is_err() {
+                sleep(Duration::from_secs(1)).await;
+                if let Err(e) = call(&self.folder, "removeEntry", &[&name]).await {
+                    log::warn!("cannot remove the staged file {}: {}", self.name, describe(&e));
+                }
+            }
+            if let Some(release) = self.release {
+                let _ = release.call0(&JsValue::NULL);
+            }
+        });
+    }
+}
+
+/// The writer of a `FileSystemWritableFileStream`.
+async fn writable_of(handle: &JsValue, what: &str) -> Result<WritableStreamDefaultWriter, SluiceError> {
+    let writable = call(handle, "createWritable", &[]).await.map_err(|e| file_error(what, &e))?;
+    Ok(writable.unchecked_into::<WritableStream>().get_writer()?)
+}
+
+/// Opens where download `id`'s bytes go: the stream to write them to, and its [`Finish`].
+pub(crate) async fn open(
+    target: Target,
+    id: &str,
+    meta: &FileMeta,
+) -> Result<(WritableStreamDefaultWriter, Finish), SluiceError> {
+    match target {
+        Target::Picker(picked) => {
+            let handle = JsFuture::from(picked).await.map_err(|e| file_error("the save picker", &e))?;
+            let writer = writable_of(&handle, "the picked file").await;
+            // A file the picker made stays only if it is written whole.
+            if writer.is_err() {
+                discard(Finish::Picker(handle.clone()));
+            }
+            Ok((writer?, Finish::Picker(handle)))
+        }
+        Target::Opfs => {
+            if let Some(size) = meta.size {
+                check_room(size).await?;
+            }
+            let folder = staging().await.map_err(|e| file_error("the origin-private file system", &e))?;
+            let release = hold_lock(&lock_name(id));
+            let handle = call(&folder, "getFileHandle", &[&id.into(), &object("create", &true.into())]).await;
+            let staged = Staged { folder, name: id.into(), handle: handle.clone().unwrap_or_default(), release };
+            let writer = match handle {
+                Ok(handle) => writable_of(&handle, "a staged file").await,
+                Err(e) => Err(file_error("a staged file", &e)),
+            };
+            match writer {
+                Ok(writer) => Ok((writer, Finish::Opfs(staged))),
+                Err(e) => {
+                    staged.remove();
+                    Err(e)
+                }
+            }
+        }
+        Target::Blob => {
+            let pipe = web_sys::TransformStream::new()?;
+            let content_type = meta.content_type.as_deref().unwrap_or("application/octet-stream");
+            let init = object("headers", &object("content-type", &content_type.into()));
+            let response =
+                web_sys::Response::new_with_opt_readable_stream_and_init(Some(&pipe.readable()), init.unchecked_ref())?;
+            Ok((pipe.writable().get_writer()?, Finish::Blob(response.blob()?)))
+        }
+    }
+}
+
+/// A declared size that cannot fit in the origin's storage fails before any byte.
+async fn check_room(size: u64) -> Result<(), SluiceError> {
+    let Ok(estimate) = call(&navigator("storage"), "estimate", &[]).await else { return Ok(()) };
+    let number = |key: &str| Reflect::get(&estimate, &key.into()).ok().and_then(|v| v.as_f64());
+    if let (Some(quota), Some(usage)) = (number("quota"), number("usage")) {
+        let free = (quota - usage).max(0.0) as u64;
+        if size > free {
+            return Err(SluiceError::NoRoom(format!("{size} bytes, and this site has {free} bytes of storage free")));
+        }
+    }
+    Ok(())
+}
+
+/// The stream closed with all `total` bytes: hands the file to the browser as `name`.
+pub(crate) async fn finish(finish: Finish, name: &str, total: u64) -> Result<(), SluiceError> {
+    let (file, staged) = match finish {
+        Finish::Picker(_) => return Ok(()),
+        Finish::Blob(blob) => (JsFuture::from(blob).await.map_err(|e| file_error("the Blob", &e))?, None),
+        Finish::Opfs(staged) => match call(&staged.handle, "getFile", &[]).await {
+            Ok(file) => (file, Some(staged)),
+            Err(e) => {
+                staged.remove();
+                return Err(file_error("the staged file", &e));
+            }
+        },
+    };
+    let url = method(&global("URL"), "createObjectURL", &[&file])?;
+    let clicked = click(&url, name);
+    spawn_local(async move {
+        sleep(linger(total)).await;
+        let _ = method(&global("URL"), "revokeObjectURL", &[&url]);
+        if let Some(staged) = staged {
+            staged.remove();
+        }
+    });
+    clicked.map_err(|e| file_error("handing the file to the browser", &e))
+}
+
+/// A download link to `url`, named `name`, clicked.
+fn click(url: &JsValue, name: &str) -> Result<(), JsValue> {
+    let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
+    let link = document.create_element("a")?;
+    link.set_attribute("href", &url.as_string().unwrap_or_default())?;
+    link.set_attribute("download", name)?;
+    document.document_element().ok_or("no document element")?.append_child(&link)?;
+    let clicked = method(&link, "click", &[]);
+    link.remove();
+    clicked.map(drop)
+}
+
+/// The download failed: what was written is dropped (the stream itself was aborted).
+pub(crate) fn discard(finish: Finish) {
+    match finish {
+        Finish::Opfs(staged) => staged.remove(),
+        // The picker made the chosen file: remove it where the browser can.
+        Finish::Picker(handle) => {
+            if let Ok(removed) = method(&handle, "remove", &[]) {
+                ignore_rejection(&Promise::resolve(&removed));
+            }
+        }
+        Finish::Blob(blob) => ignore_rejection(&blob),
+    }
+}
