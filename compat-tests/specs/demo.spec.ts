@@ -9,6 +9,9 @@ test('the demo page: its live checks pass, one download reaches the disk, a scre
     while (table.dataset.done !== 'true' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     return [...table.querySelectorAll('tr')].slice(1).map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? ''));
   });
+  const rungs = await driver.evaluate(() =>
+    [...document.querySelectorAll('#rungs tr')].slice(1).map((tr) => tr.firstElementChild?.textContent ?? ''));
+  expect(rungs, 'the ladder shown, best first').toEqual(['picker', 'transfer', 'fallback', 'opfs', 'blob']);
   const finished = await driver.evaluate(async () => {
     (document.getElementById('size') as HTMLInputElement).value = '8';
     document.getElementById('generate')!.click();

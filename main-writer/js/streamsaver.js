@@ -53,7 +53,8 @@
     sluice: {},
     WritableStream: globalThis.WritableStream,
     TransformStream: globalThis.TransformStream,
-    supported: typeof navigator === 'object' && 'serviceWorker' in navigator,
+    // Sluice saves in every context: without a service worker it takes its next rung (OPFS, a Blob).
+    supported: true,
     version: { full: '2.0.6', major: 2, minor: 0, dot: 6 },
     /** StreamSaver's man-in-the-middle page: Sluice needs none, so a new value is ignored. */
     get mitm() { return mitm; },
