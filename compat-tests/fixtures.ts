@@ -64,6 +64,11 @@ export interface Browser {
    * `Page.reload` with `ignoreCache`), where the automation can (Playwright's Chromium); null elsewhere.
    */
   hardReload: (() => Promise<void>) | null;
+  /**
+   * Turns DevTools' "Bypass for network" on or off for the page (its requests skip the service
+   * worker: DevTools `Network.setBypassServiceWorker`), where the automation can (Playwright's Chromium).
+   */
+  bypassServiceWorker: ((bypass: boolean) => Promise<void>) | null;
 }
 
 const CHROMIUM_ARGS = [
@@ -136,6 +141,7 @@ async function playwrightBrowser(type: BrowserType, baseURL: string, downloadDir
     if (!found) throw new Error(`no tab ${handle}`);
     return found;
   };
+  let bypassSession: CDPSession | null = null;
   const stopServiceWorkers = async () => {
     const cdp = await context.newCDPSession(page);
     await cdp.send('ServiceWorker.enable');
@@ -179,6 +185,18 @@ async function playwrightBrowser(type: BrowserType, baseURL: string, downloadDir
           await session.send('Page.reload', { ignoreCache: true });
           await loaded;
           await session.detach();
+        }
+      : null,
+    bypassServiceWorker: isChromium
+      ? async (bypass: boolean) => {
+          // The setting lasts as long as its session: kept until it is turned off.
+          bypassSession ??= await context.newCDPSession(page);
+          await bypassSession.send('Network.enable');
+          await bypassSession.send('Network.setBypassServiceWorker', { bypass });
+          if (!bypass) {
+            await bypassSession.detach();
+            bypassSession = null;
+          }
         }
       : null,
     pageErrors,
@@ -250,6 +268,7 @@ async function webdriverBrowser(engine: 'chromium' | 'firefox' | 'webkit' | 'saf
     cancelDownload: null,
     cdp: null,
     hardReload: null,
+    bypassServiceWorker: null,
     pageErrors: [] as string[],
     close: () => driver.close(),
   };
@@ -303,6 +322,7 @@ export const test = base.extend<{
       cancelDownload: raw.cancelDownload,
       cdp: raw.cdp,
       hardReload: raw.hardReload,
+      bypassServiceWorker: raw.bypassServiceWorker,
       errors: async () => [...raw.pageErrors, ...(await raw.evaluate<string[]>('() => window.sluiceErrors || []', null))],
       screenshot: async (file) => {
         mkdirSync(dirname(file), { recursive: true });

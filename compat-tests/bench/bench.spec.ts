@@ -28,39 +28,44 @@ function earlier(engine: string, id: string, size: number): Run[] {
 // Each run is a line of OUT; the xtask takes the median of each case's runs.
 for (let run = 0; run < RUNS; run++) {
   for (const c of CASES) {
-    test(`${c.id}, run ${run + 1} of ${RUNS}`, async ({ driver }) => {
-      test.setTimeout(0);
-      // A failed download may leave the browser in any state: no more runs of it.
-      const sizes = c.sizes.filter((size) => !earlier(driver.engine, c.id, size).some((r) => r.error));
-      test.skip(sizes.length === 0, 'an earlier run failed at every size');
-      const how = await prepare(driver, c);
-      if (c.path && how !== c.path) test.skip(true, `the probe picked the ${how} path here`);
-      for (const size of sizes) {
-        let result: Run;
-        try {
-          result = await timed(driver, c, `bench-${c.id}-${size}-${run}.bin`, size);
-        } catch (e) {
-          result = { seconds: 0, mbps: 0, pssGrowth: null, error: (e as Error).message, ...(e instanceof CutOff ? { bound: e.bound } : {}) };
+    test.describe(() => {
+      // Playwright's contexts are off the record, and keep OPFS in memory: that rung runs in
+      // Chromium with a profile on disk (chromedriver's), as a user's.
+      test.use({ chromiumVia: c.path === 'opfs' ? 'chromedriver' : 'playwright' });
+      test(`${c.id}, run ${run + 1} of ${RUNS}`, async ({ driver }) => {
+        test.setTimeout(0);
+        // A failed download may leave the browser in any state: no more runs of it.
+        const sizes = c.sizes.filter((size) => !earlier(driver.engine, c.id, size).some((r) => r.error));
+        test.skip(sizes.length === 0, 'an earlier run failed at every size');
+        const how = await prepare(driver, c);
+        if (c.path && how !== c.path) test.skip(true, `the probe picked the ${how} path here`);
+        for (const size of sizes) {
+          let result: Run;
+          try {
+            result = await timed(driver, c, `bench-${c.id}-${size}-${run}.bin`, size);
+          } catch (e) {
+            result = { seconds: 0, mbps: 0, pssGrowth: null, error: (e as Error).message, ...(e instanceof CutOff ? { bound: e.bound } : {}) };
+          }
+          const record = {
+            session: SESSION,
+            engine: driver.engine,
+            version: driver.version,
+            case: c.id,
+            impl: c.impl,
+            how,
+            size,
+            writes: Math.ceil(size / c.chunk),
+            chunk: c.chunk,
+            run: result,
+          };
+          mkdirSync(dirname(OUT), { recursive: true });
+          appendFileSync(OUT, `${JSON.stringify(record)}\n`);
+          const shown = result.error ? `failed: ${result.error}` : `${result.mbps.toFixed(1)} MB/s, PSS +${((result.pssGrowth ?? 0) / MiB).toFixed(0)} MiB`;
+          console.log(`${driver.engine}: ${c.id}, ${c.chunk === 100 ? `${record.writes} x 100 B` : `${size / MiB} MiB`} (${how}), run ${run + 1}: ${shown}`);
         }
-        const record = {
-          session: SESSION,
-          engine: driver.engine,
-          version: driver.version,
-          case: c.id,
-          impl: c.impl,
-          how,
-          size,
-          writes: Math.ceil(size / c.chunk),
-          chunk: c.chunk,
-          run: result,
-        };
-        mkdirSync(dirname(OUT), { recursive: true });
-        appendFileSync(OUT, `${JSON.stringify(record)}\n`);
-        const shown = result.error ? `failed: ${result.error}` : `${result.mbps.toFixed(1)} MB/s, PSS +${((result.pssGrowth ?? 0) / MiB).toFixed(0)} MiB`;
-        console.log(`${driver.engine}: ${c.id}, ${c.chunk === 100 ? `${record.writes} x 100 B` : `${size / MiB} MiB`} (${how}), run ${run + 1}: ${shown}`);
-      }
-      // A failure is a figure of the benchmark, not a failed test; only the impossible fails here.
-      expect(sizes.length).toBeGreaterThan(0);
+        // A failure is a figure of the benchmark, not a failed test; only the impossible fails here.
+        expect(sizes.length).toBeGreaterThan(0);
+      });
     });
   }
 }

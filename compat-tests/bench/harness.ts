@@ -20,8 +20,8 @@ export interface Case {
   id: string;
   impl: Impl;
   options?: Record<string, unknown>;
-  /** The path this case is about; skipped where the probe picks another. */
-  path?: 'transfer' | 'fallback';
+  /** The rung this case is about; skipped where the probe picks another or it does not work. */
+  path?: 'transfer' | 'fallback' | 'opfs' | 'blob';
   sizes: number[];
   chunk: number;
   yieldEach: boolean;
@@ -34,6 +34,9 @@ export const CASES: Case[] = [
   { id: 'sluice-fallback', impl: 'sluice', options: { mode: 'fallback' }, path: 'fallback', sizes: LARGE, ...large },
   { id: 'sluice-fallback-window-1', impl: 'sluice', options: { mode: 'fallback', windowChunks: 1, windowBytes: MiB }, path: 'fallback', sizes: LARGE.slice(0, 1), ...large },
   { id: 'sluice-fallback-64k-chunks', impl: 'sluice', options: { mode: 'fallback', minChunk: 65536, maxChunk: 65536 }, path: 'fallback', sizes: LARGE.slice(0, 1), ...large },
+  // The rungs without a service worker, at the smaller size (512 MiB: the blob rung's default limit).
+  { id: 'sluice-opfs', impl: 'sluice', options: { mode: 'opfs' }, path: 'opfs', sizes: LARGE.slice(0, 1), ...large },
+  { id: 'sluice-blob', impl: 'sluice', options: { mode: 'blob' }, path: 'blob', sizes: LARGE.slice(0, 1), ...large },
   { id: 'ceiling', impl: 'ceiling', sizes: LARGE, ...large },
   { id: 'messages', impl: 'messages', sizes: LARGE, ...large },
   { id: 'streamsaver', impl: 'streamsaver', sizes: LARGE, ...large },

@@ -297,3 +297,31 @@ test('after a hard reload (the page is not controlled), a download is byte-exact
   expect(await fileSha256(file)).toBe(expectedSha256(SMALL));
   figure('context-hard-reload', `controlled: ${controlled}, intercepts: ${registered.probe.intercepts}, rung: ${result.mode}`);
 });
+
+test('"bypass for network": the self-test sees it, at register() and after the worker restarts, and the download takes the next rung', rowsOf('context-bypass'), async ({ driver }) => {
+  if (!driver.bypassServiceWorker) notApplicable("only Playwright's Chromium can turn DevTools' bypass for network on");
+  await driver.open();
+  const first = await register(driver, {});
+  expect(first.probe.intercepts).toBe(true);
+  const before = await save(driver, 'before-bypass.bin', MiB + 1);
+  expect(before.mode).toBe(first.mode);
+  await waitForFile(driver.downloadDir, 'before-bypass.bin', MiB + 1, 30_000);
+  // The same Sluice, once its worker restarted: the next download re-handshakes and re-checks.
+  await driver.bypassServiceWorker!(true);
+  await driver.stopServiceWorkers();
+  const after = await save(driver, 'after-restart.bin', SMALL);
+  expect(after).toMatchObject({ done: SMALL, mode: 'opfs' });
+  const file = await waitForFile(driver.downloadDir, 'after-restart.bin', SMALL, 60_000);
+  expect(await fileSha256(file)).toBe(expectedSha256(SMALL));
+  // A new register() under the bypass: the service-worker rungs say why not.
+  const second = await register(driver, {});
+  expect(second.probe.intercepts).toBe(false);
+  expect(second.mode).toBe('opfs');
+  expect(second.capabilities.find((c) => c.mode === 'transfer')?.reason).toContain('does not answer navigations');
+  const again = await save(driver, 'under-bypass.bin', SMALL);
+  expect(again).toMatchObject({ done: SMALL, mode: 'opfs' });
+  await waitForFile(driver.downloadDir, 'under-bypass.bin', SMALL, 60_000);
+  await driver.bypassServiceWorker!(false);
+  figure('context-bypass', `register(): intercepts ${second.probe.intercepts}, ${second.mode}; after a restart: ${after.mode}`);
+});
+

@@ -265,6 +265,12 @@ impl Connection {
             let connected = self.host.connect(self.timing).await?;
             self.run_of_current = connected.run;
             bye(self.links.handle_connected(connected.bus));
+            // A new run of the worker: does it still answer this page's navigations?
+            if let Host::Page(registration) = &self.host {
+                if !intercepts(&registration.scope(), self.timing.timeout).await {
+                    return Err(sluice_core::Unsupported::NotIntercepted.into());
+                }
+            }
         }
         self.links.handle_attach(download).ok_or(SluiceError::SluiceClosed)
     }

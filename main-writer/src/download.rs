@@ -2,6 +2,7 @@
 //! coalescer, the transferred stream's writer) and a [`Download`] handle that only sends it
 //! commands and awaits replies.
 
+use std::cell::Cell;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -11,7 +12,9 @@ use futures::future::{Fuse, FutureExt, LocalBoxFuture, Shared};
 use js_sys::Uint8Array;
 use sluice_core::window::{ByteLength, FlowConfig, Progress, SendError};
 use sluice_core::wire::MAX_EXPIRE_AFTER_MS;
-use sluice_core::{Address, Buffer, DownloadId, FileMeta, Message, Mode, Output, Refused, TransferPath, Writer};
+use sluice_core::{
+    Address, Buffer, DownloadId, FileMeta, Message, Mode, Output, Refused, TransferPath, Unsupported, Writer,
+};
 use sluice_worker_bus::web::{ignore_rejection, now, WebEndpoint};
 use sluice_worker_bus::{ActorHandle, Incoming, Mailbox};
 use wasm_bindgen::prelude::*;
@@ -105,7 +108,8 @@ type Done = Shared<LocalBoxFuture<'static, Result<u64, SluiceError>>>;
 struct Handle {
     id: DownloadId,
     url: String,
-    mode: Mode,
+    /// The rung (its actor sets it when it takes the next one).
+    mode: Rc<Cell<Mode>>,
     /// Writes below the first are worth gathering before they reach the actor, up to the second.
     chunk_sizes: (usize, usize),
     commands: sluice_worker_bus::channel::Sender<Command>,
@@ -121,7 +125,7 @@ pub struct Download {
 
 impl std::fmt::Debug for Download {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Download").field("url", &self.handle.url).field("mode", &self.handle.mode).finish()
+        f.debug_struct("Download").field("url", &self.handle.url).field("mode", &self.handle.mode.get()).finish()
     }
 }
 
@@ -135,6 +139,9 @@ pub(crate) struct Plan {
     pub(crate) target: Option<Target>,
     /// The most bytes the download may take (the `Blob` rung's limit).
     pub(crate) limit: Option<u64>,
+    /// On a service-worker rung: the rung to take instead (with its limit) if the worker turns
+    /// out not to answer this page's navigations when the download opens.
+    pub(crate) next: Option<(Mode, Target, Option<u64>)>,
     pub(crate) meta: FileMeta,
     pub(crate) trigger: Trigger,
     pub(crate) flow: FlowConfig,
@@ -155,7 +162,7 @@ impl Download {
             .boxed_local()
             .shared();
         let chunk_sizes = (flow.min_chunk as usize, flow.max_chunk as usize);
-        let handle = Handle { id, url, mode, chunk_sizes, commands: tx, done };
+        let handle = Handle { id, url, mode: Rc::new(Cell::new(mode)), chunk_sizes, commands: tx, done };
         (Download { handle: Rc::new(handle) }, commands, done_tx)
     }
 
@@ -185,6 +192,7 @@ impl Download {
             closing: false,
             limit: plan.limit,
             taken: 0,
+            mode: download.handle.mode.clone(),
         };
         let control = DownloadControl { tx: download.handle.commands.clone() };
         spawn_local(actor.run(control, commands, plan));
@@ -193,7 +201,7 @@ impl Download {
 
     /// The way this download saves.
     pub fn mode(&self) -> Mode {
-        self.handle.mode
+        self.handle.mode.get()
     }
 
     /// The service-worker URL that serves this download (empty on the rungs without one).
@@ -292,6 +300,8 @@ struct Actor {
     /// The most bytes this download takes, and the bytes taken so far.
     limit: Option<u64>,
     taken: u64,
+    /// The rung, as the download's handle shows it.
+    mode: Rc<Cell<Mode>>,
 }
 
 /// Why a save over the `Blob` rung's limit fails.
@@ -314,7 +324,18 @@ impl Actor {
     ) {
         let opened = match plan.target.take() {
             Some(target) => self.open_local(target, &plan).await.map(|()| None),
-            None => self.open(control, &plan).await.map(Some),
+            None => match (self.open(control, &plan).await, plan.next.take()) {
+                (Err(SluiceError::Unsupported(Unsupported::NotIntercepted)), Some((mode, target, limit))) => {
+                    log::warn!(
+                        "download {}: the service worker does not answer here; saving through {}",
+                        self.id,
+                        mode.name()
+                    );
+                    self.take_next(mode, limit, &plan);
+                    self.open_local(target, &plan).await.map(|()| None)
+                }
+                (opened, _) => opened.map(Some),
+            },
         };
         let (_actor, mailbox) = match opened {
             Ok(Some((actor, mailbox))) => (Some(actor), Some(mailbox)),
@@ -371,6 +392,15 @@ impl Actor {
             }
         }
         self.refuse_all(commands);
+    }
+
+    /// Takes rung `mode` instead of the service worker's (nothing was written yet).
+    fn take_next(&mut self, mode: Mode, limit: Option<u64>, plan: &Plan) {
+        if let Ok(writer) = Writer::new(plan.id, TransferPath::Transfer, plan.flow, plan.meta.size, now()) {
+            self.writer = writer;
+        }
+        self.limit = limit;
+        self.mode.set(mode);
     }
 
     /// Opens the file of a rung without a service worker.

@@ -92,8 +92,8 @@ pub(crate) fn pick(name: &str) -> Result<Promise, SluiceError> {
         .map_err(|e| file_error("the save picker", &e))
 }
 
-/// The staging folder, if OPFS gives writable files here.
-async fn staging() -> Result<JsValue, JsValue> {
+/// The staging folder, if OPFS gives writable files here (made if `create`).
+async fn staging(create: bool) -> Result<JsValue, JsValue> {
     let writable = Reflect::get(&global("FileSystemFileHandle"), &"prototype".into())
         .and_then(|p| Reflect::get(&p, &"createWritable".into()))
         .is_ok_and(|f| f.is_function());
@@ -101,16 +101,21 @@ async fn staging() -> Result<JsValue, JsValue> {
         return Err("no createWritable".into());
     }
     let root = call(&navigator("storage"), "getDirectory", &[]).await?;
-    call(&root, "getDirectoryHandle", &[&STAGING.into(), &object("create", &true.into())]).await
+    call(&root, "getDirectoryHandle", &[&STAGING.into(), &object("create", &create.into())]).await
 }
 
 /// Whether OPFS gives writable files here; removes the staged files no page uses any more.
 pub(crate) async fn probe_opfs() -> bool {
-    let Ok(folder) = staging().await else { return false };
-    if let Err(e) = remove_leftovers(&folder).await {
-        log::warn!("cannot remove leftover staged files: {}", describe(&e));
+    match staging(false).await {
+        Ok(folder) => {
+            if let Err(e) = remove_leftovers(&folder).await {
+                log::warn!("cannot remove leftover staged files: {}", describe(&e));
+            }
+            true
+        }
+        // No staging folder yet: OPFS works if the error says so (not one of a missing API).
+        Err(e) => error_name(&e) == "NotFoundError",
     }
-    true
 }
 
 /// Removes each staged file whose lock no page holds.
@@ -238,7 +243,7 @@ pub(crate) async fn open(
             if let Some(size) = meta.size {
                 check_room(size).await?;
             }
-            let folder = staging().await.map_err(|e| file_error("the origin-private file system", &e))?;
+            let folder = staging(true).await.map_err(|e| file_error("the origin-private file system", &e))?;
             let release = hold_lock(&lock_name(id));
             let handle = call(&folder, "getFileHandle", &[&id.into(), &object("create", &true.into())]).await;
             let staged = Staged { folder, name: id.into(), handle: handle.clone().unwrap_or_default(), release };

@@ -311,9 +311,28 @@ impl Sluice {
             Mode::Opfs => (String::new(), Some(Target::Opfs)),
             Mode::Blob => (String::new(), Some(Target::Blob)),
         };
-        let limit = (mode == Mode::Blob).then_some(setup.blob_limit);
-        let plan =
-            Plan { id, url, mode, target, limit, meta, trigger, flow: setup.flow, expire_after: setup.expire_after };
+        let limit = |mode| (mode == Mode::Blob).then_some(setup.blob_limit);
+        // Should the worker stop answering this page's navigations (found when the download
+        // opens, after a new run of the worker), auto takes the next rung for this download.
+        let next = match (mode.path(), setup.forced) {
+            (Some(_), ForcedMode::Auto) => {
+                let next = decide(&Probe { intercepts: false, ..setup.probe }, ForcedMode::Auto).unwrap_or(Mode::Blob);
+                Some((next, if next == Mode::Opfs { Target::Opfs } else { Target::Blob }, limit(next)))
+            }
+            _ => None,
+        };
+        let plan = Plan {
+            id,
+            url,
+            mode,
+            target,
+            limit: limit(mode),
+            next,
+            meta,
+            trigger,
+            flow: setup.flow,
+            expire_after: setup.expire_after,
+        };
         Download::start(self.connection.clone(), plan)
     }
 

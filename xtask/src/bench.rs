@@ -373,6 +373,15 @@ fn report(results: &[Figure], command: &str, runs: u32, sizes: &DistSizes) -> St
                 ratio(r("sluice-fallback", 0), r("sluice-fallback-64k-chunks", 0))
             ),
         );
+        for case in ["sluice-opfs", "sluice-blob"] {
+            if r(case, 0).is_some() {
+                let main = label(sluice_main);
+                line(
+                    &mut md,
+                    &format!("- {} / {main}, {}: {}", label(case), big(0), ratio(r(case, 0), r(sluice_main, 0))),
+                );
+            }
+        }
         let mut memory = Vec::new();
         for case in [sluice_main, "sluice-fallback", "streamsaver", "ceiling", "messages"] {
             if let (Some(small), Some(large)) = (growth(r(case, 0)), growth(r(case, 1))) {
@@ -430,7 +439,7 @@ fn report(results: &[Figure], command: &str, runs: u32, sizes: &DistSizes) -> St
         }
     }
     line(&mut md, "");
-    line(&mut md, "Cases: Sluice on each path (the fallback with its default window of 8 chunks / 8 MiB, with a window of one 1 MiB chunk, and with 64 KiB chunks); StreamSaver.js 2.0.6 as its README says (its `mitm.html` and `sw.js` served from this origin; where it falls back to a Blob it holds the whole file in memory); the ceiling, a service worker that generates the same bytes itself with no page involved (compat-tests/demo/bench/ceiling/sw.js); postMessage alone, the fallback path's transport without Sluice: each 1 MiB write copied and posted to a service worker over a `MessageChannel` once its response stream granted it, 8 chunks in flight (compat-tests/demo/bench/messages/sw.js).");
+    line(&mut md, "Cases: Sluice on each path (the fallback with its default window of 8 chunks / 8 MiB, with a window of one 1 MiB chunk, and with 64 KiB chunks), and on the rungs without a service worker (`mode: 'opfs'`: staged in the origin-private file system, then handed over; `mode: 'blob'`: in memory); StreamSaver.js 2.0.6 as its README says (its `mitm.html` and `sw.js` served from this origin; where it falls back to a Blob it holds the whole file in memory); the ceiling, a service worker that generates the same bytes itself with no page involved (compat-tests/demo/bench/ceiling/sw.js); postMessage alone, the fallback path's transport without Sluice: each 1 MiB write copied and posted to a service worker over a `MessageChannel` once its response stream granted it, 8 chunks in flight (compat-tests/demo/bench/messages/sw.js).");
     md
 }
 
@@ -440,6 +449,8 @@ fn label(case: &str) -> &'static str {
         "sluice-fallback" => "Sluice fallback",
         "sluice-fallback-window-1" => "Sluice fallback, window 1",
         "sluice-fallback-64k-chunks" => "Sluice fallback, 64 KiB chunks",
+        "sluice-opfs" => "Sluice OPFS rung",
+        "sluice-blob" => "Sluice Blob rung",
         "ceiling" => "Ceiling (in-worker)",
         "messages" => "postMessage alone",
         "streamsaver" => "StreamSaver.js",
