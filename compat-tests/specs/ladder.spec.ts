@@ -196,9 +196,18 @@ test('the blob rung refuses what passes blobLimit: before any byte when sized, a
     const closed = await writer.close().then(() => 'closed', () => 'refused');
     const exact = sluice.createDownload('at-limit.bin', { size: limit });
     await window.sluiceTest.write(exact.writable, limit);
-    return { sized, writes: [...new Set(writes)], closed, done: await unsized.done.then(() => 'done', code), exact: await exact.done };
+    const result = { sized, writes: [...new Set(writes)], closed, done: await unsized.done.then(() => 'done', code), exact: await exact.done, afterClose: '' };
+    // A closed Sluice refuses new downloads on this rung too.
+    sluice.close();
+    try {
+      sluice.createDownload('after-close.bin');
+      result.afterClose = 'created';
+    } catch (e) {
+      result.afterClose = code(e);
+    }
+    return result;
   }, MiB);
-  expect(result).toEqual({ sized: 'too_large', writes: ['ok', 'too_large'], closed: 'refused', done: 'too_large', exact: MiB });
+  expect(result).toEqual({ sized: 'too_large', writes: ['ok', 'too_large'], closed: 'refused', done: 'too_large', exact: MiB, afterClose: 'closed' });
   const file = await waitForFile(driver.downloadDir, 'at-limit.bin', MiB, 30_000);
   expect(await fileSha256(file)).toBe(expectedSha256(MiB));
   await new Promise((r) => setTimeout(r, 3000));

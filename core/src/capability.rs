@@ -58,6 +58,8 @@ impl Mode {
 /// What the page found out about the browser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Probe {
+    /// A page's document: the rungs without a service worker hand the file over from it.
+    pub document: bool,
     /// `isSecureContext`: service workers, the origin-private file system and the picker need it.
     pub secure_context: bool,
     /// `navigator.serviceWorker` exists (not switched off, not hidden by a private mode).
@@ -114,6 +116,9 @@ pub enum Unsupported {
     /// No writable files in the origin-private file system.
     #[error("this browser has no origin-private file system with writable files")]
     NoOpfs,
+    /// A worker has no document to hand a file over from.
+    #[error("a worker has no page to hand the file to the browser from")]
+    NoDocument,
 }
 
 /// A rung as the API shows it: whether it works here, and why not.
@@ -128,9 +133,17 @@ pub struct Rung {
 /// Why `mode` cannot save given `probe`, or `None` if it can.
 pub fn why_not(probe: &Probe, mode: Mode) -> Option<Unsupported> {
     let checks: &[(bool, Unsupported)] = match mode {
-        Mode::Blob => &[],
-        Mode::Picker => &[(probe.secure_context, Unsupported::InsecureContext), (probe.picker, Unsupported::NoPicker)],
-        Mode::Opfs => &[(probe.secure_context, Unsupported::InsecureContext), (probe.opfs, Unsupported::NoOpfs)],
+        Mode::Blob => &[(probe.document, Unsupported::NoDocument)],
+        Mode::Picker => &[
+            (probe.document, Unsupported::NoDocument),
+            (probe.secure_context, Unsupported::InsecureContext),
+            (probe.picker, Unsupported::NoPicker),
+        ],
+        Mode::Opfs => &[
+            (probe.document, Unsupported::NoDocument),
+            (probe.secure_context, Unsupported::InsecureContext),
+            (probe.opfs, Unsupported::NoOpfs),
+        ],
         Mode::Transfer | Mode::Fallback => &[
             (probe.secure_context, Unsupported::InsecureContext),
             (probe.service_worker, Unsupported::NoServiceWorker),
@@ -149,14 +162,16 @@ pub fn capabilities(probe: &Probe) -> [Rung; 5] {
 }
 
 /// The rung downloads take: the forced one if it works (else why not), or the best one that
-/// works, the picker excepted (it needs a gesture: see [`for_download`]). `Blob` always works.
+/// works, the picker excepted (it needs a gesture: see [`for_download`]). In a page `Blob`
+/// always works; in a worker only the service worker's rungs do.
 pub fn decide(probe: &Probe, mode: ForcedMode) -> Result<Mode, Unsupported> {
-    match mode {
-        ForcedMode::Only(mode) => why_not(probe, mode).map_or(Ok(mode), Err),
+    let mode = match mode {
+        ForcedMode::Only(mode) => mode,
         ForcedMode::Auto => {
-            Ok(Mode::LADDER.into_iter().skip(1).find(|&m| why_not(probe, m).is_none()).unwrap_or(Mode::Blob))
+            Mode::LADDER[1..].iter().copied().find(|&m| why_not(probe, m).is_none()).unwrap_or(Mode::Blob)
         }
-    }
+    };
+    why_not(probe, mode).map_or(Ok(mode), Err)
 }
 
 /// The rung one download takes, where `mode` is what [`decide`] gave: the picker when the app
@@ -175,6 +190,7 @@ mod tests {
     use super::*;
 
     const ALL: Probe = Probe {
+        document: true,
         secure_context: true,
         service_worker: true,
         registration_active: true,
@@ -196,7 +212,18 @@ mod tests {
         assert_eq!(decide(&bypassed, ForcedMode::Auto), Ok(Mode::Opfs));
         let insecure = Probe { secure_context: false, ..ALL };
         assert_eq!(decide(&insecure, ForcedMode::Auto), Ok(Mode::Blob));
-        assert_eq!(decide(&Probe::default(), ForcedMode::Auto), Ok(Mode::Blob));
+        assert_eq!(decide(&Probe { document: true, ..Probe::default() }, ForcedMode::Auto), Ok(Mode::Blob));
+    }
+
+    #[test]
+    fn a_worker_saves_only_through_the_service_worker() {
+        let worker = Probe { document: false, ..ALL };
+        assert_eq!(decide(&worker, ForcedMode::Auto), Ok(Mode::Transfer));
+        for mode in [Mode::Picker, Mode::Opfs, Mode::Blob] {
+            assert_eq!(decide(&worker, ForcedMode::Only(mode)), Err(Unsupported::NoDocument), "{mode:?}");
+        }
+        let no_stream_body = Probe { response_from_stream: false, ..worker };
+        assert_eq!(decide(&no_stream_body, ForcedMode::Auto), Err(Unsupported::NoDocument));
     }
 
     #[test]

@@ -172,6 +172,7 @@ pub(crate) fn spawn(host: Host, connected: Connected, timing: Timing) -> Connect
         timing,
         links: Links::new(connected.bus),
         run_of_current: connected.run,
+        intercepts: true,
         frames: LiteMap::new_vec(),
     };
     spawn_local(actor.run(rx));
@@ -184,6 +185,8 @@ struct Connection {
     links: Downloads,
     /// The run of the service worker the current bus goes to.
     run_of_current: Option<String>,
+    /// Whether the current run answers this page's navigations (checked at each new run).
+    intercepts: bool,
     /// The frame that opened each download URL (a page's; a worker's page keeps its own).
     frames: LiteMap<String, HtmlIFrameElement>,
 }
@@ -266,11 +269,13 @@ impl Connection {
             self.run_of_current = connected.run;
             bye(self.links.handle_connected(connected.bus));
             // A new run of the worker: does it still answer this page's navigations?
-            if let Host::Page(registration) = &self.host {
-                if !intercepts(&registration.scope(), self.timing.timeout).await {
-                    return Err(sluice_core::Unsupported::NotIntercepted.into());
-                }
-            }
+            self.intercepts = match &self.host {
+                Host::Page(registration) => intercepts(&registration.scope(), self.timing.timeout).await,
+                Host::Worker(_) => true,
+            };
+        }
+        if !self.intercepts {
+            return Err(sluice_core::Unsupported::NotIntercepted.into());
         }
         self.links.handle_attach(download).ok_or(SluiceError::SluiceClosed)
     }

@@ -366,12 +366,10 @@ impl Actor {
                     self.writer.handle_fail(e);
                 }
                 Input::Worker(Some(incoming)) => self.handle(incoming.msg),
-                Input::Written(Ok(_)) => {
-                    self.writer.handle_written(Ok(()));
-                    if self.closing {
-                        self.finish(&plan.meta.name).await;
-                    }
-                }
+                // The stream of a rung without a service worker closed: the close settles once
+                // the file is handed over (or with why it could not be).
+                Input::Written(Ok(_)) if self.closing => self.finish(&plan.meta.name).await,
+                Input::Written(Ok(_)) => self.writer.handle_written(Ok(())),
                 // A file's write failed (its storage is full?): no service worker to ask why.
                 Input::Written(Err(e)) if self.finish.is_some() => {
                     self.writer.handle_written(Err(local::file_error("writing the file", &e)));
@@ -401,6 +399,11 @@ impl Actor {
         }
         self.limit = limit;
         self.mode.set(mode);
+        if let (Some(limit), Some(size)) = (limit, plan.meta.size) {
+            if size > limit {
+                self.writer.handle_fail(SluiceError::NoRoom(over_limit(size, limit)));
+            }
+        }
     }
 
     /// Opens the file of a rung without a service worker.
@@ -414,11 +417,15 @@ impl Actor {
     /// The stream closed whole, on a rung without a service worker: the file goes to the
     /// browser, then the download is done.
     async fn finish(&mut self, name: &str) {
-        let Some(finish) = self.finish.take() else { return };
         let total = self.writer.progress(now()).bytes;
-        match local::finish(finish, name, total).await {
-            Ok(()) => self.writer.handle_done(total),
-            Err(e) => self.writer.handle_fail(e),
+        let finished = match self.finish.take() {
+            Some(finish) => local::finish(finish, name, total).await,
+            None => Err(SluiceError::Download(sluice_core::SendError::Closed)),
+        };
+        let done = finished.is_ok();
+        self.writer.handle_written(finished);
+        if done {
+            self.writer.handle_done(total);
         }
     }
 

@@ -76,6 +76,8 @@ struct Setup {
     probe: Probe,
     /// What the service worker's registration or handshake said, where it failed.
     service_worker_failure: Option<String>,
+    /// `close()` was called: no new downloads.
+    closed: std::cell::Cell<bool>,
     flow: FlowConfig,
     expire_after: Duration,
     timing: Timing,
@@ -148,7 +150,9 @@ impl Sluice {
         options.flow.validate().map_err(|e| SluiceError::InvalidArgument(e.to_string()))?;
         let secure_context =
             Reflect::get(&js_sys::global(), &"isSecureContext".into()).ok().and_then(|v| v.as_bool()) == Some(true);
-        let mut probe = Probe { secure_context, picker: secure_context && local::has_picker(), ..Probe::default() };
+        let document = web_sys::window().and_then(|w| w.document()).is_some();
+        let mut probe =
+            Probe { document, secure_context, picker: secure_context && local::has_picker(), ..Probe::default() };
         probe.opfs = secure_context && local::probe_opfs().await;
         let wants_service_worker = match options.mode {
             ForcedMode::Auto => true,
@@ -200,6 +204,7 @@ impl Sluice {
             blob_limit: options.blob_limit,
             probe,
             service_worker_failure: failure.map(|e| e.to_string()),
+            closed: Default::default(),
             flow: options.flow,
             expire_after: options.expire_after,
             timing,
@@ -211,6 +216,7 @@ impl Sluice {
     /// Probes over the bus that just answered, picks a path, and starts the connection actor.
     async fn start(options: &Options, host: Host, scope: String, connected: Connected) -> Result<Sluice, SluiceError> {
         let probe = Probe {
+            document: false,
             secure_context: true,
             service_worker: true,
             registration_active: true,
@@ -230,6 +236,7 @@ impl Sluice {
             blob_limit: options.blob_limit,
             probe,
             service_worker_failure: None,
+            closed: Default::default(),
             flow: options.flow,
             expire_after: options.expire_after,
             timing,
@@ -298,6 +305,9 @@ impl Sluice {
     /// opted in and the call runs in a user gesture); write its bytes, then close it.
     pub fn create_download(&self, meta: FileMeta, trigger: Trigger) -> Result<Download, SluiceError> {
         check_meta(&meta)?;
+        if self.setup.closed.get() {
+            return Err(SluiceError::SluiceClosed);
+        }
         let id = DownloadId::random().map_err(|e| SluiceError::Browser(e.to_string()))?;
         let setup = &self.setup;
         let gesture = setup.picker && local::in_gesture();
@@ -336,9 +346,10 @@ impl Sluice {
         Download::start(self.connection.clone(), plan)
     }
 
-    /// Ends this Sluice's connection: open downloads fail (`closed`), new ones are refused,
-    /// and the service worker forgets the connection.
+    /// Ends this Sluice: new downloads are refused (`closed`); the open ones over the service
+    /// worker fail (`closed`) and it forgets the connection; saves on the other rungs finish.
     pub fn close(&self) {
+        self.setup.closed.set(true);
         if let Some(connection) = &self.connection {
             connection.close();
         }
