@@ -174,18 +174,6 @@ pub fn run_wasm_tests(
     Ok(run.counts)
 }
 
-/// Installs the npm packages (Playwright Test; no browser downloads: Debian's are used).
-pub fn npm_packages(root: &Path) -> Result<(), Fail> {
-    step("npm packages (npm ci: @playwright/test, binaryen, streamsaver, terser)");
-    if util::output(Command::new("npm").arg("--version")).is_none() {
-        if util::output(Command::new("id").arg("-u")).as_deref() != Some("0") {
-            return Err(Fail("npm is missing and this is not root: install Node.js and npm, then try again".into()));
-        }
-        setup::apt_install(&["nodejs", "npm"])?;
-    }
-    util::run(Command::new("npm").current_dir(root).args(["ci", "--no-audit", "--no-fund"]))
-}
-
 /// `npx`, under a virtual display on Linux (WebKitGTK needs one; large and true-colour for the
 /// screenshots).
 pub fn npx_with_display() -> Command {

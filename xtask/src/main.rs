@@ -319,7 +319,7 @@ fn end_to_end_and_matrix(
     projects: &[String],
     slow: bool,
 ) -> Result<Vec<(String, browsers::EndToEnd)>, Fail> {
-    browsers::npm_packages(root)?;
+    setup::npm_packages(root)?;
     let tarball = npm::pack(root)?;
     npm::bundle_test_app(root, &tarball)?;
     // No screenshot or matrix of an earlier run may pass for this one's.
@@ -377,7 +377,7 @@ fn bench(quick: bool, runs: Option<u32>) -> Result<(), Fail> {
     let root = root();
     let (_, bindgen) = build()?;
     let drivers = browsers::ensure(&root, &bindgen)?;
-    browsers::npm_packages(&root)?;
+    setup::npm_packages(&root)?;
     bench::bench(&root, &drivers.geckodriver, quick, runs)
 }
 
@@ -394,7 +394,7 @@ fn bench_profile(args: &[String]) -> Result<(), Fail> {
     let root = root();
     let (_, bindgen) = build()?;
     browsers::ensure(&root, &bindgen)?;
-    browsers::npm_packages(&root)?;
+    setup::npm_packages(&root)?;
     bench::profile(&root, mib)
 }
 

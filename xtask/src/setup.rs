@@ -214,10 +214,22 @@ fn cli_version(program: &Path) -> Option<String> {
     out.split_whitespace().nth(1).map(str::to_string)
 }
 
+/// Installs the npm packages (Playwright Test; no browser downloads: Debian's are used).
+pub fn npm_packages(root: &Path) -> Result<(), Fail> {
+    step("npm packages (npm ci: @playwright/test, binaryen, streamsaver, terser)");
+    if util::output(Command::new("npm").arg("--version")).is_none() {
+        if util::output(Command::new("id").arg("-u")).as_deref() != Some("0") {
+            return Err(Fail("npm is missing and this is not root: install Node.js and npm, then try again".into()));
+        }
+        apt_install(&["nodejs", "npm"])?;
+    }
+    util::run(Command::new("npm").current_dir(root).args(["ci", "--no-audit", "--no-fund"]))
+}
+
 /// Binaryen's `wasm-opt`, from the pinned npm package `binaryen` (Debian's 108 mangles
 /// wasm-bindgen's externref table).
 pub fn wasm_opt(root: &Path) -> Result<PathBuf, Fail> {
-    crate::browsers::npm_packages(root)?;
+    npm_packages(root)?;
     let program = root.join("node_modules/.bin/wasm-opt");
     match util::output(Command::new(&program).arg("--version")) {
         Some(_) => Ok(program),
