@@ -200,6 +200,7 @@ async function playwrightBrowser(type: BrowserType, baseURL: string, downloadDir
         }
       : null,
     pageErrors,
+    dismissedPrompts: [] as string[],
     close: () => browser.close(),
   };
 }
@@ -270,6 +271,7 @@ async function webdriverBrowser(engine: 'chromium' | 'firefox' | 'webkit' | 'saf
     hardReload: null,
     bypassServiceWorker: null,
     pageErrors: [] as string[],
+    dismissedPrompts: driver.dismissedPrompts,
     close: () => driver.close(),
   };
 }
@@ -345,6 +347,7 @@ export const test = base.extend<{
       await use(browser);
       // A test fails on any uncaught page or service-worker error.
       expect(await browser.errors(), 'uncaught errors in the page or the service worker').toEqual([]);
+      for (const text of raw.dismissedPrompts) console.log(`${engine}: the browser showed a dialog (dismissed): ${text}`);
     } finally {
       await raw.close();
       // The files of a test that passed are not needed (a run writes gigabytes); a failed

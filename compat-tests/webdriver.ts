@@ -17,6 +17,13 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** A command stopped by a browser dialog that was open (and is now dismissed). */
+class PromptDismissed extends Error {
+  constructor(readonly text: string) {
+    super(`a browser dialog was open: ${text}`);
+  }
+}
+
 export class WebDriver {
   private constructor(
     private readonly base: string,
@@ -63,8 +70,24 @@ export class WebDriver {
     return webdriver;
   }
 
+  /** The texts of the browser's own dialogs dismissed so far (e.g. Firefox's alert that a
+   * download failed, which it shows on its own when a download's stream errors early). */
+  readonly dismissedPrompts: string[] = [];
+
+  /** Sends a command. A browser dialog that was open dismisses itself (the session's default
+   * prompt handler) and stops the command before it ran: it is noted and the command sent again. */
+  async command<T = unknown>(method: string, path: string, payload?: object): Promise<T> {
+    try {
+      return await this.send<T>(method, path, payload);
+    } catch (e) {
+      if (!(e instanceof PromptDismissed)) throw e;
+      this.dismissedPrompts.push(e.text);
+      return this.send<T>(method, path, payload);
+    }
+  }
+
   // node:http, not fetch: fetch gives up on a reply slower than 5 minutes (a long download).
-  command<T = unknown>(method: string, path: string, payload?: object): Promise<T> {
+  private send<T>(method: string, path: string, payload?: object): Promise<T> {
     return new Promise((resolve, reject) => {
       const request = httpRequest(`${this.base}/session/${this.session}/${path}`, { method, headers: JSON_HEADERS }, (response) => {
         let text = '';
@@ -73,9 +96,10 @@ export class WebDriver {
         response.on('error', reject);
         response.on('end', () => {
           try {
-            const body = JSON.parse(text) as { value: T & { error?: string; message?: string } };
+            const body = JSON.parse(text) as { value: T & { error?: string; message?: string; data?: { text?: string } } };
             const ok = (response.statusCode ?? 500) < 300;
             if (ok) resolve(body.value);
+            else if (body.value?.error === 'unexpected alert open') reject(new PromptDismissed(body.value.data?.text ?? body.value.message ?? ''));
             else reject(new Error(`WebDriver ${path}: ${body.value?.error}: ${body.value?.message}`));
           } catch (e) {
             reject(new Error(`WebDriver ${path}: not JSON (${e}): ${text.slice(0, 200)}`));
