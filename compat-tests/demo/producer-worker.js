@@ -1,5 +1,6 @@
 // A producer in a worker (dedicated or shared, a module): it adopts the Sluice its page handed
-// off (`sluice.handOff()`) and writes the test file's bytes; no chunk passes the page.
+// off (`sluice.handOff()`) and writes the test file's bytes (`declared`: the size it declares,
+// if not that); no chunk passes the page.
 import init, { Sluice } from './sluice.js';
 import { bytes } from './checks.js';
 
@@ -28,7 +29,7 @@ async function writeAll(writer, size, rate) {
   await writer.close();
 }
 
-async function produce({ port, name, size, mode, rate = Infinity, control }) {
+async function produce({ port, name, size, declared = size, mode, rate = Infinity, control }) {
   // The control (compat-tests/demo/control/sw.js): the same bytes into a stream transferred to
   // a service worker that answers with it, no Sluice.
   if (control) {
@@ -40,10 +41,10 @@ async function produce({ port, name, size, mode, rate = Infinity, control }) {
   await ready;
   const sluice = await Sluice.adopt(port, { mode });
   const start = performance.now();
-  const dl = sluice.createDownload(name, { size });
+  const dl = sluice.createDownload(name, { size: declared });
   await writeAll(dl.writable.getWriter(), size, rate);
   const done = await dl.done;
-  return { done, mode: sluice.mode, seconds: (performance.now() - start) / 1000 };
+  return { done, mode: sluice.mode, downloadMode: dl.mode, seconds: (performance.now() - start) / 1000 };
 }
 
 const answer = (reply) => (event) =>

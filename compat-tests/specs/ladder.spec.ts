@@ -2,7 +2,7 @@
 // the contexts where no service worker can serve (insecure, switched off, hard reload).
 import { readdirSync, unlinkSync } from 'node:fs';
 import { test, expect, figure, notApplicable, rowsOf, waitForFile, type Browser } from '../fixtures';
-import { expectedSha256, fileSha256 } from '../data';
+import { blockSha256, expectedSha256, fileSha256 } from '../data';
 import { samplePeakPss } from '../memory';
 
 const MiB = 1048576;
@@ -170,6 +170,45 @@ test.describe('each rung forced', () => {
       await new Promise((r) => setTimeout(r, 3000));
       expect(readdirSync(driver.downloadDir).filter((f) => f.startsWith('failed-')), 'files of failed saves').toEqual([]);
       await noLeftovers(driver);
+    });
+  }
+  // A producer in a worker (sluice.handOff() + Sluice.adopt(port)) on the rungs that exist in a
+  // worker: it writes to OPFS or builds the Blob itself, and the page hands the file over.
+  for (const rung of ['opfs', 'blob'] as const) {
+    test(`the ${rung} rung from a producer in a dedicated and a shared worker: 256 MiB byte-exact; a short save leaves nothing`, rowsOf(`rung-${rung}`), async ({ driver }) => {
+      test.setTimeout(600_000);
+      await driver.open();
+      const registered = await register(driver, { mode: rung });
+      if (registered.error?.startsWith('unsupported')) notApplicable(`${rung}: ${registered.error}`);
+      expect(registered.error).toBeNull();
+      const figures: string[] = [];
+      for (const kind of ['dedicated', 'shared'] as const) {
+        const run = (name: string, size: number, declared: number) =>
+          driver.evaluate(async ({ kind, rung, name, size, declared }) => {
+            if (typeof (kind === 'shared' ? globalThis.SharedWorker : globalThis.Worker) !== 'function') return { missing: true } as any;
+            const port = window.sluiceTest.current!.handOff();
+            return window.sluiceTest.produce(kind, { port, name, size, declared, mode: rung });
+          }, { kind, rung, name, size, declared });
+        const name = `worker-${rung}-${kind}.bin`;
+        const result = await run(name, SIZE, SIZE);
+        if (result.missing) {
+          figures.push(`${kind}: no ${kind === 'shared' ? 'SharedWorker' : 'Worker'} here`);
+          continue;
+        }
+        expect(result.error, `${kind} worker: its error`).toBeUndefined();
+        expect(result).toMatchObject({ done: SIZE, mode: rung, downloadMode: rung });
+        const file = await waitForFile(driver.downloadDir, name, SIZE, 300_000);
+        expect(await fileSha256(file), name).toBe(blockSha256(SIZE));
+        unlinkSync(file);
+        // One byte short of what it declared: the close fails, and nothing is saved.
+        const short = await run(`failed-worker-${kind}.bin`, 4 * MiB, 4 * MiB + 1);
+        expect(short.code, `${kind} worker: a short save`).toBe('size_mismatch');
+        figures.push(`${kind} worker: ${(SIZE / 1e6 / result.seconds).toFixed(0)} MB/s`);
+      }
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(readdirSync(driver.downloadDir).filter((f) => f.startsWith('failed-')), 'files of failed saves').toEqual([]);
+      await noLeftovers(driver);
+      figure(`rung-${rung}`, figures.join('; '));
     });
   }
 });

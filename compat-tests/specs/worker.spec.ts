@@ -103,19 +103,7 @@ for (const kind of ['dedicated', 'shared'] as const) {
         }).observe(document.documentElement, { childList: true });
         const port = control ? control.port : sluice!.handOff();
         const message = control ? { control: port, name, size, rate } : { port, name, size, mode, rate };
-        const reply = new Promise<any>((resolve) => {
-          if (kind === 'dedicated') {
-            const worker = new Worker('./producer-worker.js', { type: 'module' });
-            worker.onmessage = (e) => resolve(e.data);
-            worker.onerror = (e) => resolve({ error: `worker: ${e.message}` });
-            worker.postMessage(message, [port]);
-          } else {
-            const worker = new SharedWorker('./producer-worker.js', { type: 'module', name });
-            worker.port.onmessage = (e) => resolve(e.data);
-            worker.onerror = () => resolve({ error: 'shared worker failed to load' });
-            worker.port.postMessage(message, [port]);
-          }
-        });
+        const reply = window.sluiceTest.produce(kind, message);
         if (control) {
           const frame = document.createElement('iframe');
           frame.hidden = true;

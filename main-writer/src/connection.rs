@@ -52,7 +52,7 @@ pub(crate) enum Host {
     Page(ServiceWorkerRegistration),
     /// A worker given a port by a page ([`crate::handoff`]): the page makes the ports, opens
     /// the download URLs and sends the service worker its events.
-    Worker(crate::handoff::PageLink),
+    Worker(std::rc::Rc<crate::handoff::PageLink>),
 }
 
 impl Host {
@@ -60,7 +60,10 @@ impl Host {
     async fn connect(&self, timing: Timing) -> Result<Connected, SluiceError> {
         match self {
             Host::Page(registration) => connect(registration, timing).await,
-            Host::Worker(page) => handshake(page.port(timing.timeout).await?.0, None, timing).await,
+            Host::Worker(page) => match page.port(timing.timeout).await? {
+                Some((port, _)) => handshake(port, None, timing).await,
+                None => Err(SluiceError::Unsupported(sluice_core::Unsupported::NotActive)),
+            },
         }
     }
 

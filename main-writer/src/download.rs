@@ -24,6 +24,7 @@ use web_sys::{TransformStream, WritableStreamDefaultWriter};
 use crate::args::Trigger;
 use crate::connection::{Carried, ConnectionHandle, PageBus, ACTIVE_EVERY};
 use crate::error::SluiceError;
+use crate::handoff::PageLink;
 use crate::local::{self, Finish, Target};
 
 /// Chunks the page's end of a transfer pipe holds, so that a write need not wait for the
@@ -146,6 +147,10 @@ pub(crate) struct Plan {
     pub(crate) trigger: Trigger,
     pub(crate) flow: FlowConfig,
     pub(crate) expire_after: std::time::Duration,
+    /// In a worker: the page that hands the finished file of a local rung to the browser.
+    pub(crate) page: Option<Rc<PageLink>>,
+    /// How long the page may take to answer.
+    pub(crate) timeout: std::time::Duration,
 }
 
 impl Download {
@@ -368,7 +373,7 @@ impl Actor {
                 Input::Worker(Some(incoming)) => self.handle(incoming.msg),
                 // The stream of a rung without a service worker closed: the close settles once
                 // the file is handed over (or with why it could not be).
-                Input::Written(Ok(_)) if self.closing => self.finish(&plan.meta.name).await,
+                Input::Written(Ok(_)) if self.closing => self.finish(&plan).await,
                 Input::Written(Ok(_)) => self.writer.handle_written(Ok(())),
                 // A file's write failed (its storage is full?): no service worker to ask why.
                 Input::Written(Err(e)) if self.finish.is_some() => {
@@ -415,11 +420,11 @@ impl Actor {
     }
 
     /// The stream closed whole, on a rung without a service worker: the file goes to the
-    /// browser, then the download is done.
-    async fn finish(&mut self, name: &str) {
+    /// browser (from the page; a worker's page takes it), then the download is done.
+    async fn finish(&mut self, plan: &Plan) {
         let total = self.writer.progress(now()).bytes;
         let finished = match self.finish.take() {
-            Some(finish) => local::finish(finish, name, total).await,
+            Some(finish) => hand_over(finish, plan, total).await,
             None => Err(SluiceError::Download(sluice_core::SendError::Closed)),
         };
         let done = finished.is_ok();
@@ -605,6 +610,22 @@ impl Actor {
             other => log::warn!("download {}: unexpected {}", self.id, other.kind()),
         }
     }
+}
+
+/// Hands the file of a finished local save to the browser (`total` bytes).
+async fn hand_over(finish: Finish, plan: &Plan, total: u64) -> Result<(), SluiceError> {
+    let Some((file, staged)) = local::settle(finish).await? else { return Ok(()) };
+    let name = &plan.meta.name;
+    let handed = match &plan.page {
+        Some(page) => page.save(&file, name, total, plan.timeout).await,
+        None => {
+            local::hand_over(&file, name, total).map_err(|e| local::file_error("handing the file to the browser", &e))
+        }
+    };
+    if let Some(staged) = staged {
+        staged.remove_later(total);
+    }
+    handed
 }
 
 /// The service worker's next message, or nothing ever where there is no service worker.

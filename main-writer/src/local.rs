@@ -9,6 +9,9 @@
 //! removed once the browser had time to copy it ([`linger`]); a Web Lock held meanwhile tells
 //! every later `register()` (in any tab) which staged files are still in use: the others are
 //! leftovers of a page that went away, and are removed.
+//!
+//! In a worker (a producer that adopted its page's Sluice) the OPFS and `Blob` rungs work the
+//! same; only the hand-over is the page's, which gets the file over the hand-off's port.
 
 use std::time::Duration;
 
@@ -212,6 +215,14 @@ pub(crate) struct Staged {
 }
 
 impl Staged {
+    /// Removes the file once the browser had time to copy its `bytes`.
+    pub(crate) fn remove_later(self, bytes: u64) {
+        spawn_local(async move {
+            sleep(linger(bytes)).await;
+            self.remove();
+        });
+    }
+
     /// Removes the file (once more a second later: an aborted writable may still hold it),
     /// then lets go of its lock.
     fn remove(self) {
@@ -296,29 +307,32 @@ async fn check_room(size: u64) -> Result<(), SluiceError> {
     Ok(())
 }
 
-/// The stream closed with all `total` bytes: hands the file to the browser as `name`.
-pub(crate) async fn finish(finish: Finish, name: &str, total: u64) -> Result<(), SluiceError> {
-    let (file, staged) = match finish {
-        Finish::Picker(_) => return Ok(()),
-        Finish::Blob(blob) => (JsFuture::from(blob).await.map_err(|e| file_error("the Blob", &e))?, None),
+/// The file a local save wrote, once its stream closed whole: `None` for the picked file
+/// (written in place), else the file to hand over and, for OPFS, the staged file it reads.
+pub(crate) async fn settle(finish: Finish) -> Result<Option<(JsValue, Option<Staged>)>, SluiceError> {
+    match finish {
+        Finish::Picker(_) => Ok(None),
+        Finish::Blob(blob) => Ok(Some((JsFuture::from(blob).await.map_err(|e| file_error("the Blob", &e))?, None))),
         Finish::Opfs(staged) => match call(&staged.handle, "getFile", &[]).await {
-            Ok(file) => (file, Some(staged)),
+            Ok(file) => Ok(Some((file, Some(staged)))),
             Err(e) => {
                 staged.remove();
-                return Err(file_error("the staged file", &e));
+                Err(file_error("the staged file", &e))
             }
         },
-    };
-    let url = method(&global("URL"), "createObjectURL", &[&file])?;
+    }
+}
+
+/// Hands `file` (`bytes` long) to the browser as `name`: an object URL and a download link,
+/// on a page. The URL is revoked once the browser had time to copy the file.
+pub(crate) fn hand_over(file: &JsValue, name: &str, bytes: u64) -> Result<(), JsValue> {
+    let url = method(&global("URL"), "createObjectURL", &[file])?;
     let clicked = click(&url, name);
     spawn_local(async move {
-        sleep(linger(total)).await;
+        sleep(linger(bytes)).await;
         let _ = method(&global("URL"), "revokeObjectURL", &[&url]);
-        if let Some(staged) = staged {
-            staged.remove();
-        }
     });
-    clicked.map_err(|e| file_error("handing the file to the browser", &e))
+    clicked
 }
 
 /// A download link to `url`, named `name`, clicked.

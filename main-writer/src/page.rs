@@ -81,8 +81,10 @@ struct Setup {
     flow: FlowConfig,
     expire_after: Duration,
     timing: Timing,
-    /// The page's registration; `None` in a worker.
+    /// The page's registration; `None` in a worker or without a service worker.
     registration: Option<ServiceWorkerRegistration>,
+    /// In a worker: the page it was handed off from.
+    page: Option<Rc<PageLink>>,
 }
 
 /// A registered, connected Sluice. Cheap to clone; clones share one connection, which ends
@@ -209,25 +211,36 @@ impl Sluice {
             expire_after: options.expire_after,
             timing,
             registration,
+            page: None,
         };
         Ok(Sluice { setup: Rc::new(setup), connection })
     }
 
-    /// Probes over the bus that just answered, picks a path, and starts the connection actor.
-    async fn start(options: &Options, host: Host, scope: String, connected: Connected) -> Result<Sluice, SluiceError> {
-        let probe = Probe {
-            document: false,
-            secure_context: true,
-            service_worker: true,
-            registration_active: true,
-            intercepts: true,
-            stream_transferable: stream_transferable(&connected.bus, options.timeout).await,
-            response_from_stream: response_from_stream(),
-            picker: false,
-            opfs: false,
-        };
+    /// In a worker: probes its own rungs (the service worker's over the bus the page's port
+    /// reached, if any; OPFS and `Blob`, whose files the page hands over), picks one, and starts
+    /// the connection actor where it needs one.
+    async fn start(
+        options: &Options,
+        page: Rc<PageLink>,
+        served: Option<(String, Connected)>,
+    ) -> Result<Sluice, SluiceError> {
+        let secure_context =
+            Reflect::get(&js_sys::global(), &"isSecureContext".into()).ok().and_then(|v| v.as_bool()) == Some(true);
+        let mut probe = Probe { document: true, secure_context, ..Probe::default() };
+        probe.opfs = secure_context && local::probe_opfs().await;
+        if let Some((_, connected)) = &served {
+            probe.service_worker = true;
+            probe.registration_active = true;
+            probe.intercepts = true;
+            probe.stream_transferable = stream_transferable(&connected.bus, options.timeout).await;
+            probe.response_from_stream = response_from_stream();
+        }
         let mode = decide(&probe, options.mode)?;
         let timing = timing_of(options);
+        let (scope, connection) = match served {
+            Some((scope, connected)) => (scope, Some(connection::spawn(Host::Worker(page.clone()), connected, timing))),
+            None => (String::new(), None),
+        };
         let setup = Setup {
             scope,
             mode,
@@ -241,34 +254,46 @@ impl Sluice {
             expire_after: options.expire_after,
             timing,
             registration: None,
+            page: Some(page),
         };
-        let connection = connection::spawn(host, connected, timing);
-        Ok(Sluice { setup: Rc::new(setup), connection: Some(connection) })
+        Ok(Sluice { setup: Rc::new(setup), connection })
     }
 
     /// Hands this Sluice to a worker: transfer the port to it (`postMessage(msg, [port])`), and
     /// the worker calls [`Sluice::adopt`]. Its downloads then talk to the service worker
-    /// directly; this page opens their URLs and keeps the service worker awake for them.
+    /// directly; this page opens their URLs and keeps the service worker awake for them. On
+    /// the rungs without a service worker, the worker saves and this page hands its files over.
     pub fn hand_off(&self) -> Result<MessagePort, SluiceError> {
-        let registration = self.setup.registration.clone().ok_or_else(|| {
-            SluiceError::InvalidArgument("hand off from the page that registered Sluice, not from a worker".into())
-        })?;
-        let connection = self.connection.clone().ok_or(SluiceError::Unsupported(Unsupported::NotActive))?;
+        if self.setup.page.is_some() {
+            return Err(SluiceError::InvalidArgument(
+                "hand off from the page that registered Sluice, not from a worker".into(),
+            ));
+        }
+        let service = match (&self.setup.registration, &self.connection) {
+            (Some(registration), Some(connection)) => Some(handoff::Service {
+                registration: registration.clone(),
+                timing: self.setup.timing,
+                connection: connection.clone(),
+            }),
+            _ => None,
+        };
         let channel = MessageChannel::new()?;
-        handoff::serve(channel.port1(), registration, self.setup.timing, connection);
+        handoff::serve(channel.port1(), service);
         Ok(channel.port2())
     }
 
     /// In a dedicated or shared worker: Sluice over the port a page made with
     /// [`Sluice::hand_off`] (`service_worker` and `scope` of `options` are the page's and are
-    /// not used here). Downloads created here are opened by that page.
+    /// not used here). Downloads created here are opened, or handed over, by that page.
     pub async fn adopt(port: MessagePort, options: Options) -> Result<Sluice, SluiceError> {
         sluice_worker_bus::web::install_diagnostics(options.log_level, report_panic);
         options.flow.validate().map_err(|e| SluiceError::InvalidArgument(e.to_string()))?;
-        let page = PageLink::new(port);
-        let (port, scope) = page.port(options.timeout).await?;
-        let connected = connection::handshake(port, None, timing_of(&options)).await?;
-        Sluice::start(&options, Host::Worker(page), scope, connected).await
+        let page = Rc::new(PageLink::new(port));
+        let served = match page.port(options.timeout).await? {
+            Some((port, scope)) => Some((scope, connection::handshake(port, None, timing_of(&options)).await?)),
+            None => None,
+        };
+        Sluice::start(&options, page, served).await
     }
 
     /// The rung downloads take (outside a user gesture, where `picker` lets `Auto` take the picker).
@@ -342,6 +367,8 @@ impl Sluice {
             trigger,
             flow: setup.flow,
             expire_after: setup.expire_after,
+            page: setup.page.clone(),
+            timeout: setup.timing.timeout,
         };
         Download::start(self.connection.clone(), plan)
     }
