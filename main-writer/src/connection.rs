@@ -201,7 +201,7 @@ impl Connection {
                 true => sleep(self.timing.keepalive).left_future(),
                 false => futures::future::pending().right_future(),
             };
-            futures::select! {
+            futures::select_biased! {
                 command = commands.recv().fuse() => match command {
                     Ok(Command::Attach(download, reply)) => {
                         let _ = reply.send(self.attach(download).await);
@@ -357,7 +357,7 @@ async fn activated(worker: ServiceWorker, timeout: Duration) -> bool {
     };
     worker.set_onstatechange(Some(on_change.as_ref().unchecked_ref()));
     let ready = worker.state() == ServiceWorkerState::Activated
-        || futures::select! {
+        || futures::select_biased! {
             r = rx.recv().fuse() => r.is_ok(),
             () = sleep(timeout).fuse() => false,
         };
@@ -392,7 +392,7 @@ async fn worker_run(registration: &ServiceWorkerRegistration, timeout: Duration)
     let question = Object::new();
     Reflect::set(&question, &"sluice".into(), &"instance".into()).ok()?;
     worker.post_message_with_transferable(&question, &js_sys::Array::of1(&channel.port2())).ok()?;
-    let run = futures::select! {
+    let run = futures::select_biased! {
         run = rx.recv().fuse() => run.ok(),
         () = sleep(timeout).fuse() => None,
     };
@@ -475,7 +475,7 @@ pub(crate) async fn intercepts(scope: &str, timeout: Duration) -> bool {
     let deadline = sleep(timeout).fuse();
     futures::pin_mut!(deadline);
     let answered = loop {
-        futures::select! {
+        futures::select_biased! {
             loaded = rx.recv().fuse() => {
                 // The first load may be the frame's initial about:blank.
                 let page = frame.content_document().map(|d| (d.url().unwrap_or_default(), d.title()));

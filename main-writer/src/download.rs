@@ -359,10 +359,11 @@ impl Actor {
             if self.writer.is_ended() {
                 break;
             }
-            let input = futures::select! {
-                command = next_command(&commands).fuse() => Input::Command(command),
+            // What the service worker says and how a write went, before the caller's next command.
+            let input = futures::select_biased! {
                 incoming = next_message(mailbox.as_ref()).fuse() => Input::Worker(incoming),
                 written = writing => Input::Written(written),
+                command = next_command(&commands).fuse() => Input::Command(command),
             };
             match input {
                 Input::Command(command) => self.command(command),
@@ -382,7 +383,7 @@ impl Actor {
                 Input::Written(Err(e)) => {
                     let why = sluice_worker_bus::web::describe(&e);
                     // The service worker says why a moment later (a cancel, an error), or is gone.
-                    let reason = futures::select! {
+                    let reason = futures::select_biased! {
                         incoming = next_message(mailbox.as_ref()).fuse() => incoming.map(|i| i.msg),
                         () = sluice_worker_bus::web::sleep(std::time::Duration::from_secs(1)).fuse() => None,
                     };

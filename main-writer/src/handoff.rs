@@ -62,7 +62,7 @@ fn listen(port: &MessagePort) -> (sluice_worker_bus::channel::Receiver<JsValue>,
 
 /// The next message of `messages`, if one comes within `timeout`.
 async fn answer(messages: &sluice_worker_bus::channel::Receiver<JsValue>, timeout: Duration) -> Option<JsValue> {
-    futures::select! {
+    futures::select_biased! {
         message = messages.recv().fuse() => message.ok(),
         () = sleep(timeout).fuse() => None,
     }

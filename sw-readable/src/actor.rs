@@ -63,7 +63,7 @@ impl Parts {
 
     /// The next input.
     pub(crate) async fn next(&self) -> Input {
-        futures::select! {
+        futures::select_biased! {
             incoming = self.mailbox.recv().fuse() => Input::Page(incoming),
             event = self.events.recv().fuse() => Input::Stream(event.ok()),
             command = next_command(&self.commands).fuse() => Input::Command(command),

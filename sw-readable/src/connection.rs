@@ -104,7 +104,7 @@ async fn run(port: MessagePort, client: Option<String>) {
     let mut downloads: Vec<DownloadHandle> = Vec::new();
     let mut watch = Watch::default();
     let end = loop {
-        futures::select! {
+        futures::select_biased! {
             incoming = mailbox.recv().fuse() => match incoming {
                 None => break End::BusFailed,
                 Some(Incoming { msg: Message::Bye, .. }) => break End::Bye,

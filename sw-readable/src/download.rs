@@ -73,7 +73,7 @@ pub(crate) async fn fail_visibly(
             if let Some(resolve) = pull.take() {
                 let _ = resolve.call0(&JsValue::UNDEFINED);
             }
-            futures::select! {
+            futures::select_biased! {
                 event = events.recv().fuse() => match event {
                     Ok(SourceEvent::Pull(resolve)) => pull = Some(resolve),
                     _ => break,

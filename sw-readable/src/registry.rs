@@ -123,7 +123,7 @@ async fn run(commands: sluice_worker_bus::channel::Receiver<Command>) {
             Some(at) => sleep(at.saturating_sub(now())).left_future(),
             None => futures::future::pending().right_future(),
         };
-        futures::select! {
+        futures::select_biased! {
             command = commands.recv().fuse() => match command {
                 Ok(command) => handle(&mut registry, &mut idle_waiters, command),
                 Err(_) => return,

@@ -61,7 +61,7 @@ impl Transfer {
     pub(crate) async fn run(mut self) {
         let mut reading: Fuse<JsFuture> = Fuse::terminated();
         while self.end.is_none() && !self.cancelled {
-            let event = futures::select! {
+            let event = futures::select_biased! {
                 read = reading => Event::Read(read),
                 input = self.parts.next().fuse() => Event::Input(input),
             };
