@@ -63,6 +63,92 @@ test('caller mistakes get their own codes, before anything is sent', rowsOf('cal
   });
 });
 
+// Every public entry point, each parameter, each wrong type: a SluiceError with its code, never a
+// trap in the wasm (RuntimeError), a TypeError of the glue, or silence; a download after them all
+// is byte-exact.
+test('every entry point refuses each wrong type with a SluiceError, and Sluice keeps working', rowsOf('caller-errors'), async ({ driver }) => {
+  await driver.open();
+  const result = await driver.evaluate(async () => {
+    const detached = new ArrayBuffer(8);
+    structuredClone(detached, { transfer: [detached] });
+    const huge = 'x'.repeat(10_000_000);
+    const values: Record<string, unknown> = {
+      number: 42, string: 'text', object: {}, array: [1], null: null, undefined: undefined, boolean: true,
+      bigint: 10n, symbol: Symbol('s'), hugeString: huge, detachedBuffer: detached,
+    };
+    /** The outcome of a call: 'ok', a SluiceError's code, or what else it threw (a bug). */
+    const outcome = async (call: () => unknown) => {
+      try {
+        await call();
+        return 'ok';
+      } catch (e) {
+        const error = e as { name?: string; code?: string; message?: string };
+        return error?.name === 'SluiceError' ? error.code! : `NOT A SluiceError: ${String(e)}`;
+      }
+    };
+    const { Sluice } = window.sluice;
+    const sluice = await Sluice.register({});
+    const out: Record<string, string> = {};
+    const kinds = (except: string[]) => Object.keys(values).filter((k) => !except.includes(k));
+    // register's options, and each option with each type it does not take.
+    for (const k of Object.keys(values)) out[`register(${k})`] = await outcome(() => Sluice.register(values[k] as object));
+    const optionTypes: Record<string, string[]> = {
+      serviceWorker: ['string', 'hugeString'], scope: ['string', 'hugeString'], mode: [], logLevel: [],
+      picker: ['boolean'], blobLimit: ['number'], windowChunks: ['number'], windowBytes: ['number'],
+      minChunk: ['number'], maxChunk: ['number'], timeoutMs: ['number'], keepaliveMs: ['number'], expireAfterMs: ['number'],
+    };
+    for (const [key, right] of Object.entries(optionTypes)) {
+      for (const k of kinds([...right, 'null', 'undefined'])) {
+        out[`register({ ${key}: ${k} })`] = await outcome(() => Sluice.register({ [key]: values[k] } as object));
+      }
+    }
+    for (const k of Object.keys(values)) out[`adopt(${k})`] = await outcome(() => Sluice.adopt(values[k] as MessagePort));
+    // createDownload and createWriteStream: the name, the options, each option.
+    for (const method of ['createDownload', 'createWriteStream'] as const) {
+      const create = (name: unknown, options?: unknown) => (sluice[method] as (n: unknown, o?: unknown) => unknown).call(sluice, name, options);
+      for (const k of kinds(['string'])) out[`${method}(${k})`] = await outcome(() => create(values[k], { trigger: 'none' }));
+      for (const k of kinds(['object', 'null', 'undefined', 'detachedBuffer'])) out[`${method}('a.bin', ${k})`] = await outcome(() => create('a.bin', values[k]));
+      const downloadOptions: Record<string, string[]> = { size: ['number'], type: [], trigger: [], onProgress: [] };
+      for (const [key, right] of Object.entries(downloadOptions)) {
+        for (const k of kinds([...right, 'null', 'undefined'])) {
+          out[`${method}('a.bin', { ${key}: ${k} })`] = await outcome(() => create('a.bin', { trigger: 'none', [key]: values[k] }));
+        }
+      }
+    }
+    // A write of each thing that is not bytes (each on a download of its own: a bad chunk fails it).
+    for (const k of kinds([])) {
+      const dl = sluice.createDownload(`chunk-${k}.bin`, { trigger: 'none' });
+      out[`write(${k})`] = await outcome(() => dl.writable.getWriter().write(values[k] as Uint8Array));
+      out[`write(${k}): done`] = await outcome(() => dl.done);
+    }
+    // abort takes any reason.
+    for (const k of kinds([])) {
+      const dl = sluice.createDownload(`abort-${k}.bin`, { trigger: 'none' });
+      out[`abort(${k})`] = await outcome(() => dl.abort(values[k]));
+      out[`abort(${k}): done`] = await outcome(() => dl.done);
+    }
+    // After all that, the same Sluice saves byte-exact.
+    const after = sluice.createDownload('after.bin', { size: 1_000_003, trigger: 'none' });
+    const response = fetch(after.url);
+    await window.sluiceTest.write(after.writable, 1_000_003);
+    const body = await (await response).arrayBuffer();
+    return { out, after: [body.byteLength, window.sluiceTest.mismatch(new Uint8Array(body))] };
+  });
+  const expected: Record<string, string> = {};
+  for (const key of Object.keys(result.out)) {
+    expected[key] =
+      key.startsWith('abort(') ? (key.endsWith(': done') ? 'aborted' : 'ok')
+      : key.startsWith('write(') ? (key.endsWith(': done') ? 'aborted' : 'invalid_argument')
+      // No options, or an object (an ArrayBuffer is one; its keys are none of Sluice's).
+      : /^register\((null|undefined|object|detachedBuffer)\)$/.test(key) ? 'ok'
+      // A string of the right type, over the 4096 bytes a name or a type may have.
+      : /^create\w+\(hugeString\)$|{ type: hugeString }/.test(key) ? 'too_large'
+      : 'invalid_argument';
+  }
+  expect(result.out).toEqual(expected);
+  expect(result.after).toEqual([1_000_003, -1]);
+});
+
 test('a connection holds at most 64 open downloads: the next is refused with too_many_downloads', rowsOf('too-many-downloads'), async ({ driver }) => {
   await driver.open();
   const result = await driver.evaluate(async () => {

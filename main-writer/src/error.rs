@@ -122,3 +122,24 @@ impl From<wasm_bindgen::JsValue> for SluiceError {
         SluiceError::browser(&e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The quoted strings of `text` between `start` and the next `end`.
+    fn quoted(text: &str, start: &str, end: &str) -> Vec<String> {
+        let from = text.find(start).expect(start) + start.len();
+        let part = &text[from..from + text[from..].find(end).expect(end)];
+        let mut codes: Vec<String> = part.split(['"', '\'']).skip(1).step_by(2).map(String::from).collect();
+        codes.sort();
+        codes.dedup();
+        codes
+    }
+
+    #[test]
+    fn the_typescript_union_lists_every_code() {
+        let rust = quoted(include_str!("error.rs"), "pub fn code(&self) -> &'static str {", "\n    }\n");
+        let typescript = quoted(include_str!("js.rs"), "export type SluiceErrorCode =", ";");
+        assert_eq!(rust.len(), 16, "{rust:?}");
+        assert_eq!(rust, typescript);
+    }
+}

@@ -55,6 +55,15 @@ export type SluiceMode = 'picker' | 'transfer' | 'fallback' | 'opfs' | 'blob';
 /** A rung of the ladder: whether it works here, and why not. */
 export interface SluiceCapability { mode: SluiceMode; available: boolean; reason: string | null; }
 
+/** What went wrong, as `error.code` of a `SluiceError`. */
+export type SluiceErrorCode =
+  | 'unsupported' | 'registration' | 'service_worker_gone' | 'cancelled' | 'aborted' | 'size_mismatch'
+  | 'closed' | 'failed' | 'invalid_argument' | 'too_large' | 'expired' | 'too_many_downloads'
+  | 'refused' | 'busy' | 'bus' | 'browser';
+
+/** Every rejection and throw of Sluice: an `Error` named 'SluiceError' with a `code`. */
+export interface SluiceError extends Error { name: 'SluiceError'; code: SluiceErrorCode; }
+
 /** Progress of a download. */
 export interface SluiceProgress { bytes: number; total?: number; bytesPerSecond: number; }
 
@@ -82,9 +91,7 @@ fn to_js(e: &SluiceError) -> JsValue {
 /// `Sluice.register`'s options, read with `Reflect`: an unknown key is ignored, a known one of
 /// the wrong type is an `invalid_argument`.
 fn options(value: JsValue) -> Result<Options, SluiceError> {
-    if !(value.is_undefined() || value.is_null() || value.is_object()) {
-        return Err(SluiceError::InvalidArgument(format!("options must be an object, not {}", describe(&value))));
-    }
+    options_object(&value)?;
     let text = |key: &str| text(&value, key);
     let whole = |key: &str, max: u64| match get(&value, key) {
         None => Ok(None),
@@ -101,9 +108,7 @@ fn options(value: JsValue) -> Result<Options, SluiceError> {
         mode: parse_mode(text("mode")?.as_deref())?,
         picker: match get(&value, "picker") {
             None => false,
-            Some(flag) => flag.as_bool().ok_or_else(|| {
-                SluiceError::InvalidArgument(format!("picker must be a boolean, not {}", describe(&flag)))
-            })?,
+            Some(flag) => flag.as_bool().ok_or_else(|| wrong("picker", "a boolean", &flag))?,
         },
         blob_limit: whole("blobLimit", u64::MAX)?.unwrap_or(defaults.blob_limit),
         flow: FlowConfig {
@@ -205,10 +210,10 @@ impl JsSluice {
     #[wasm_bindgen(js_name = createDownload)]
     pub fn create_download(
         &self,
-        name: String,
+        #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "DownloadOptions")] options: Option<JsValue>,
     ) -> Result<JsDownload, JsValue> {
-        JsDownload::start(&self.0, name, options.unwrap_or(JsValue::UNDEFINED)).map_err(|e| to_js(&e))
+        JsDownload::start(&self.0, &name, options.unwrap_or(JsValue::UNDEFINED)).map_err(|e| to_js(&e))
     }
 
     /// Ends this Sluice: open downloads fail with `closed`, and the service worker forgets
@@ -221,7 +226,7 @@ impl JsSluice {
     #[wasm_bindgen(js_name = createWriteStream)]
     pub fn create_write_stream(
         &self,
-        name: String,
+        #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "DownloadOptions")] options: Option<JsValue>,
     ) -> Result<WritableStream, JsValue> {
         Ok(self.create_download(name, options)?.writable())
@@ -244,35 +249,86 @@ fn get(options: &JsValue, key: &str) -> Option<JsValue> {
     Reflect::get(options, &key.into()).ok().filter(|v| !v.is_undefined() && !v.is_null())
 }
 
+/// What kind of JavaScript value `value` is, for an error text: `typeof`, or null or an array.
+fn kind(value: &JsValue) -> String {
+    if value.is_null() {
+        "null".into()
+    } else if js_sys::Array::is_array(value) {
+        "an array".into()
+    } else {
+        value.js_typeof().as_string().unwrap_or_default()
+    }
+}
+
+/// `what` must be `takes`, and `value` is not.
+fn wrong(what: &str, takes: &str, value: &JsValue) -> SluiceError {
+    SluiceError::InvalidArgument(format!("{what} must be {takes}, not {}", kind(value)))
+}
+
+/// Options are an object (or nothing): not a string, a number, an array or a function.
+fn options_object(value: &JsValue) -> Result<(), SluiceError> {
+    let absent = value.is_undefined() || value.is_null();
+    if absent || (value.is_object() && !js_sys::Array::is_array(value)) {
+        return Ok(());
+    }
+    Err(wrong("options", "an object", value))
+}
+
+/// A download's name: a string (a long one is refused before it is copied into wasm).
+fn name_of(value: &JsValue) -> Result<String, SluiceError> {
+    let Some(text) = value.dyn_ref::<js_sys::JsString>() else {
+        return Err(wrong("name", "a string", value));
+    };
+    // Each UTF-16 unit is at least one UTF-8 byte.
+    let (units, max) = (text.length() as usize, sluice_core::wire::MAX_TEXT_BYTES);
+    if units > max {
+        return Err(SluiceError::TooLarge { what: "file name", bytes: units, max });
+    }
+    Ok(String::from(text))
+}
+
 /// The string at `key` of `options`, if there is one.
 fn text(options: &JsValue, key: &str) -> Result<Option<String>, SluiceError> {
     match get(options, key) {
         None => Ok(None),
-        Some(value) => {
-            value.as_string().map(Some).ok_or_else(|| SluiceError::InvalidArgument(format!("{key} must be a string")))
-        }
+        Some(value) => value.as_string().map(Some).ok_or_else(|| wrong(key, "a string", &value)),
     }
+}
+
+/// Whether `buffer` (an `ArrayBuffer`) was transferred away: its bytes are gone.
+fn detached(buffer: &JsValue) -> bool {
+    Reflect::get(buffer, &"detached".into()).ok().and_then(|v| v.as_bool()) == Some(true)
 }
 
 /// A view of the bytes of a written chunk (a Uint8Array, any ArrayBuffer view, or an
 /// ArrayBuffer): nothing is copied here.
 fn chunk_view(chunk: &JsValue) -> Result<Uint8Array, SluiceError> {
+    let view = js_sys::ArrayBuffer::is_view(chunk);
+    let buffer = if view { Reflect::get(chunk, &"buffer".into())? } else { chunk.clone() };
+    if !(view || chunk.is_instance_of::<js_sys::ArrayBuffer>()) || !buffer.is_instance_of::<js_sys::ArrayBuffer>() {
+        return Err(wrong("a chunk", "a Uint8Array, an ArrayBuffer or another ArrayBuffer view", chunk));
+    }
+    if detached(&buffer) {
+        return Err(SluiceError::InvalidArgument("a chunk's ArrayBuffer was transferred away (detached)".into()));
+    }
     if let Some(view) = chunk.dyn_ref::<Uint8Array>() {
         return Ok(view.clone());
     }
-    if let Some(buffer) = chunk.dyn_ref::<js_sys::ArrayBuffer>() {
-        return Ok(Uint8Array::new(buffer));
+    if !view {
+        return Ok(Uint8Array::new(&buffer));
     }
-    if js_sys::ArrayBuffer::is_view(chunk) {
-        let number = |key: &str| Reflect::get(chunk, &key.into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0) as u32;
-        let buffer = Reflect::get(chunk, &"buffer".into())?;
-        return Ok(Uint8Array::new_with_byte_offset_and_length(&buffer, number("byteOffset"), number("byteLength")));
-    }
-    Err(SluiceError::InvalidArgument("write a Uint8Array, an ArrayBuffer or another ArrayBuffer view".into()))
+    let number = |key: &str| Reflect::get(chunk, &key.into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0) as u32;
+    Ok(Uint8Array::new_with_byte_offset_and_length(&buffer, number("byteOffset"), number("byteLength")))
 }
 
 impl JsDownload {
-    fn start(sluice: &Sluice, name: String, options: JsValue) -> Result<JsDownload, SluiceError> {
+    fn start(sluice: &Sluice, name: &JsValue, options: JsValue) -> Result<JsDownload, SluiceError> {
+        let name = name_of(name)?;
+        options_object(&options)?;
+        let on_progress = match get(&options, "onProgress") {
+            None => None,
+            Some(f) => Some(f.dyn_into::<Function>().map_err(|f| wrong("onProgress", "a function", &f))?),
+        };
         let size = match get(&options, "size") {
             None => None,
             Some(size) => Some(parse_size(size.as_f64().unwrap_or(f64::NAN))?),
@@ -281,7 +337,7 @@ impl JsDownload {
         let content_type = text("type")?;
         let trigger = parse_trigger(text("trigger")?.as_deref())?;
         let download = sluice.create_download(FileMeta { name, size, content_type }, trigger)?;
-        if let Some(callback) = get(&options, "onProgress").and_then(|f| f.dyn_into::<Function>().ok()) {
+        if let Some(callback) = on_progress {
             download.on_progress(move |p| {
                 let progress = Object::new();
                 let _ = Reflect::set(&progress, &"bytes".into(), &(p.bytes as f64).into());
