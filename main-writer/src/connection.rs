@@ -344,37 +344,63 @@ fn let_go(frame: web_sys::HtmlIFrameElement, finished: bool) {
     }
 }
 
-/// Waits until `worker` is activated: its `statechange` events, never polling.
-async fn activated(worker: ServiceWorker, timeout: Duration) -> bool {
+/// Waits until `worker` is activated (its `statechange` events, never polling). One that turns
+/// redundant failed to install: the registration's error says so at once.
+async fn activated(worker: &ServiceWorker, timeout: Duration) -> Result<(), SluiceError> {
+    let settled =
+        |w: &ServiceWorker| matches!(w.state(), ServiceWorkerState::Activated | ServiceWorkerState::Redundant);
     let (tx, rx) = sluice_worker_bus::channel::bounded::<()>(1);
     let on_change = {
         let worker = worker.clone();
         Closure::<dyn FnMut()>::new(move || {
-            if worker.state() == ServiceWorkerState::Activated {
+            if settled(&worker) {
                 let _ = tx.try_send(());
             }
         })
     };
     worker.set_onstatechange(Some(on_change.as_ref().unchecked_ref()));
-    let ready = worker.state() == ServiceWorkerState::Activated
-        || futures::select_biased! {
-            r = rx.recv().fuse() => r.is_ok(),
-            () = sleep(timeout).fuse() => false,
-        };
+    if !settled(worker) {
+        futures::select_biased! {
+            _ = rx.recv().fuse() => {},
+            () = sleep(timeout).fuse() => {},
+        }
+    }
     worker.set_onstatechange(None);
-    ready
+    match worker.state() {
+        ServiceWorkerState::Activated => Ok(()),
+        ServiceWorkerState::Redundant => Err(SluiceError::Registration(not_installed(&worker.script_url()))),
+        _ => Err(sluice_core::Unsupported::NotActive.into()),
+    }
+}
+
+/// Why a service worker at `script` turned redundant while it installed.
+fn not_installed(script: &str) -> String {
+    let folder = script.rsplit_once('/').map_or(script, |(folder, _)| folder);
+    format!(
+        "the service worker {script} did not install: sluice_bg.wasm is missing at {folder}/sluice_bg.wasm (or at \
+         self.sluiceWasmUrl), or is from another version of Sluice. Copy sluice-sw.js and \
+         sluice_bg.wasm from the same package; the service worker's console says which"
+    )
 }
 
 /// The registration's worker once it is activated.
 pub(crate) async fn active_worker(
     registration: &ServiceWorkerRegistration,
     timeout: Duration,
-) -> Option<ServiceWorker> {
+) -> Result<ServiceWorker, SluiceError> {
     if let Some(worker) = registration.active().filter(|w| w.state() == ServiceWorkerState::Activated) {
-        return Some(worker);
+        return Ok(worker);
     }
-    let worker = registration.installing().or_else(|| registration.waiting()).or_else(|| registration.active())?;
-    activated(worker.clone(), timeout).await.then_some(worker)
+    let newest = || registration.installing().or_else(|| registration.waiting()).or_else(|| registration.active());
+    let worker = newest().ok_or(sluice_core::Unsupported::NotActive)?;
+    match activated(&worker, timeout).await {
+        // A newer worker may have replaced this one: then that one decides.
+        Err(_) if newest().is_some_and(|w| w != worker) => {
+            let worker = newest().ok_or(sluice_core::Unsupported::NotActive)?;
+            activated(&worker, timeout).await.map(|()| worker)
+        }
+        activated => activated.map(|()| worker),
+    }
 }
 
 /// Which run of the active service worker answers now (`{ sluice: "instance" }` with a reply
@@ -413,7 +439,7 @@ pub(crate) async fn open_port(
     registration: &ServiceWorkerRegistration,
     timing: Timing,
 ) -> Result<MessagePort, SluiceError> {
-    let worker = active_worker(registration, timing.timeout).await.ok_or(sluice_core::Unsupported::NotActive)?;
+    let worker = active_worker(registration, timing.timeout).await?;
     let channel = MessageChannel::new()?;
     let hello = Object::new();
     Reflect::set(&hello, &"sluice".into(), &"connect".into())?;
@@ -432,7 +458,7 @@ pub(crate) async fn connect(
 ) -> Result<Connected, SluiceError> {
     // Asked first: should the worker restart in between, the bus is taken for dead too early
     // (one needless handshake), never for alive too long.
-    active_worker(registration, timing.timeout).await.ok_or(sluice_core::Unsupported::NotActive)?;
+    active_worker(registration, timing.timeout).await?;
     let run = worker_run(registration, timing.timeout).await;
     handshake(open_port(registration, timing).await?, run, timing).await
 }

@@ -135,7 +135,14 @@ async fn serve(container: &web_sys::ServiceWorkerContainer, options: &Options) -
     }
     let registration = JsFuture::from(container.register_with_options(&options.service_worker, &registration_options))
         .await
-        .map_err(|e| SluiceError::Registration(sluice_worker_bus::web::describe(&e)))?;
+        .map_err(|e| {
+            SluiceError::Registration(format!(
+                "{} (is sluice-sw.js at {}? A missing file comes back as a 404, or from a dev server as \
+                 its index.html; a scope must lie within the script's folder)",
+                sluice_worker_bus::web::describe(&e),
+                options.service_worker
+            ))
+        })?;
     let registration: ServiceWorkerRegistration = registration.unchecked_into();
     let connected = connection::connect(&registration, timing_of(options)).await?;
     let intercepts = connection::intercepts(&registration.scope(), options.timeout).await;
@@ -333,7 +340,8 @@ impl Sluice {
         if self.setup.closed.get() {
             return Err(SluiceError::SluiceClosed);
         }
-        let id = DownloadId::random().map_err(|e| SluiceError::Browser(e.to_string()))?;
+        let id = DownloadId::random()
+            .map_err(|_| SluiceError::Browser("crypto.getRandomValues failed: no id for the download".into()))?;
         let setup = &self.setup;
         let gesture = setup.picker && local::in_gesture();
         let mode = for_download(&setup.probe, setup.forced, setup.mode, setup.picker, gesture);

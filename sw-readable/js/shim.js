@@ -10,7 +10,15 @@
 // both are safe to call for an event this shim already handled.
 (() => {
   const wasmUrl = self.sluiceWasmUrl || new URL('sluice_bg.wasm', self.location.href).href;
-  const ready = sluice_sw_wasm({ module_or_path: wasmUrl });
+  // A missing or mismatched wasm is named here (and so in the page's register(), which sees
+  // this worker fail to install).
+  const wasm = fetch(wasmUrl).then((r) => {
+    if (r.ok) return r;
+    throw new Error(`HTTP ${r.status}: copy sluice_bg.wasm beside sluice-sw.js`);
+  });
+  const ready = sluice_sw_wasm({ module_or_path: wasm }).catch((e) => {
+    throw new Error(`Sluice: sluice_bg.wasm at ${wasmUrl} did not start (${e.message || e}); sluice-sw.js and sluice_bg.wasm must come from one package`);
+  });
   let started = false;
   ready.then(() => { started = true; });
   // Exactly the shape of a download URL (core's DownloadUrl): <scope>sluice/<32 hex>/<name>,

@@ -5,7 +5,8 @@
 //! bundler test app's builds (`target/bundlers/out/`, made by `cargo xtask test`); `/examples/`
 //! the example apps (`examples/`, and what `cargo xtask build` made of them in `target/examples/`);
 //! `/paced/<bytes>?rate=<bytes per second>` serves the test file's bytes slowly, like a slow
-//! network source (its own thread, so the site stays served meanwhile).
+//! network source (its own thread, so the site stays served meanwhile); `/broken/` serves
+//! deployments broken on purpose ([`broken`]).
 
 use std::path::{Component, Path, PathBuf};
 
@@ -75,7 +76,10 @@ pub fn serve(root: &Path, port: u16) -> Result<(), Fail> {
             });
             continue;
         }
-        let file = resolve(&roots, request.url());
+        let file = match request.url().strip_prefix("/broken/") {
+            Some(rest) => broken(root, rest),
+            None => resolve(&roots, request.url()),
+        };
         let result = match file.and_then(|f| std::fs::read(&f).ok().map(|body| (f, body))) {
             Some((file, body)) => {
                 let body = if request.url().starts_with(&format!("/{EXAMPLES}")) { with_drop_in(body) } else { body };
@@ -94,6 +98,21 @@ pub fn serve(root: &Path, port: u16) -> Result<(), Fail> {
         }
     }
     Ok(())
+}
+
+/// `/broken/<case>/<file>`: deployments broken on purpose (compat-tests/specs/deploy.spec.ts):
+/// `no-wasm` serves `sluice-sw.js` without the wasm beside it; `no-worker` serves nothing;
+/// `dev-server` answers every file with an HTML page, as a dev server answers a missing one;
+/// `other-version` serves another module (an example app's) as `sluice_bg.wasm`.
+fn broken(root: &Path, rest: &str) -> Option<PathBuf> {
+    let (case, file) = rest.split_once('/')?;
+    let example = root.join("target/examples/rust-sink/sluice_example_rust_sink_bg.wasm");
+    match (case, file) {
+        ("no-wasm" | "other-version", "sluice-sw.js") => Some(root.join("dist/sluice-sw.js")),
+        ("other-version", "sluice_bg.wasm") => Some(example),
+        ("dev-server", _) => Some(root.join("compat-tests/demo/index.html")),
+        _ => None,
+    }
 }
 
 /// Where StreamSaver's own examples are served, loading Sluice's drop-in.

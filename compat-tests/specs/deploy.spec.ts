@@ -1,0 +1,53 @@
+// Deployments broken on purpose (served by `cargo xtask serve` under /broken/<case>/): register()
+// settles within 3 s with `registration` and a message that names the file at fault, instead of
+// waiting out the handshake (10 s) and blaming the browser with `unsupported`. With `auto`, it
+// resolves on the next rung at once and the service-worker rungs give the same reason.
+import { test, expect, figure, rowsOf } from '../fixtures';
+
+const CASES = [
+  { id: 'no-wasm', what: 'sluice_bg.wasm missing beside sluice-sw.js', names: 'sluice_bg.wasm' },
+  { id: 'other-version', what: 'sluice_bg.wasm of another build (another module)', names: 'sluice_bg.wasm' },
+  { id: 'no-worker', what: 'sluice-sw.js missing (404)', names: 'sluice-sw.js' },
+  { id: 'dev-server', what: "sluice-sw.js missing on a dev server (its index.html, text/html)", names: 'sluice-sw.js' },
+  { id: 'wrong-scope', what: 'a scope above the script\'s folder', names: 'sluice-sw.js' },
+];
+
+for (const c of CASES) {
+  test(`a broken deployment, ${c.what}: register() fails within 3 s with registration, naming ${c.names}`, rowsOf('broken-deploy'), async ({ driver }) => {
+    await driver.open();
+    const folder = c.id === 'wrong-scope' ? 'no-wasm' : c.id;
+    const serviceWorker = `/broken/${folder}/sluice-sw.js`;
+    const scope = c.id === 'wrong-scope' ? '/' : `/broken/${folder}/`;
+    const result = await driver.evaluate(async ({ serviceWorker, scope }) => {
+      const attempt = async (mode: string) => {
+        const start = performance.now();
+        try {
+          const sluice = await window.sluice.Sluice.register({ serviceWorker, scope, mode: mode as 'auto' });
+          const reasons = sluice.capabilities.filter((r) => r.mode === 'transfer' || r.mode === 'fallback').map((r) => r.reason ?? '');
+          return { ms: performance.now() - start, mode: sluice.mode, code: null, message: reasons.join(' | ') };
+        } catch (e) {
+          const error = e as { name: string; code?: string; message: string };
+          return { ms: performance.now() - start, mode: null, code: `${error.name}: ${error.code}`, message: error.message };
+        }
+      };
+      const forced = await attempt('fallback');
+      const auto = await attempt('auto');
+      for (const registration of await navigator.serviceWorker.getRegistrations()) {
+        if (registration.scope.includes('/broken/')) await registration.unregister();
+      }
+      return { forced, auto };
+    }, { serviceWorker, scope });
+    // What a broken worker reports to its pages (`{ sluiceServiceWorkerError }`, where the
+    // engine delivers it) is expected here, not an uncaught error of the test.
+    await new Promise((r) => setTimeout(r, 1500));
+    await driver.evaluate(() => void (window.sluiceErrors = window.sluiceErrors.filter((e) => !e.includes('/broken/'))), null);
+    expect(result.forced.code, result.forced.message).toBe('SluiceError: registration');
+    expect(result.forced.message).toContain(c.names);
+    expect(result.forced.ms, 'ms until register() settled').toBeLessThan(3000);
+    expect(result.auto.code, result.auto.message).toBeNull();
+    expect(result.auto.mode).not.toMatch(/transfer|fallback/);
+    expect(result.auto.message).toContain(c.names);
+    expect(result.auto.ms, 'ms until register() settled (auto)').toBeLessThan(3000);
+    figure('broken-deploy', `${c.id}: registration in ${Math.round(result.forced.ms)} ms, auto on ${result.auto.mode} in ${Math.round(result.auto.ms)} ms`);
+  });
+}
