@@ -169,8 +169,10 @@ fn build() -> Result<(setup::WasmToolchain, PathBuf), Fail> {
     step("wasm-opt -Oz dist/sluice_bg.wasm");
     let file = dist.join("sluice_bg.wasm");
     let mut cmd = std::process::Command::new(&wasm_opt);
-    // The features rustc's wasm32 target emits; names and debug info are dropped.
-    cmd.arg("-Oz").args(WASM_FEATURES.map(|f| format!("--enable-{f}"))).arg(&file).arg("-o").arg(&file);
+    // The features rustc's wasm32 target emits; names, debug info and the custom sections that
+    // only describe the build (producers, target features) are dropped.
+    cmd.arg("-Oz").args(WASM_FEATURES.map(|f| format!("--enable-{f}")));
+    cmd.args(["--strip-producers", "--strip-target-features"]).arg(&file).arg("-o").arg(&file);
     util::run(&mut cmd)?;
     step("short import names in dist/sluice_bg.wasm, dist/sluice.js and dist/sluice-sw.js");
     imports::shorten(&file, &[&dist.join("sluice.js"), &dist.join("sluice-sw.js")])?;
