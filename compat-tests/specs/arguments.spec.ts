@@ -149,6 +149,28 @@ test('every entry point refuses each wrong type with a SluiceError, and Sluice k
   expect(result.after).toEqual([1_000_003, -1]);
 });
 
+test('a call before init() says to call it first, as a SluiceError', rowsOf('caller-errors'), async ({ driver }) => {
+  await driver.open();
+  const result = await driver.evaluate(async () => {
+    // A module instance of its own (another URL), whose init() has not run.
+    const fresh = (await import('./sluice.js?before-init')) as typeof window.sluice;
+    const outcome = async (call: () => unknown) => {
+      try {
+        await call();
+        return 'ok';
+      } catch (e) {
+        const error = e as { name?: string; code?: string; message?: string };
+        return `${error.name} ${error.code}: ${error.message}`;
+      }
+    };
+    const before = [await outcome(() => fresh.Sluice.register({})), await outcome(() => fresh.version())];
+    await fresh.default();
+    return { before, after: await outcome(() => fresh.version()) };
+  });
+  for (const said of result.before) expect(said).toMatch(/^SluiceError invalid_argument: call `await init\(\)`/);
+  expect(result.after).toBe('ok');
+});
+
 test('a connection holds at most 64 open downloads: the next is refused with too_many_downloads', rowsOf('too-many-downloads'), async ({ driver }) => {
   await driver.open();
   const result = await driver.evaluate(async () => {

@@ -125,6 +125,22 @@ fn projects(args: &[String]) -> Result<Vec<String>, Fail> {
     Ok(projects)
 }
 
+/// The page's glue with its exports object, until `init()` ran, one that throws a SluiceError
+/// saying so (wasm-bindgen's leaves it `undefined`: "Cannot read properties of undefined").
+fn guard_uninitialised(glue: &str) -> Result<String, Fail> {
+    const GUARD: &str = "const uninitialised = new Proxy({}, { get() { throw Object.assign(new Error(\
+        'call `await init()` (the default export of sluice.js) before using Sluice'), \
+        { name: 'SluiceError', code: 'invalid_argument' }); } });\n";
+    let declared = "let wasmModule, wasmInstance, wasm;";
+    let checked = "if (wasm !== undefined) return wasm;";
+    if glue.matches(declared).count() != 1 || glue.matches(checked).count() != 2 {
+        return Err(Fail("wasm-bindgen's glue changed: update guard_uninitialised".into()));
+    }
+    Ok(glue
+        .replace(declared, &format!("{GUARD}let wasmModule, wasmInstance, wasm = uninitialised;"))
+        .replace(checked, "if (wasmInstance !== undefined) return wasm;"))
+}
+
 /// Builds `dist/`; returns the wasm toolchain it used.
 fn build() -> Result<(setup::WasmToolchain, PathBuf), Fail> {
     let root = root();
@@ -150,7 +166,13 @@ fn build() -> Result<(setup::WasmToolchain, PathBuf), Fail> {
             cmd.args(["--no-modules-global", "sluice_sw_wasm"]);
         }
         util::run(&mut cmd)?;
-        util::copy(&out.join("sluice.js"), &dist.join(format!("{name}.js")))?;
+        let glue = util::read(&out.join("sluice.js"))?;
+        let glue = String::from_utf8(glue).map_err(|e| Fail(format!("wasm-bindgen's glue: {e}")))?;
+        let glue = match target {
+            "web" => guard_uninitialised(&glue)?,
+            _ => glue,
+        };
+        util::write(&dist.join(format!("{name}.js")), glue)?;
         util::copy(&out.join("sluice.d.ts"), &dist.join(format!("{name}.d.ts")))?;
     }
     // Both runs wrote the same module (checked), which dist/ holds once.
@@ -412,4 +434,20 @@ fn bench_bus() -> Result<(), Fail> {
         browsers::run_wasm_tests(&root, toolchain, &drivers, engine, &args, &["--nocapture"])?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::guard_uninitialised;
+
+    #[test]
+    fn the_glue_throws_until_init_ran() {
+        let glue =
+            "let wasmModule, wasmInstance, wasm;\nfunction initSync() { if (wasm !== undefined) return wasm; }\n\
+                    async function init() { if (wasm !== undefined) return wasm; }";
+        let guarded = guard_uninitialised(glue).unwrap();
+        assert!(guarded.contains("wasm = uninitialised;"));
+        assert_eq!(guarded.matches("if (wasmInstance !== undefined) return wasm;").count(), 2);
+        assert!(guard_uninitialised("let wasm;").is_err());
+    }
 }
