@@ -154,15 +154,8 @@ test('a call before init() says to call it first, as a SluiceError', rowsOf('cal
   const result = await driver.evaluate(async () => {
     // A module instance of its own (another URL), whose init() has not run.
     const fresh = (await import('./sluice.js?before-init')) as typeof window.sluice;
-    const outcome = async (call: () => unknown) => {
-      try {
-        await call();
-        return 'ok';
-      } catch (e) {
-        const error = e as { name?: string; code?: string; message?: string };
-        return `${error.name} ${error.code}: ${error.message}`;
-      }
-    };
+    const outcome = (call: () => unknown) =>
+      Promise.resolve().then(call).then(() => 'ok', (e) => `${e?.name} ${e?.code}: ${e?.message}`);
     const before = [await outcome(() => fresh.Sluice.register({})), await outcome(() => fresh.version())];
     await fresh.default();
     return { before, after: await outcome(() => fresh.version()) };
