@@ -39,16 +39,21 @@
     event.waitUntil(ready.then(() => sluice_sw_wasm.handle_message(event)));
     return true;
   };
-  // Each event is answered once, whether by these listeners or by the app's call.
-  const once = (answer) => {
+  // Each event is answered once, whether by these listeners or by the app's call; the app's
+  // call with anything but its listener's event is refused before it reaches the wasm.
+  const once = (type, answer) => {
     const answered = new WeakMap();
     return (event) => {
+      if (!(event instanceof type)) {
+        const e = new Error(`pass the ${type.name} your listener got, not ${event === null ? 'null' : typeof event}`);
+        throw Object.assign(e, { name: 'SluiceError', code: 'invalid_argument' });
+      }
       if (!answered.has(event)) answered.set(event, answer(event));
       return answered.get(event);
     };
   };
-  const handleFetch = once(answerFetch);
-  const handleMessage = once(answerMessage);
+  const handleFetch = once(FetchEvent, answerFetch);
+  const handleMessage = once(ExtendableMessageEvent, answerMessage);
   self.sluice = { handleFetch, handleMessage };
   // Errors in the service worker are not silent: its pages get `{ sluiceServiceWorkerError }`.
   const report = (error) => self.clients.matchAll({ includeUncontrolled: true })
