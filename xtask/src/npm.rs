@@ -67,6 +67,27 @@ pub fn pack(root: &Path) -> Result<PathBuf, Fail> {
     Ok(tarball)
 }
 
+/// The README's set-up for a bundler, as written there: the shell lines of the first `sh` block
+/// of "Using a bundler" and the `scripts` of its `json` block.
+fn readme_setup(readme: &str) -> Result<(Vec<String>, serde_json::Value), Fail> {
+    let missing = |what: &str| Fail(format!("README.md: no {what} under \"## Using a bundler\""));
+    let section = readme.split("\n## Using a bundler").nth(1).ok_or_else(|| missing("section"))?;
+    let section = section.split("\n## ").next().unwrap_or(section);
+    let block = |lang: &str| {
+        let start = section.find(&format!("```{lang}\n")).ok_or_else(|| missing(&format!("{lang} block")))?;
+        let body = &section[start + lang.len() + 4..];
+        Ok::<_, Fail>(body[..body.find("```").ok_or_else(|| missing("end of a block"))?].to_string())
+    };
+    let lines = block("sh")?
+        .lines()
+        .map(|line| line.split(" #").next().unwrap_or("").trim().to_string())
+        .filter(|line| !line.is_empty())
+        .collect();
+    let scripts: serde_json::Value = serde_json::from_str(&format!("{{{}}}", block("json")?))
+        .map_err(|e| Fail(format!("README.md: the scripts block is not JSON: {e}")))?;
+    Ok((lines, scripts["scripts"].clone()))
+}
+
 /// Installs the tarball into a copy of `compat-tests/bundlers/` and bundles it the two ways the
 /// README says: `target/bundlers/out/esbuild/` and `target/bundlers/out/vite/`.
 pub fn bundle_test_app(root: &Path, tarball: &Path) -> Result<(), Fail> {
@@ -79,14 +100,28 @@ pub fn bundle_test_app(root: &Path, tarball: &Path) -> Result<(), Fail> {
     for file in ["package.json", "main.js", "index.html"] {
         copy(&source.join(file), &app.join(file))?;
     }
-    step("bundler test app: npm install the tarball, esbuild and vite (target/bundlers/app)");
+    step("bundler test app: npm install esbuild and vite, then the README's set-up as written (target/bundlers/app)");
     let npm = || {
         let mut cmd = Command::new("npm");
         cmd.current_dir(&app).args(["--no-audit", "--no-fund", "--loglevel=error"]);
         cmd
     };
     util::run(npm().arg("install"))?;
-    util::run(npm().arg("install").arg(tarball))?;
+    let readme = std::fs::read_to_string(root.join("README.md")).map_err(io("read", &root.join("README.md")))?;
+    let (lines, scripts) = readme_setup(&readme)?;
+    let manifest = app.join("package.json");
+    let text = std::fs::read_to_string(&manifest).map_err(io("read", &manifest))?;
+    let mut package: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Fail(format!("{}: {e}", manifest.display())))?;
+    for (name, script) in scripts.as_object().ok_or_else(|| Fail("README.md: scripts is not an object".into()))? {
+        package["scripts"][name] = script.clone();
+    }
+    util::write(&manifest, serde_json::to_string_pretty(&package).unwrap_or_default())?;
+    let published = tarball.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    for line in lines {
+        let line = line.replace(&format!("./{published}"), &tarball.display().to_string());
+        util::run(Command::new("sh").current_dir(&app).args(["-c", &line]))?;
+    }
     let installed = app.join("node_modules/sluice");
 
     step("bundler test app: esbuild (the wasm copied beside the bundle, the service worker beside the page)");
@@ -104,16 +139,25 @@ pub fn bundle_test_app(root: &Path, tarball: &Path) -> Result<(), Fail> {
         copy(&installed.join(file), &esbuild.join(file))?;
     }
 
-    step("bundler test app: vite build (the service worker in public/)");
+    step("bundler test app: npm run build (Vite, the service worker copied to public/ by the README's prebuild)");
+    // The README's prebuild copies the service worker to public/ again: it must, on its own.
     let public = app.join("public");
-    fresh_dir(&public)?;
+    std::fs::remove_dir_all(&public).map_err(io("remove", &public))?;
+    util::run(npm().args(["run", "build"]))?;
     for file in SERVICE_WORKER {
-        copy(&installed.join(file), &public.join(file))?;
+        if !out.join("vite").join(file).is_file() {
+            return Err(Fail(format!("the README's set-up left no {file} in the Vite build")));
+        }
     }
-    util::run(
-        Command::new("npx")
-            .current_dir(&app)
-            .args(["vite", "build", "--base", "./", "--logLevel", "warn", "--emptyOutDir", "--outDir"])
-            .arg(out.join("vite")),
-    )
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_readme_says_how_to_set_up_a_bundler() {
+        let (lines, scripts) = super::readme_setup(include_str!("../../README.md")).unwrap();
+        assert!(lines.iter().any(|l| l.starts_with("npm install ./sluice-")), "{lines:?}");
+        assert!(scripts["prebuild"].is_string(), "{scripts}");
+    }
 }
