@@ -14,7 +14,9 @@ async function write(writable, size) {
 window.app = {
   /** Saves `size` bytes of the test file as `name` through Sluice's API. */
   async save(name, size) {
-    await init();
+    // `?one-wasm`: the README's one-wasm set-up for Vite (the copy the service worker loads).
+    const oneWasm = new URLSearchParams(location.search).has('one-wasm');
+    await init(oneWasm ? { module_or_path: new URL('sluice_bg.wasm', document.baseURI) } : undefined);
     const sluice = await Sluice.register({ serviceWorker: './sluice-sw.js' });
     const dl = sluice.createDownload(name, { size });
     await write(dl.writable, size);

@@ -27,3 +27,19 @@ for (const bundler of ['esbuild', 'vite'] as const) {
     figure(`bundler-${bundler}`, `${result.mode} path; the page's wasm from ${result.wasm.join(', ')}`);
   });
 }
+
+test("Vite with the README's one-wasm set-up: the page loads only the wasm the service worker loads", rowsOf('bundler-vite'), async ({ driver }) => {
+  await driver.goto('/bundled/vite/index.html?one-wasm');
+  const result = await driver.evaluate(async ({ size }) => {
+    const deadline = Date.now() + 30_000;
+    while (document.getElementById('status')?.textContent !== 'ready' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const saved = await (window as any).app.save('vite-one-wasm.bin', size);
+    const wasm = performance.getEntriesByType('resource').map((e) => new URL(e.name).pathname).filter((p) => p.endsWith('.wasm'));
+    return { ...saved, wasm };
+  }, { size: SIZE });
+  expect(result.done).toBe(SIZE);
+  expect(result.wasm).toEqual(['/bundled/vite/sluice_bg.wasm']);
+  const file = await waitForFile(driver.downloadDir, 'vite-one-wasm.bin', SIZE, 60_000);
+  expect(await fileSha256(file)).toBe(expectedSha256(SIZE));
+  figure('bundler-vite', `one-wasm set-up: the page's only wasm is ${result.wasm.join(', ')}, the service worker's`);
+});
