@@ -149,6 +149,25 @@ test('every entry point refuses each wrong type with a SluiceError, and Sluice k
   expect(result.after).toEqual([1_000_003, -1]);
 });
 
+test("chunks made in another realm (an iframe's) are bytes too", rowsOf('caller-errors'), async ({ driver }) => {
+  await driver.open();
+  const result = await driver.evaluate(async () => {
+    const frame = document.createElement('iframe');
+    document.body.append(frame);
+    const other = frame.contentWindow as unknown as typeof globalThis;
+    const chunks = [new other.Uint8Array([1, 2, 3]), new other.ArrayBuffer(4), new other.DataView(new other.ArrayBuffer(5))];
+    const sluice = await window.sluice.Sluice.register({});
+    const dl = sluice.createDownload('realm.bin', { size: 12, trigger: 'none' });
+    const response = fetch(dl.url);
+    const writer = dl.writable.getWriter();
+    for (const chunk of chunks) await writer.write(chunk);
+    await writer.close();
+    frame.remove();
+    return { done: await dl.done, length: (await (await response).arrayBuffer()).byteLength };
+  });
+  expect(result).toEqual({ done: 12, length: 12 });
+});
+
 test('a call before init() says to call it first, as a SluiceError', rowsOf('caller-errors'), async ({ driver }) => {
   await driver.open();
   const result = await driver.evaluate(async () => {

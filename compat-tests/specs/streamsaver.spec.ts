@@ -47,7 +47,21 @@ test('the drop-in: createWriteStream returns a WritableStream at once, saves byt
     const short = streamSaver.createWriteStream('short.bin', { size: 100 }).getWriter();
     await short.write(new Uint8Array(10));
     const closed = await short.close().then(() => 'closed', (e: any) => `${e.name}: ${e.code}`);
-    return { synchronous, registeredBefore, notes, mitm: streamSaver.mitm, closed, supported: streamSaver.supported };
+    // Options and strategies it cannot use: a SluiceError at once; a bad chunk: the write's.
+    const thrown = (call: () => unknown) => {
+      try {
+        call();
+        return 'ok';
+      } catch (e: any) {
+        return `${e.name}: ${e.code}`;
+      }
+    };
+    const wrong = [
+      ...['text', true, 10n, Symbol('s')].map((v) => thrown(() => streamSaver.createWriteStream('wrong.bin', v))),
+      thrown(() => streamSaver.createWriteStream('wrong.bin', { writableStrategy: 42 })),
+      await streamSaver.createWriteStream('wrong-chunk.bin').getWriter().write('text').then(() => 'written', (e: any) => `${e.name}: ${e.code}`),
+    ];
+    return { synchronous, registeredBefore, notes, mitm: streamSaver.mitm, closed, wrong, supported: streamSaver.supported };
   }, size);
   expect(result.synchronous, 'createWriteStream returns a WritableStream synchronously').toBe(true);
   expect(result.registeredBefore, 'loading the drop-in registers nothing').toBe(0);
@@ -55,6 +69,7 @@ test('the drop-in: createWriteStream returns a WritableStream at once, saves byt
   expect(result.mitm).toBe('https://example.com/mitm.html');
   expect(result.supported).toBe(true);
   expect(result.closed).toBe('SluiceError: size_mismatch');
+  expect(result.wrong).toEqual(Array(6).fill('SluiceError: invalid_argument'));
   const file = await waitForFile(driver.downloadDir, 'drop-in.bin', size, 120_000);
   expect(await fileSha256(file)).toBe(expectedSha256(size));
   expect(readFileSync(await waitForFile(driver.downloadDir, 'legacy.txt', 5, 30_000), 'utf8')).toBe('hello');

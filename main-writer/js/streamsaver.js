@@ -37,9 +37,18 @@
     if (typeof options === 'number') options = { size: options, writableStrategy: legacy };
     else if (options && options.highWaterMark) options = { size: legacy, writableStrategy: options };
     const { size, writableStrategy } = options || {};
+    // What StreamSaver could not use either is refused here, as Sluice refuses it (the name is
+    // made a string, as StreamSaver does).
+    const refuse = (what, value) => {
+      const e = new Error(`${what} must be an object, not ${value === null ? 'null' : typeof value}`);
+      throw Object.assign(e, { name: 'SluiceError', code: 'invalid_argument' });
+    };
+    if (options != null && typeof options !== 'object') refuse('options', options);
+    if (writableStrategy != null && typeof writableStrategy !== 'object') refuse('writableStrategy', writableStrategy);
     // Sluice's writer, once Sluice is registered; writes wait for it.
     const writer = registered().then((s) => s.createWriteStream(String(filename), size === undefined ? {} : { size }).getWriter());
-    writer.catch(() => {}); // seen by the first write or close
+    // Seen by the first write or close; the inner writer's `closed` fails with the outer stream.
+    writer.then((w) => w.closed.catch(() => {}), () => {});
     return new WritableStream({
       write: async (chunk) => (await writer).write(chunk),
       close: async () => (await writer).close(),

@@ -377,9 +377,8 @@ async fn activated(worker: &ServiceWorker, timeout: Duration) -> Result<(), Slui
 fn not_installed(script: &str) -> String {
     let folder = script.rsplit_once('/').map_or(script, |(folder, _)| folder);
     format!(
-        "the service worker {script} did not install: sluice_bg.wasm is missing at {folder}/sluice_bg.wasm (or at \
-         self.sluiceWasmUrl), or is from another version of Sluice. Copy sluice-sw.js and \
-         sluice_bg.wasm from the same package; the service worker's console says which"
+        "the service worker {script} did not install: is {folder}/sluice_bg.wasm missing, or of \
+         another Sluice version? Copy both files from one package (its console says which)"
     )
 }
 

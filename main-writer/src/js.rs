@@ -303,11 +303,14 @@ fn detached(buffer: &JsValue) -> bool {
 /// A view of the bytes of a written chunk (a Uint8Array, any ArrayBuffer view, or an
 /// ArrayBuffer): nothing is copied here.
 fn chunk_view(chunk: &JsValue) -> Result<Uint8Array, SluiceError> {
+    // Realm-blind checks: a chunk made in another frame (or by the automation) is bytes too.
     let view = js_sys::ArrayBuffer::is_view(chunk);
-    let buffer = if view { Reflect::get(chunk, &"buffer".into())? } else { chunk.clone() };
-    if !(view || chunk.is_instance_of::<js_sys::ArrayBuffer>()) || !buffer.is_instance_of::<js_sys::ArrayBuffer>() {
+    let tag = Reflect::get(chunk, &js_sys::Symbol::to_string_tag()).ok().and_then(|t| t.as_string());
+    let buffer = chunk.is_object() && tag.as_deref() == Some("ArrayBuffer");
+    if !(view || buffer) {
         return Err(wrong("a chunk", "a Uint8Array, an ArrayBuffer or another ArrayBuffer view", chunk));
     }
+    let buffer = if view { Reflect::get(chunk, &"buffer".into())? } else { chunk.clone() };
     if detached(&buffer) {
         return Err(SluiceError::InvalidArgument("a chunk's ArrayBuffer was transferred away (detached)".into()));
     }

@@ -137,8 +137,8 @@ async fn serve(container: &web_sys::ServiceWorkerContainer, options: &Options) -
         .await
         .map_err(|e| {
             SluiceError::Registration(format!(
-                "{} (is sluice-sw.js at {}? A missing file comes back as a 404, or from a dev server as \
-                 its index.html; a scope must lie within the script's folder)",
+                "{} (is sluice-sw.js at {}? Missing, it comes back as a 404 or a dev server's \
+                 index.html; a scope must lie within the script's folder)",
                 sluice_worker_bus::web::describe(&e),
                 options.service_worker
             ))

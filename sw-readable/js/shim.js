@@ -14,10 +14,10 @@
   // this worker fail to install).
   const wasm = fetch(wasmUrl).then((r) => {
     if (r.ok) return r;
-    throw new Error(`HTTP ${r.status}: copy sluice_bg.wasm beside sluice-sw.js`);
+    throw new Error(`HTTP ${r.status}`);
   });
   const ready = sluice_sw_wasm({ module_or_path: wasm }).catch((e) => {
-    throw new Error(`Sluice: sluice_bg.wasm at ${wasmUrl} did not start (${e.message || e}); sluice-sw.js and sluice_bg.wasm must come from one package`);
+    throw new Error(`Sluice: ${wasmUrl} did not start (${e.message || e}): copy sluice-sw.js and sluice_bg.wasm from one package`);
   });
   let started = false;
   ready.then(() => { started = true; });
