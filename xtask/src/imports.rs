@@ -1,11 +1,13 @@
-//! Short import names for `dist/`'s module: wasm-bindgen names each of the ~180 imports
-//! `__wbg_<name>_<16 hex digits>` and both glues spell every name again, which gzip cannot
-//! shrink. Each import and its import module become a short name, in the wasm and in each glue.
+//! Short import and export names for `dist/`'s module: wasm-bindgen names each of the ~180
+//! imports `__wbg_<name>_<16 hex digits>` (and each closure's export
+//! `wasm_bindgen__convert__closures_____invoke__<17 hex digits>`), and both glues spell every
+//! name again, which gzip cannot shrink. Each import, its import module and each export but
+//! `memory` become a short name, in the wasm and in each glue.
 
 use std::path::Path;
 
 use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
-use wasm_encoder::{ImportSection, Module, RawSection};
+use wasm_encoder::{ExportSection, ImportSection, Module, RawSection};
 use wasmparser::{Parser, Payload};
 
 use crate::util::{read, write, Fail};
@@ -18,6 +20,7 @@ pub fn shorten(wasm: &Path, glues: &[&Path]) -> Result<(), Fail> {
     let bad = |e: &dyn std::fmt::Display| Fail(format!("{}: {e}", wasm.display()));
     let mut module = Module::new();
     let mut renames: Vec<(String, String)> = Vec::new();
+    let mut exports: Vec<(String, String)> = Vec::new();
     for payload in Parser::new(0).parse_all(&bytes) {
         let payload = payload.map_err(|e| bad(&e))?;
         if let Payload::ImportSection(reader) = &payload {
@@ -38,6 +41,23 @@ pub fn shorten(wasm: &Path, glues: &[&Path]) -> Result<(), Fail> {
                 section.import(&module_name, &name, ty);
             }
             module.section(&section);
+        } else if let Payload::ExportSection(reader) = &payload {
+            let mut section = ExportSection::new();
+            for export in reader.clone() {
+                let export = export.map_err(|e| bad(&e))?;
+                let kind = RoundtripReencoder.export_kind(export.kind).map_err(|e| bad(&e))?;
+                // `memory` keeps its name: it is the page's to read (`init()` returns the exports).
+                let name = match export.name {
+                    "memory" => export.name.to_string(),
+                    old => {
+                        let new = short_name(exports.len());
+                        exports.push((old.to_string(), new.clone()));
+                        new
+                    }
+                };
+                section.export(&name, kind, export.index);
+            }
+            module.section(&section);
         } else if let Some((id, range)) = payload.as_section() {
             module.section(&RawSection { id, data: &bytes[range] });
         }
@@ -45,7 +65,8 @@ pub fn shorten(wasm: &Path, glues: &[&Path]) -> Result<(), Fail> {
     let mut scripts = Vec::new();
     for glue in glues {
         let text = String::from_utf8(read(glue)?).map_err(|e| Fail(format!("{}: {e}", glue.display())))?;
-        scripts.push(rename_all(&text, &renames).map_err(|e| Fail(format!("{}: {e}", glue.display())))?);
+        let text = rename_all(&text, &renames).and_then(|text| rename_exports(&text, &exports));
+        scripts.push(text.map_err(|e| Fail(format!("{}: {e}", glue.display())))?);
     }
     write(wasm, module.finish())?;
     for (glue, script) in glues.iter().zip(scripts) {
@@ -93,6 +114,32 @@ fn rename_all(text: &str, renames: &[(String, String)]) -> Result<String, String
     Ok(out)
 }
 
+/// `text` with each `wasm.<old>` (the glue's use of an export) made `wasm.<new>` (a JavaScript
+/// function of the same name, e.g. `contentDisposition`, keeps its name); fails where the glue
+/// reaches the exports some other way (`wasm[...]`, `instance.exports`), which would miss.
+fn rename_exports(text: &str, renames: &[(String, String)]) -> Result<String, String> {
+    if text.contains("wasm[") || text.contains(".exports.") {
+        return Err("the glue reaches the wasm's exports other than as `wasm.<name>`".into());
+    }
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$';
+    let mut out = text.to_string();
+    for (old, new) in renames {
+        let alone = |out: &str, at: usize| {
+            out[..at].chars().next_back().is_none_or(|c| !ident(c))
+                && out[at + old.len()..].chars().next().is_none_or(|c| !ident(c))
+        };
+        let uses: Vec<usize> = out
+            .match_indices(old.as_str())
+            .map(|(at, _)| at)
+            .filter(|&at| alone(&out, at) && out[..at].ends_with("wasm."))
+            .collect();
+        for &at in uses.iter().rev() {
+            out.replace_range(at..at + old.len(), new);
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +161,14 @@ mod tests {
         assert_eq!(rename_all(glue, &renames).unwrap(), r#"{b:function(){},x__wbg_f_1_2:0};return{"a":n}"#);
         assert!(rename_all("{}", &renames).is_err());
         assert!(rename_all(r#"{"./m.js":1,__wbg_f_1:1,__wbg_f_1:2}"#, &renames).is_err());
+    }
+
+    #[test]
+    fn renames_each_use_of_an_export() {
+        let renames = [("sluice_close".to_string(), "a".to_string())];
+        let glue = "wasm.sluice_close(1); wasm.sluice_close_all(); wasm.sluice_close(2)";
+        assert_eq!(rename_exports(glue, &renames).unwrap(), "wasm.a(1); wasm.sluice_close_all(); wasm.a(2)");
+        assert_eq!(rename_exports("function sluice_close() {}", &renames).unwrap(), "function sluice_close() {}");
+        assert!(rename_exports("instance.exports.sluice_close()", &renames).is_err());
     }
 }
