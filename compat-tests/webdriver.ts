@@ -74,9 +74,18 @@ export class WebDriver {
    * download failed, which it shows on its own when a download's stream errors early). */
   readonly dismissedPrompts: string[] = [];
 
-  /** Sends a command. A browser dialog that was open dismisses itself (the session's default
-   * prompt handler) and stops the command before it ran: it is noted and the command sent again. */
+  /** Sends a command. A browser dialog open before it is dismissed and noted first (a script
+   * would not run); one that opens while a script runs fails that command, which is not sent
+   * again (the script may have done part of its work). */
   async command<T = unknown>(method: string, path: string, payload?: object): Promise<T> {
+    if (path.startsWith('execute/')) {
+      const open = await this.send<string>('GET', 'alert/text').catch(() => null);
+      if (open !== null) {
+        this.dismissedPrompts.push(open);
+        await this.send('POST', 'alert/dismiss', {}).catch(() => {});
+      }
+      return this.send<T>(method, path, payload);
+    }
     try {
       return await this.send<T>(method, path, payload);
     } catch (e) {

@@ -358,14 +358,16 @@ async fn activated(worker: &ServiceWorker, timeout: Duration) -> Result<(), Slui
             }
         })
     };
-    worker.set_onstatechange(Some(on_change.as_ref().unchecked_ref()));
+    // A listener of its own (not `onstatechange`): concurrent register() calls each wait.
+    let listener = on_change.as_ref().unchecked_ref();
+    let _ = worker.add_event_listener_with_callback("statechange", listener);
     if !settled(worker) {
         futures::select_biased! {
             _ = rx.recv().fuse() => {},
             () = sleep(timeout).fuse() => {},
         }
     }
-    worker.set_onstatechange(None);
+    let _ = worker.remove_event_listener_with_callback("statechange", listener);
     match worker.state() {
         ServiceWorkerState::Activated => Ok(()),
         ServiceWorkerState::Redundant => Err(SluiceError::Registration(not_installed(&worker.script_url()))),

@@ -269,7 +269,8 @@ impl Download {
         let _ = self.handle.commands.try_send(Command::Abort(reason.to_string()));
     }
 
-    /// Resolves with the byte count once the service worker served every byte.
+    /// Resolves with the byte count once every byte is saved (served by the service worker, or
+    /// the file handed to the browser on the other rungs).
     pub async fn done(&self) -> Result<u64, SluiceError> {
         self.handle.done.clone().await
     }
@@ -618,13 +619,16 @@ async fn hand_over(finish: Finish, plan: &Plan, total: u64) -> Result<(), Sluice
     let Some((file, staged)) = local::settle(finish).await? else { return Ok(()) };
     let name = &plan.meta.name;
     let handed = match &plan.page {
-        Some(page) => page.save(&file, name, total, plan.timeout).await,
+        Some(page) => page.save(&file, name, total, staged.as_ref().map(|s| s.name()), plan.timeout).await,
         None => {
             local::hand_over(&file, name, total).map_err(|e| local::file_error("handing the file to the browser", &e))
         }
     };
-    if let Some(staged) = staged {
-        staged.remove_later(total);
+    match (staged, &plan.page, &handed) {
+        // A worker's page took the staged file over.
+        (Some(staged), Some(_), Ok(())) => staged.let_go(),
+        (Some(staged), _, _) => staged.remove_later(total),
+        (None, _, _) => {}
     }
     handed
 }

@@ -8,8 +8,8 @@
 //!
 //! Worker to page: `{ sluice: "port" }`, `{ sluice: "open", url, trigger }`,
 //! `{ sluice: "ended", url, finished }`, `{ sluice: "active" }`,
-//! `{ sluice: "save", file, name, bytes, reply }` (`reply`: a port for the answer,
-//! `{ error? }`). Page to worker: `{ sluice: "port", port, scope }`, `{ sluice: "port", error }`,
+//! `{ sluice: "save", file, name, bytes, staged?, reply }` (`reply`: a port for the answer,
+//! `{ error? }`; `staged`: the OPFS file's name, which the page then removes). Page to worker: `{ sluice: "port", port, scope }`, `{ sluice: "port", error }`,
 //! or `{ sluice: "port", local: true }` where the page saves without a service worker.
 
 use std::time::Duration;
@@ -122,20 +122,28 @@ impl PageLink {
     }
 
     /// Has the page hand `file` (whole, `bytes` long) to the browser as `name`.
+    /// Where the file is a staged OPFS file, its name there: the page takes it over (its lock
+    /// and its removal), so a worker that ends at once leaves nothing behind.
     pub(crate) async fn save(
         &self,
         file: &JsValue,
         name: &str,
         bytes: u64,
+        staged: Option<&str>,
         timeout: Duration,
     ) -> Result<(), SluiceError> {
         let channel = web_sys::MessageChannel::new()?;
         let (answers, _on_message) = listen(&channel.port1());
-        let fields = [("file", file.clone()), ("name", name.into()), ("bytes", (bytes as f64).into())];
+        let staged = staged.map_or(JsValue::UNDEFINED, JsValue::from);
+        let fields =
+            [("file", file.clone()), ("name", name.into()), ("bytes", (bytes as f64).into()), ("staged", staged)];
         let save = message("save", &fields);
         let _ = Reflect::set(&save, &"reply".into(), &channel.port2());
         self.port.post_message_with_transferable(&save, &js_sys::Array::of1(&channel.port2()))?;
         let answer = answer(&answers, timeout).await;
+        // A late answer finds the port closed, not a listener that is gone.
+        channel.port1().set_onmessage(None);
+        channel.port1().close();
         let answer = answer
             .ok_or_else(|| SluiceError::Browser(format!("the page took no file in {} ms", timeout.as_millis())))?;
         match field(&answer, "error").as_string() {
@@ -166,7 +174,12 @@ fn save(request: &JsValue) {
     let name = field(request, "name").as_string().unwrap_or_default();
     let bytes = field(request, "bytes").as_f64().unwrap_or_default() as u64;
     let answer = match local::hand_over(&field(request, "file"), &name, bytes) {
-        Ok(()) => message("saved", &[]),
+        Ok(()) => {
+            if let Some(staged) = field(request, "staged").as_string() {
+                local::take_over(staged, bytes);
+            }
+            message("saved", &[])
+        }
         Err(e) => message("saved", &[("error", describe(&e).into())]),
     };
     let _ = reply.post_message(&answer);

@@ -140,7 +140,8 @@ impl JsSluice {
 
     /// In a dedicated or shared worker: Sluice over the port a page made with `handOff()`
     /// (`serviceWorker` and `scope` are the page's and not used here). The worker's downloads
-    /// talk to the service worker directly; the page opens their URLs.
+    /// talk to the service worker directly and the page opens their URLs; on the rungs without
+    /// a service worker the worker saves and the page hands each finished file over.
     pub async fn adopt(
         #[wasm_bindgen(unchecked_param_type = "MessagePort")] port: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "SluiceOptions")] options: Option<JsValue>,
@@ -157,7 +158,8 @@ impl JsSluice {
 
     /// A port to hand this Sluice to a worker: transfer it (`worker.postMessage(msg, [port])`),
     /// and the worker calls `Sluice.adopt(port)`. This page keeps opening the worker's
-    /// downloads and keeping the service worker awake for them, so it must stay open.
+    /// downloads and keeping the service worker awake for them (or hands over the files the
+    /// worker saved on a rung without one), so it must stay open.
     #[wasm_bindgen(js_name = handOff)]
     pub fn hand_off(&self) -> Result<web_sys::MessagePort, JsValue> {
         self.0.hand_off().map_err(|e| to_js(&e))
@@ -382,8 +384,8 @@ impl JsDownload {
         self.writable.clone()
     }
 
-    /// Resolves with the byte count once the service worker served every byte; rejects if
-    /// the download failed, was aborted or cancelled.
+    /// Resolves with the byte count once every byte is saved (served, or the file handed
+    /// over); rejects if the download failed, was aborted or cancelled.
     #[wasm_bindgen(getter, unchecked_return_type = "Promise<number>")]
     pub fn done(&self) -> Promise {
         self.done.clone()

@@ -227,6 +227,18 @@ impl Staged {
         });
     }
 
+    /// Its name in the staging folder.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Lets go of the lock only: the page took the file over ([`take_over`]).
+    pub(crate) fn let_go(self) {
+        if let Some(release) = self.release {
+            let _ = release.call0(&JsValue::NULL);
+        }
+    }
+
     /// Removes the file (once more a second later: an aborted writable may still hold it),
     /// then lets go of its lock.
     fn remove(self) {
@@ -325,6 +337,19 @@ pub(crate) async fn settle(finish: Finish) -> Result<Option<(JsValue, Option<Sta
             }
         },
     }
+}
+
+/// Takes over staged file `name` from the worker that wrote it (after the hand-over): its lock,
+/// asked for at once (a pending lock counts as in use for every sweep) and granted once the
+/// worker lets go, then its removal once the browser had time to copy its `bytes`.
+pub(crate) fn take_over(name: String, bytes: u64) {
+    spawn_local(async move {
+        let release = hold_lock(&lock_name(&name)).await;
+        match staging(false).await {
+            Ok(folder) => Staged { folder, name, handle: JsValue::UNDEFINED, release }.remove_later(bytes),
+            Err(_) => drop(release.map(|release| release.call0(&JsValue::NULL))),
+        }
+    });
 }
 
 /// Hands `file` (`bytes` long) to the browser as `name`: an object URL and a download link,

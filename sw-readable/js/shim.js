@@ -54,7 +54,9 @@
   };
   const handleFetch = once(FetchEvent, answerFetch);
   const handleMessage = once(ExtendableMessageEvent, answerMessage);
-  self.sluice = { handleFetch, handleMessage };
+  // `ready`: for an app's own install listener (`event.waitUntil(self.sluice.ready)`), so a
+  // broken wasm fails the install and the page's register() at once.
+  self.sluice = { handleFetch, handleMessage, ready };
   // Errors in the service worker are not silent: its pages get `{ sluiceServiceWorkerError }`.
   const report = (error) => self.clients.matchAll({ includeUncontrolled: true })
     .then((clients) => clients.forEach((c) => c.postMessage({ sluiceServiceWorkerError: String(error) })));

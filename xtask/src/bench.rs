@@ -162,7 +162,11 @@ const DIST_BUDGET: u64 = 120 * 1024;
 /// Fails when `dist/` grew past [`DIST_BUDGET`].
 pub fn dist_within_budget(root: &Path) -> Result<(), Fail> {
     let sluice = sluice_dist(root)?;
-    step(&format!("dist/ size: {:.1} KiB gzipped (budget {} KiB)", sluice as f64 / 1024.0, DIST_BUDGET / 1024));
+    let kib = sluice as f64 / 1024.0;
+    step(&format!(
+        "dist/ size: {sluice} B ({kib:.1} KiB) gzipped (budget {DIST_BUDGET} B, {} KiB)",
+        DIST_BUDGET / 1024
+    ));
     if sluice > DIST_BUDGET {
         return Err(Fail(format!("dist/ is {sluice} B gzipped, over its budget of {DIST_BUDGET} B")));
     }
