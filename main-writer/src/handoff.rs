@@ -1,4 +1,5 @@
-//! A Sluice handed to a worker: the page makes a `MessagePort` ([`crate::Sluice::hand_off`])
+//! A Sluice handed to a worker, the worker's end: the page makes a `MessagePort`
+//! ([`crate::Sluice::hand_off`]; its end is [`crate::serve_worker`])
 //! that a dedicated or shared worker adopts ([`crate::Sluice::adopt`]). Over that port the
 //! worker asks its page for what only a page has: new ports to the service worker (the worker's
 //! buses then go straight to it, so no chunk passes the page), the opening of a download's URL,
@@ -16,17 +17,13 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use js_sys::{Object, Reflect};
-use sluice_core::DownloadUrl;
 use sluice_worker_bus::web::{describe, sleep};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::spawn_local;
-use web_sys::{MessageEvent, MessagePort, ServiceWorkerRegistration};
+use web_sys::{MessageEvent, MessagePort};
 
 use crate::args::Trigger;
-use crate::connection::{open_port, ConnectionHandle, Timing};
 use crate::error::SluiceError;
-use crate::local;
 
 /// What a worker's download asks of the page.
 #[derive(Debug, Clone)]
@@ -37,7 +34,7 @@ pub(crate) enum ToPage {
     Ended { url: String, finished: bool },
 }
 
-fn message(kind: &str, fields: &[(&str, JsValue)]) -> Object {
+pub(crate) fn message(kind: &str, fields: &[(&str, JsValue)]) -> Object {
     let message = Object::new();
     let _ = Reflect::set(&message, &"sluice".into(), &kind.into());
     for (key, value) in fields {
@@ -46,12 +43,14 @@ fn message(kind: &str, fields: &[(&str, JsValue)]) -> Object {
     message
 }
 
-fn field(data: &JsValue, key: &str) -> JsValue {
+pub(crate) fn field(data: &JsValue, key: &str) -> JsValue {
     Reflect::get(data, &key.into()).unwrap_or(JsValue::UNDEFINED)
 }
 
 /// The data of each message that arrives on `port`, while the returned closure lives.
-fn listen(port: &MessagePort) -> (sluice_worker_bus::channel::Receiver<JsValue>, Closure<dyn FnMut(MessageEvent)>) {
+pub(crate) fn listen(
+    port: &MessagePort,
+) -> (sluice_worker_bus::channel::Receiver<JsValue>, Closure<dyn FnMut(MessageEvent)>) {
     let (tx, rx) = sluice_worker_bus::channel::unbounded();
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         let _ = tx.try_send(event.data());
@@ -151,96 +150,4 @@ impl PageLink {
             None => Ok(()),
         }
     }
-}
-
-/// What a page that saves without a service worker does for its worker.
-fn serve_local(request: &JsValue, port: &MessagePort) {
-    match field(request, "sluice").as_string().as_deref() {
-        Some("port") => {
-            if let Err(e) = port.post_message(&message("port", &[("local", true.into())])) {
-                log::warn!("the worker cannot be answered: {}", describe(&e));
-            }
-        }
-        Some("save") => save(request),
-        _ => log::warn!("a worker asked its page {}", describe(request)),
-    }
-}
-
-/// Hands a worker's finished file to the browser, and answers on the request's port.
-fn save(request: &JsValue) {
-    let Ok(reply) = field(request, "reply").dyn_into::<MessagePort>() else {
-        return log::warn!("a worker asked its page to save with no port to answer on");
-    };
-    let name = field(request, "name").as_string().unwrap_or_default();
-    let bytes = field(request, "bytes").as_f64().unwrap_or_default() as u64;
-    let answer = match local::hand_over(&field(request, "file"), &name, bytes) {
-        Ok(()) => {
-            if let Some(staged) = field(request, "staged").as_string() {
-                local::take_over(staged, bytes);
-            }
-            message("saved", &[])
-        }
-        Err(e) => message("saved", &[("error", describe(&e).into())]),
-    };
-    let _ = reply.post_message(&answer);
-    reply.close();
-}
-
-/// The page's service worker, for the worker it serves.
-pub(crate) struct Service {
-    pub(crate) registration: ServiceWorkerRegistration,
-    pub(crate) timing: Timing,
-    pub(crate) connection: ConnectionHandle,
-}
-
-/// Serves, on the page, the worker that got the other end of `port`: for as long as the page
-/// lives (a worker can ask again after the service worker restarted). Without a `service`, the
-/// worker saves on a rung without one and the page hands its files over.
-pub(crate) fn serve(port: MessagePort, service: Option<Service>) {
-    let (requests, on_message) = listen(&port);
-    spawn_local(async move {
-        let _on_message = on_message;
-        let Some(Service { registration, timing, connection }) = service else {
-            while let Ok(request) = requests.recv().await {
-                serve_local(&request, &port);
-            }
-            return;
-        };
-        let scope = registration.scope();
-        while let Ok(request) = requests.recv().await {
-            let url = field(&request, "url").as_string();
-            // Only this registration's download URLs are opened.
-            let url = url.filter(|url| DownloadUrl::parse(&scope, url).is_some());
-            match (field(&request, "sluice").as_string().as_deref(), url) {
-                (Some("port"), _) => {
-                    let answer = match open_port(&registration, timing).await {
-                        Ok(sw) => port.post_message_with_transferable(
-                            &message("port", &[("port", sw.clone().into()), ("scope", scope.clone().into())]),
-                            &js_sys::Array::of1(&sw),
-                        ),
-                        Err(e) => port.post_message(&message("port", &[("error", e.to_string().into())])),
-                    };
-                    if let Err(e) = answer {
-                        log::warn!("the worker cannot be answered: {}", describe(&e));
-                    }
-                }
-                (Some("open"), Some(url)) => {
-                    let trigger = if field(&request, "trigger").as_string().as_deref() == Some("navigate") {
-                        Trigger::Navigate
-                    } else {
-                        Trigger::Iframe
-                    };
-                    if let Err(e) = connection.open(url, trigger).await {
-                        log::warn!("a worker's download cannot be opened: {e}");
-                    }
-                }
-                (Some("ended"), Some(url)) => {
-                    connection.ended(url, field(&request, "finished").as_bool() == Some(true))
-                }
-                (Some("active"), _) => connection.active(),
-                (Some("save"), _) => save(&request),
-                _ => log::warn!("a worker asked its page {}", describe(&request)),
-            }
-        }
-    });
 }

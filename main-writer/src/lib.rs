@@ -32,7 +32,8 @@
 //! - `page`: `Sluice`: register, probe, new downloads;
 //! - `download`: one actor per download (window, coalescer, writer) and its `Download` handle;
 //! - `local`: one actor per save without a service worker (picker, OPFS, `Blob`);
-//! - `handoff`: a `Sluice` handed to a worker: the page's side that serves it, the worker's link;
+//! - `handoff`: a `Sluice` handed to a worker: the messages and the worker's link;
+//! - `serve_worker`: the page's side of a hand-off, which serves that worker;
 //! - `connection`: one actor per `Sluice`: the bus, keepalive, re-handshake, each bus's downloads;
 //! - `args`: checks of what callers pass;
 //! - `error`: `SluiceError` and its codes.
@@ -55,6 +56,8 @@ mod js;
 mod local;
 #[cfg(target_arch = "wasm32")]
 mod page;
+#[cfg(target_arch = "wasm32")]
+mod serve_worker;
 
 pub use args::Trigger;
 #[cfg(target_arch = "wasm32")]

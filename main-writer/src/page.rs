@@ -17,8 +17,9 @@ use crate::args::{check_meta, Trigger};
 use crate::connection::{self, Connected, ConnectionHandle, Host, PageBus, Timing};
 use crate::download::{Download, Plan};
 use crate::error::SluiceError;
-use crate::handoff::{self, PageLink};
+use crate::handoff::PageLink;
 use crate::local::{self, Target};
+use crate::serve_worker;
 
 /// How [`Sluice::register`] sets up.
 #[derive(Debug, Clone, PartialEq)]
@@ -277,7 +278,7 @@ impl Sluice {
             ));
         }
         let service = match (&self.setup.registration, &self.connection) {
-            (Some(registration), Some(connection)) => Some(handoff::Service {
+            (Some(registration), Some(connection)) => Some(serve_worker::Service {
                 registration: registration.clone(),
                 timing: self.setup.timing,
                 connection: connection.clone(),
@@ -285,7 +286,7 @@ impl Sluice {
             _ => None,
         };
         let channel = MessageChannel::new()?;
-        handoff::serve(channel.port1(), service);
+        serve_worker::serve(channel.port1(), service);
         Ok(channel.port2())
     }
 
