@@ -158,12 +158,9 @@ impl Sluice {
     pub async fn register(options: Options) -> Result<Sluice, SluiceError> {
         sluice_worker_bus::web::install_diagnostics(options.log_level, report_panic);
         options.flow.validate().map_err(|e| SluiceError::InvalidArgument(e.to_string()))?;
-        let secure_context =
-            Reflect::get(&js_sys::global(), &"isSecureContext".into()).ok().and_then(|v| v.as_bool()) == Some(true);
         let document = web_sys::window().and_then(|w| w.document()).is_some();
-        let mut probe =
-            Probe { document, secure_context, picker: secure_context && local::has_picker(), ..Probe::default() };
-        probe.opfs = secure_context && local::probe_opfs().await;
+        let mut probe = probe_local(document).await;
+        let secure_context = probe.secure_context;
         let wants_service_worker = match options.mode {
             ForcedMode::Auto => true,
             ForcedMode::Only(mode) => mode.path().is_some(),
@@ -232,10 +229,8 @@ impl Sluice {
         page: Rc<PageLink>,
         served: Option<(String, Connected)>,
     ) -> Result<Sluice, SluiceError> {
-        let secure_context =
-            Reflect::get(&js_sys::global(), &"isSecureContext".into()).ok().and_then(|v| v.as_bool()) == Some(true);
-        let mut probe = Probe { document: true, secure_context, ..Probe::default() };
-        probe.opfs = secure_context && local::probe_opfs().await;
+        // The page hands the worker's files over: a document as good as its own.
+        let mut probe = probe_local(true).await;
         if let Some((_, connected)) = &served {
             probe.service_worker = true;
             probe.registration_active = true;
@@ -390,6 +385,15 @@ impl Sluice {
             connection.close();
         }
     }
+}
+
+/// The rungs without a service worker, probed here (`document`: a page to hand files over from).
+async fn probe_local(document: bool) -> Probe {
+    let secure_context =
+        Reflect::get(&js_sys::global(), &"isSecureContext".into()).ok().and_then(|v| v.as_bool()) == Some(true);
+    let picker = secure_context && local::has_picker();
+    let opfs = secure_context && local::probe_opfs().await;
+    Probe { document, secure_context, picker, opfs, ..Probe::default() }
 }
 
 fn timing_of(options: &Options) -> Timing {
