@@ -10,13 +10,14 @@ const CASES = [
   { id: 'no-worker', what: 'sluice-sw.js missing (404)', names: 'sluice-sw.js' },
   { id: 'dev-server', what: "sluice-sw.js missing on a dev server (its index.html, text/html)", names: 'sluice-sw.js' },
   { id: 'wrong-scope', what: 'a scope above the script\'s folder', names: 'sluice-sw.js' },
+  { id: 'imported', what: "sluice_bg.wasm missing beside an app's own worker that imports sluice-sw.js", names: 'sluice_bg.wasm' },
 ];
 
 for (const c of CASES) {
   test(`a broken deployment, ${c.what}: register() fails within 3 s with registration, naming ${c.names}`, rowsOf('broken-deploy'), async ({ driver }) => {
     await driver.open();
     const folder = c.id === 'wrong-scope' ? 'no-wasm' : c.id;
-    const serviceWorker = `/broken/${folder}/sluice-sw.js`;
+    const serviceWorker = `/broken/${folder}/${c.id === 'imported' ? 'app-sw.js' : 'sluice-sw.js'}`;
     const scope = c.id === 'wrong-scope' ? '/' : `/broken/${folder}/`;
     const result = await driver.evaluate(async ({ serviceWorker, scope }) => {
       const attempt = async (mode: string) => {

@@ -409,18 +409,18 @@ pub(crate) async fn active_worker(
 async fn worker_run(registration: &ServiceWorkerRegistration, timeout: Duration) -> Option<String> {
     let worker = registration.active()?;
     let channel = MessageChannel::new().ok()?;
-    let (tx, rx) = sluice_worker_bus::channel::bounded::<String>(1);
+    // Any answer ends the wait: a worker whose wasm did not start says why instead (the
+    // handshake then fails with it).
+    let (tx, rx) = sluice_worker_bus::channel::bounded::<Option<String>>(1);
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-        if let Some(run) = Reflect::get(&event.data(), &"sluiceInstance".into()).ok().and_then(|v| v.as_string()) {
-            let _ = tx.try_send(run);
-        }
+        let _ = tx.try_send(Reflect::get(&event.data(), &"sluiceInstance".into()).ok().and_then(|v| v.as_string()));
     });
     channel.port1().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     let question = Object::new();
     Reflect::set(&question, &"sluice".into(), &"instance".into()).ok()?;
     worker.post_message_with_transferable(&question, &js_sys::Array::of1(&channel.port2())).ok()?;
     let run = futures::select_biased! {
-        run = rx.recv().fuse() => run.ok(),
+        run = rx.recv().fuse() => run.ok().flatten(),
         () = sleep(timeout).fuse() => None,
     };
     channel.port1().set_onmessage(None);

@@ -17,7 +17,7 @@ pub enum SluiceError {
     #[error("registering the service worker failed: {0}")]
     Registration(String),
     /// The service worker did not answer within the timeout (stopped, crashed or updated).
-    #[error("the service worker stopped answering (no reply within {} ms)", .0.as_millis())]
+    #[error("the service worker stopped answering (no reply within {} ms)", .0.as_millis() as u64)]
     ServiceWorkerGone(Duration),
     /// The download cannot go on (closed, aborted, cancelled by the consumer, size mismatch...).
     #[error(transparent)]
@@ -111,6 +111,7 @@ impl From<BusError> for SluiceError {
         match e {
             BusError::Timeout(after) => SluiceError::ServiceWorkerGone(after),
             BusError::Remote { code, message } => SluiceError::from_remote(code, message),
+            BusError::PeerBroken(why) => SluiceError::Registration(why),
             other => SluiceError::Bus(other),
         }
     }

@@ -143,8 +143,9 @@ impl PageLink {
         // A late answer finds the port closed, not a listener that is gone.
         channel.port1().set_onmessage(None);
         channel.port1().close();
-        let answer = answer
-            .ok_or_else(|| SluiceError::Browser(format!("the page took no file in {} ms", timeout.as_millis())))?;
+        let answer = answer.ok_or_else(|| {
+            SluiceError::Browser(format!("the page took no file in {} ms", timeout.as_millis() as u64))
+        })?;
         match field(&answer, "error").as_string() {
             Some(error) => Err(SluiceError::Browser(format!("the page could not hand the file over: {error}"))),
             None => Ok(()),

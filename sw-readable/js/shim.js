@@ -35,8 +35,11 @@
     event.respondWith(ready.then(() => sluice_sw_wasm.respond(event)));
     return true;
   };
+  // A page's question gets an answer even when the wasm did not start: why, at once.
   const answerMessage = (event) => {
-    event.waitUntil(ready.then(() => sluice_sw_wasm.handle_message(event)));
+    event.waitUntil(ready.then(() => sluice_sw_wasm.handle_message(event), (e) => {
+      if (event.data?.sluice && event.ports[0]) event.ports[0].postMessage({ sluiceServiceWorkerError: e.message });
+    }));
     return true;
   };
   // Each event is answered once, whether by these listeners or by the app's call; the app's

@@ -36,7 +36,7 @@ impl Default for BusConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BusError {
     /// No reply within the timeout (the peer may be gone).
-    #[error("no reply within {} ms", .0.as_millis())]
+    #[error("no reply within {} ms", .0.as_millis() as u64)]
     Timeout(Duration),
     /// The peer is another Sluice build; nothing more goes through this bus.
     #[error("wire version mismatch: this side speaks {ours}, the peer {theirs}; load the same Sluice build on page and service worker")]
@@ -66,6 +66,9 @@ pub enum BusError {
     /// The bus was dropped while the request waited.
     #[error("the bus is closed")]
     Closed,
+    /// The peer cannot serve, for the reason it gave.
+    #[error("{0}")]
+    PeerBroken(String),
 }
 
 /// Counters, for tests and diagnostics.
@@ -448,15 +451,21 @@ impl<E: Endpoint> Inner<E> {
                     Rejected::Decode(DecodeError::Malformed(_) | DecodeError::OutOfRange(_)) => {
                         Some(ErrorCode::Malformed)
                     }
-                    Rejected::Decode(DecodeError::NotAFrame) | Rejected::ForeignOrigin(_) => None,
+                    Rejected::Decode(DecodeError::NotAFrame) | Rejected::ForeignOrigin(_) | Rejected::PeerBroken(_) => {
+                        None
+                    }
                 };
                 // Once, not after the bus failed: two buses of other versions must not echo.
                 let failed = matches!(self.state.borrow().peer, Peer::Failed(_));
                 if let (Some(code), false) = (code, failed) {
                     let _ = self.post_now(Envelope::Tell { msg: error(None, code, rejected.to_string()) }, None);
                 }
-                if let Rejected::Decode(DecodeError::VersionMismatch { ours, theirs }) = rejected {
-                    self.fail(BusError::VersionMismatch { ours, theirs });
+                match rejected {
+                    Rejected::Decode(DecodeError::VersionMismatch { ours, theirs }) => {
+                        self.fail(BusError::VersionMismatch { ours, theirs })
+                    }
+                    Rejected::PeerBroken(why) => self.fail(BusError::PeerBroken(why)),
+                    _ => {}
                 }
                 return;
             }

@@ -11,6 +11,10 @@ pub enum Rejected {
     /// It came from an origin other than ours.
     #[error("message from a foreign origin {0:?}")]
     ForeignOrigin(String),
+    /// The peer cannot serve and says why (`{ sluiceServiceWorkerError }`, e.g. from a service
+    /// worker whose wasm did not load).
+    #[error("{0}")]
+    PeerBroken(String),
 }
 
 /// What an endpoint hands the bus for each received message: a frame and what travelled

@@ -86,6 +86,10 @@ fn decode(data: &JsValue, origin: &str, expected_origin: &str) -> Inbound<JsValu
     if !origin.is_empty() && origin != expected_origin {
         return Err(Rejected::ForeignOrigin(origin.chars().take(200).collect()));
     }
+    let broken = data.is_object().then(|| Reflect::get(data, &"sluiceServiceWorkerError".into()).ok()).flatten();
+    if let Some(why) = broken.and_then(|w| w.as_string()) {
+        return Err(Rejected::PeerBroken(why.chars().take(1000).collect()));
+    }
     check_shape(data)?;
     let frame = Frame::decode(&Received(data.clone()))?;
     let attachment = Reflect::get(data, &DATA.into()).ok().filter(|v| !v.is_undefined() && !v.is_null());

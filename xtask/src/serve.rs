@@ -103,12 +103,14 @@ pub fn serve(root: &Path, port: u16) -> Result<(), Fail> {
 /// `/broken/<case>/<file>`: deployments broken on purpose (compat-tests/specs/deploy.spec.ts):
 /// `no-wasm` serves `sluice-sw.js` without the wasm beside it; `no-worker` serves nothing;
 /// `dev-server` answers every file with an HTML page, as a dev server answers a missing one;
-/// `other-version` serves another module (an example app's) as `sluice_bg.wasm`.
+/// `other-version` serves another module (an example app's) as `sluice_bg.wasm`; `imported` serves
+/// an app's own service worker (`app-sw.js`) importing `sluice-sw.js`, without the wasm.
 fn broken(root: &Path, rest: &str) -> Option<PathBuf> {
     let (case, file) = rest.split_once('/')?;
     let example = root.join("target/examples/rust-sink/sluice_example_rust_sink_bg.wasm");
     match (case, file) {
-        ("no-wasm" | "other-version", "sluice-sw.js") => Some(root.join("dist/sluice-sw.js")),
+        ("no-wasm" | "other-version" | "imported", "sluice-sw.js") => Some(root.join("dist/sluice-sw.js")),
+        ("imported", "app-sw.js") => Some(root.join("compat-tests/demo/app-sw.js")),
         ("other-version", "sluice_bg.wasm") => Some(example),
         ("dev-server", _) => Some(root.join("compat-tests/demo/index.html")),
         _ => None,
