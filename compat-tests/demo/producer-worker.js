@@ -44,7 +44,8 @@ async function produce({ port, name, size, declared = size, mode, rate = Infinit
   const dl = sluice.createDownload(name, { size: declared });
   await writeAll(dl.writable.getWriter(), size, rate);
   const done = await dl.done;
-  return { done, mode: sluice.mode, downloadMode: dl.mode, seconds: (performance.now() - start) / 1000 };
+  const reasons = sluice.capabilities.filter((r) => !r.available).map((r) => `${r.mode}: ${r.reason}`);
+  return { done, mode: sluice.mode, downloadMode: dl.mode, seconds: (performance.now() - start) / 1000, reasons };
 }
 
 const answer = (reply) => (event) =>

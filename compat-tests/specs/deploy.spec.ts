@@ -2,7 +2,9 @@
 // settles within 3 s with `registration` and a message that names the file at fault, instead of
 // waiting out the handshake (10 s) and blaming the browser with `unsupported`. With `auto`, it
 // resolves on the next rung at once and the service-worker rungs give the same reason.
-import { test, expect, figure, rowsOf } from '../fixtures';
+import { unlinkSync } from 'node:fs';
+import { test, expect, figure, notApplicable, rowsOf, waitForFile } from '../fixtures';
+import { blockSha256, fileSha256 } from '../data';
 
 const CASES = [
   { id: 'no-wasm', what: 'sluice_bg.wasm missing beside sluice-sw.js', names: 'sluice_bg.wasm' },
@@ -52,3 +54,43 @@ for (const c of CASES) {
     figure('broken-deploy', `${c.id}: registration in ${Math.round(result.forced.ms)} ms, auto on ${result.auto.mode} in ${Math.round(result.auto.ms)} ms`);
   });
 }
+
+test.describe('a deployment that breaks while the page runs', () => {
+  test.use({ firefoxPrefs: { 'dom.serviceWorkers.idle_timeout': 1000, 'dom.serviceWorkers.idle_extended_timeout': 1000 } });
+
+  test("a producer in a worker with auto saves on the worker's own rung when the restarted service worker cannot load its wasm", rowsOf('broken-deploy'), async ({ driver, engine }) => {
+    if (engine === 'webkit') notApplicable("WebKit's automation cannot stop a service worker while its page stays open");
+    await driver.open();
+    const registered = await driver.evaluate(async () => {
+      await fetch('/broken/later/mend-now');
+      const sluice = await window.sluice.Sluice.register({ serviceWorker: '/broken/later/sluice-sw.js', scope: '/broken/later/' });
+      window.sluiceTest.current = sluice;
+      return sluice.mode;
+    }, null);
+    expect(registered, 'the rung while the deployment is whole').toMatch(/transfer|fallback/);
+    await driver.evaluate(() => fetch('/broken/later/break-now').then(() => undefined), null);
+    const how = await driver.stopServiceWorkers();
+    const size = 8 * 1048576;
+    const name = 'broken-later-worker.bin';
+    const start = Date.now();
+    const result = await driver.evaluate(async ({ name, size }) => {
+      const port = window.sluiceTest.current!.handOff();
+      return window.sluiceTest.produce('dedicated', { port, name, size, mode: 'auto' });
+    }, { name, size });
+    const ms = Date.now() - start;
+    await driver.evaluate(async () => {
+      await fetch('/broken/later/mend-now');
+      for (const registration of await navigator.serviceWorker.getRegistrations()) {
+        if (registration.scope.includes('/broken/')) await registration.unregister();
+      }
+      window.sluiceErrors = window.sluiceErrors.filter((e) => !e.includes('/broken/'));
+    }, null);
+    expect(result.error, 'the worker\'s error').toBeUndefined();
+    expect(result.mode, 'the worker\'s rung').not.toMatch(/transfer|fallback/);
+    expect(result.reasons.join(' | '), 'why the service worker\'s rungs are out').toContain('sluice_bg.wasm');
+    const file = await waitForFile(driver.downloadDir, name, size, 60_000);
+    expect(await fileSha256(file), name).toBe(blockSha256(size));
+    unlinkSync(file);
+    figure('broken-deploy', `wasm gone after a restart (${how}): a worker's auto on ${result.mode}, saved in ${ms} ms`);
+  });
+});

@@ -185,17 +185,7 @@ impl Sluice {
             }
             None => (None, None, String::new()),
         };
-        let mode = match decide(&probe, options.mode) {
-            Ok(mode) => mode,
-            // A forced service-worker rung: the registration's own error says most.
-            Err(Unsupported::NotActive) if failure.is_some() => {
-                return Err(failure.unwrap_or(Unsupported::NotActive.into()))
-            }
-            Err(why) => return Err(why.into()),
-        };
-        if let Some(e) = &failure {
-            log::warn!("the service worker cannot save here ({e}); saving through {}", mode.name());
-        }
+        let mode = choose(&probe, options.mode, &failure)?;
         let timing = timing_of(&options);
         let connection = match (connected, &registration) {
             (Some(connected), Some(registration)) if mode.path().is_some() => {
@@ -227,10 +217,15 @@ impl Sluice {
     async fn start(
         options: &Options,
         page: Rc<PageLink>,
-        served: Option<(String, Connected)>,
+        served: Result<Option<(String, Connected)>, SluiceError>,
     ) -> Result<Sluice, SluiceError> {
         // The page hands the worker's files over: a document as good as its own.
         let mut probe = probe_local(true).await;
+        let (served, failure) = match served {
+            Ok(served) => (served, None),
+            Err(e) => (None, Some(e)),
+        };
+        probe.service_worker = failure.is_some();
         if let Some((_, connected)) = &served {
             probe.service_worker = true;
             probe.registration_active = true;
@@ -238,7 +233,7 @@ impl Sluice {
             probe.stream_transferable = stream_transferable(&connected.bus, options.timeout).await;
             probe.response_from_stream = response_from_stream();
         }
-        let mode = decide(&probe, options.mode)?;
+        let mode = choose(&probe, options.mode, &failure)?;
         let timing = timing_of(options);
         let (scope, connection) = match served {
             Some((scope, connected)) => (scope, Some(connection::spawn(Host::Worker(page.clone()), connected, timing))),
@@ -251,7 +246,7 @@ impl Sluice {
             picker: false,
             blob_limit: options.blob_limit,
             probe,
-            service_worker_failure: None,
+            service_worker_failure: failure.map(|e| e.to_string()),
             closed: Default::default(),
             flow: options.flow,
             expire_after: options.expire_after,
@@ -292,9 +287,15 @@ impl Sluice {
         sluice_worker_bus::web::install_diagnostics(options.log_level, report_panic);
         options.flow.validate().map_err(|e| SluiceError::InvalidArgument(e.to_string()))?;
         let page = Rc::new(PageLink::new(port));
-        let served = match page.port(options.timeout).await? {
-            Some((port, scope)) => Some((scope, connection::handshake(port, None, timing_of(&options)).await?)),
-            None => None,
+        // A page that does not answer leaves no rung; a service worker that does not (or is
+        // broken) leaves the worker's own rungs to `auto`.
+        let served = match page.port(options.timeout).await {
+            Ok(Some((port, scope))) => {
+                connection::handshake(port, None, timing_of(&options)).await.map(|c| Some((scope, c)))
+            }
+            Ok(None) => Ok(None),
+            Err(e @ SluiceError::Registration(_)) => Err(e),
+            Err(e) => return Err(e),
         };
         Sluice::start(&options, page, served).await
     }
@@ -394,6 +395,20 @@ async fn probe_local(document: bool) -> Probe {
     let picker = secure_context && local::has_picker();
     let opfs = secure_context && local::probe_opfs().await;
     Probe { document, secure_context, picker, opfs, ..Probe::default() }
+}
+
+/// The rung `forced` takes after `probe`; a forced service-worker rung that failed gets the
+/// service worker's own error (`failure`), which says most.
+fn choose(probe: &Probe, forced: ForcedMode, failure: &Option<SluiceError>) -> Result<Mode, SluiceError> {
+    let mode = match (decide(probe, forced), failure) {
+        (Ok(mode), _) => mode,
+        (Err(Unsupported::NotActive), Some(e)) => return Err(e.clone()),
+        (Err(why), _) => return Err(why.into()),
+    };
+    if let Some(e) = failure {
+        log::warn!("the service worker cannot save here ({e}); saving through {}", mode.name());
+    }
+    Ok(mode)
 }
 
 fn timing_of(options: &Options) -> Timing {

@@ -76,6 +76,14 @@ pub fn serve(root: &Path, port: u16) -> Result<(), Fail> {
             });
             continue;
         }
+        if let Some(broken) = request.url().strip_prefix("/broken/later/").and_then(|r| r.strip_suffix("-now")) {
+            // `later`'s wasm goes missing (`break-now`) or comes back (`mend-now`).
+            let broken = broken == "break";
+            LATER_BROKEN.store(broken, std::sync::atomic::Ordering::Relaxed);
+            let answer = Response::from_string(if broken { "broken" } else { "mended" });
+            let _ = request.respond(answer);
+            continue;
+        }
         let file = match request.url().strip_prefix("/broken/") {
             Some(rest) => broken(root, rest),
             None => resolve(&roots, request.url()),
@@ -104,11 +112,16 @@ pub fn serve(root: &Path, port: u16) -> Result<(), Fail> {
 /// `no-wasm` serves `sluice-sw.js` without the wasm beside it; `no-worker` serves nothing;
 /// `dev-server` answers every file with an HTML page, as a dev server answers a missing one;
 /// `other-version` serves another module (an example app's) as `sluice_bg.wasm`; `imported` serves
-/// an app's own service worker (`app-sw.js`) importing `sluice-sw.js`, without the wasm.
+/// an app's own service worker (`app-sw.js`) importing `sluice-sw.js`, without the wasm; `later`
+/// is whole until `/broken/later/break-now` (then its wasm is missing) and `mend-now`.
 fn broken(root: &Path, rest: &str) -> Option<PathBuf> {
     let (case, file) = rest.split_once('/')?;
     let example = root.join("target/examples/rust-sink/sluice_example_rust_sink_bg.wasm");
     match (case, file) {
+        ("later", "sluice-sw.js") => Some(root.join("dist/sluice-sw.js")),
+        ("later", "sluice_bg.wasm") if !LATER_BROKEN.load(std::sync::atomic::Ordering::Relaxed) => {
+            Some(root.join("dist/sluice_bg.wasm"))
+        }
         ("no-wasm" | "other-version" | "imported", "sluice-sw.js") => Some(root.join("dist/sluice-sw.js")),
         ("imported", "app-sw.js") => Some(root.join("compat-tests/demo/app-sw.js")),
         ("other-version", "sluice_bg.wasm") => Some(example),
@@ -116,6 +129,9 @@ fn broken(root: &Path, rest: &str) -> Option<PathBuf> {
         _ => None,
     }
 }
+
+/// Whether `/broken/later/`'s wasm is missing now.
+static LATER_BROKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Where StreamSaver's own examples are served, loading Sluice's drop-in.
 const EXAMPLES: &str = "streamsaver-examples/";
