@@ -33,7 +33,7 @@ const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderError {
     /// The content type is not `type/subtype` (optionally with `; name=value` parameters).
-    #[error("invalid content type {0:?}: expected type/subtype, e.g. text/csv")]
+    #[error("invalid content type \"{0}\": expected type/subtype, e.g. text/csv")]
     InvalidContentType(String),
 }
 

@@ -22,7 +22,7 @@ pub struct DownloadId(u128);
 
 /// A string that is not 32 lowercase hex digits.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a download id is 32 lowercase hex digits, got {0:?}")]
+#[error("a download id is 32 lowercase hex digits, got \"{0}\"")]
 pub struct InvalidId(pub String);
 
 impl DownloadId {

@@ -570,7 +570,7 @@ mod read {
             "tell" => Envelope::Tell { msg: msg()? },
             "request" => Envelope::Request { req: req()?, msg: msg()? },
             "reply" => Envelope::Reply { req: req()?, msg: msg()? },
-            other => return Err(malformed(format!("unknown kind {:?}", truncated(other)))),
+            other => return Err(malformed(format!("unknown kind \"{}\"", truncated(other)))),
         })
     }
 
@@ -581,7 +581,7 @@ mod read {
                 let path = match text(m, "path")?.as_str() {
                     "transfer" => TransferPath::Transfer,
                     "fallback" => TransferPath::Fallback,
-                    other => return Err(malformed(format!("unknown path {:?}", truncated(other)))),
+                    other => return Err(malformed(format!("unknown path \"{}\"", truncated(other)))),
                 };
                 Message::Open {
                     id: id(m)?,
@@ -612,14 +612,14 @@ mod read {
                     .iter()
                     .find(|(_, name)| *name == code)
                     .map(|(code, _)| *code)
-                    .ok_or_else(|| malformed(format!("unknown code {:?}", truncated(&code))))?;
+                    .ok_or_else(|| malformed(format!("unknown code \"{}\"", truncated(&code))))?;
                 Message::Error {
                     id: optional_text(m, "id")?.map(id_of).transpose()?,
                     code,
                     message: text(m, "message")?,
                 }
             }
-            other => return Err(malformed(format!("unknown type {:?}", truncated(other)))),
+            other => return Err(malformed(format!("unknown type \"{}\"", truncated(other)))),
         })
     }
 

@@ -25,7 +25,7 @@ pub fn parse_trigger(name: Option<&str>) -> Result<Trigger, SluiceError> {
         Some("navigate") => Ok(Trigger::Navigate),
         Some("none") => Ok(Trigger::None),
         Some(other) => {
-            Err(SluiceError::InvalidArgument(format!("trigger must be iframe, navigate or none, not {other:?}")))
+            Err(SluiceError::InvalidArgument(format!("trigger must be iframe, navigate or none, not \"{other}\"")))
         }
     }
 }
@@ -36,7 +36,7 @@ pub fn parse_mode(name: Option<&str>) -> Result<ForcedMode, SluiceError> {
         None | Some("auto") => Ok(ForcedMode::Auto),
         Some(name) => Mode::from_name(name).map(ForcedMode::Only).ok_or_else(|| {
             SluiceError::InvalidArgument(format!(
-                "mode must be auto, picker, transfer, fallback, opfs or blob, not {name:?}"
+                "mode must be auto, picker, transfer, fallback, opfs or blob, not \"{name}\""
             ))
         }),
     }
@@ -48,7 +48,7 @@ pub fn parse_log_level(name: Option<&str>) -> Result<log::LevelFilter, SluiceErr
         None => Ok(log::LevelFilter::Warn),
         Some(name) => name.parse().map_err(|_| {
             SluiceError::InvalidArgument(format!(
-                "logLevel must be off, error, warn, info, debug or trace, not {name:?}"
+                "logLevel must be off, error, warn, info, debug or trace, not \"{name}\""
             ))
         }),
     }

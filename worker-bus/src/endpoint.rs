@@ -9,7 +9,7 @@ pub enum Rejected {
     #[error(transparent)]
     Decode(#[from] DecodeError),
     /// It came from an origin other than ours.
-    #[error("message from a foreign origin {0:?}")]
+    #[error("message from a foreign origin \"{0}\"")]
     ForeignOrigin(String),
     /// The peer cannot serve and says why (`{ sluiceServiceWorkerError }`, e.g. from a service
     /// worker whose wasm did not load).
