@@ -22,6 +22,8 @@ test('caller mistakes get their own codes, before anything is sent', rowsOf('cal
       await registerWith({ minChunk: -1 }),
       await registerWith({ maxChunk: 2 ** 32 }),
       await registerWith({ timeoutMs: 1.5 }),
+      await registerWith({ timeoutMs: 0 }),
+      await registerWith({ keepaliveMs: 0 }),
       await registerWith({ logLevel: 3 }),
       await registerWith({ somethingElse: true, serviceWorker: undefined }),
     ];
@@ -50,7 +52,7 @@ test('caller mistakes get their own codes, before anything is sent', rowsOf('cal
   expect(result).toEqual({
     registerMode: 'invalid_argument',
     // A known option of the wrong type or out of range is refused; an unknown one is ignored.
-    registerOptions: ['invalid_argument', 'invalid_argument', 'invalid_argument', 'invalid_argument', 'invalid_argument', 'invalid_argument', 'no error'],
+    registerOptions: [...Array(8).fill('invalid_argument'), 'no error'],
     longName: 'too_large',
     longType: 'too_large',
     badType: 'invalid_argument',

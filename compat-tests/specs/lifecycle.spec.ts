@@ -120,6 +120,65 @@ test.describe('a stopped service worker, then a new download', () => {
   });
 });
 
+test.describe('a stopped service worker, while another download flows', () => {
+  test('a download left on the dead bus fails within the keepalive, while a new one still sends', rowsOf('sw-stopped-mid-download'), async ({ driver }) => {
+    if (driver.engine !== 'chromium') {
+      notApplicable('only Chromium\'s automation stops a service worker while a download keeps it busy');
+    }
+    await driver.open();
+    // Keepalive 1 s, timeout 2 s: the old bus must be found dead within about 3 s.
+    await driver.evaluate(async () => {
+      const sluice = await window.sluice.Sluice.register({ mode: 'fallback', keepaliveMs: 1000, timeoutMs: 2000 });
+      window.sluiceTest.current = sluice;
+      const old = sluice.createDownload('old-bus-waits.bin', { size: 64 * 1048576, trigger: 'none' });
+      void fetch(old.url).then((r) => window.sluiceTest.read(r)).catch(() => {});
+      const writer = old.writable.getWriter();
+      await writer.write(window.sluiceTest.bytes(0, 1048576));
+      (window as unknown as { oldWriter: WritableStreamDefaultWriter }).oldWriter = writer;
+      old.done.catch(() => {});
+    }, null);
+    const how = await driver.stopServiceWorkers();
+    const result = await driver.evaluate(async () => {
+      const sluice = window.sluiceTest.current!;
+      const oldWriter = (window as unknown as { oldWriter: WritableStreamDefaultWriter }).oldWriter;
+      // The new download goes over a new bus and sends for about 12 s (an Active every 0.5 s).
+      const size = 48 * 1048576;
+      const busy = sluice.createDownload('new-bus-flows.bin', { size, trigger: 'none' });
+      const reading = fetch(busy.url).then((r) => window.sluiceTest.read(r));
+      const start = performance.now();
+      let busyEnded = -1;
+      const writing = (async () => {
+        const writer = busy.writable.getWriter();
+        for (let offset = 0; offset < size; offset += 1048576) {
+          await writer.write(window.sluiceTest.bytes(offset, 1048576));
+          await new Promise((r) => setTimeout(r, 250));
+        }
+        await writer.close();
+        busyEnded = performance.now() - start;
+      })();
+      // The old download writes on: once its window is spent, it waits for credit from a
+      // worker that is gone.
+      const old = await (async () => {
+        for (let offset = 1048576; offset < 64 * 1048576; offset += 1048576) {
+          await oldWriter.write(window.sluiceTest.bytes(offset, 1048576));
+        }
+      })().then(
+        () => ({ code: 'all written', ms: performance.now() - start }),
+        (e) => ({ code: e.code as string, ms: performance.now() - start }),
+      );
+      const busyWhenOldFailed = busyEnded < 0;
+      await writing;
+      const body = await reading;
+      return { old, busyWhenOldFailed, busyEnded, body, size, done: await busy.done };
+    }, null);
+    expect(result.old.code, `the old download's write, after "${how}"`).toBe('service_worker_gone');
+    expect(result.busyWhenOldFailed, `the old download failed at ${Math.round(result.old.ms)} ms, the new one ended at ${Math.round(result.busyEnded)} ms`).toBe(true);
+    expect(result.body).toEqual({ length: result.size, firstBad: -1 });
+    expect(result.done).toBe(result.size);
+    figure('sw-stopped-mid-download', `a download left on the dead bus failed ${(result.old.ms / 1000).toFixed(1)} s after a new one started sending (keepalive 1 s, timeout 2 s)`);
+  });
+});
+
 test('a download open for 60 s with idle gaps of 15 s is byte-exact, on each path', rowsOf('idle-gaps'), async ({ driver }) => {
   test.setTimeout(300_000);
   await driver.open();

@@ -121,6 +121,48 @@ impl<B: Clone, D: Carried> Links<B, D> {
     }
 }
 
+/// When the page's connection makes its keepalive round (an event for the service worker, and a
+/// ping over every bus that carries downloads): every `period` while downloads run, counted from
+/// the last round, whatever else the connection does meanwhile. Times are since any fixed origin.
+#[derive(Debug, Clone, Copy)]
+pub struct Keepalive {
+    period: Duration,
+    due: Option<Duration>,
+}
+
+impl Keepalive {
+    /// A round every `period` while downloads run.
+    pub fn new(period: Duration) -> Self {
+        Self { period, due: None }
+    }
+
+    /// At `now`, downloads run (`carrying`) or not: the schedule starts one period from the
+    /// first, and stops with the last.
+    pub fn handle_carrying(&mut self, carrying: bool, now: Duration) {
+        self.due = match (carrying, self.due) {
+            (true, None) => Some(now + self.period),
+            (true, due) => due,
+            (false, _) => None,
+        };
+    }
+
+    /// When the next round is due, if downloads run.
+    pub fn poll_deadline(&self) -> Option<Duration> {
+        self.due
+    }
+
+    /// Time passed to `now`: whether a round is due (the next is then one period later).
+    pub fn handle_timeout(&mut self, now: Duration) -> bool {
+        match self.due {
+            Some(due) if now >= due => {
+                self.due = Some(now + self.period);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
 /// What the service worker does at one tick of a page's [`Watch`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tick {
@@ -245,6 +287,31 @@ mod tests {
         let (buses, downloads) = links.handle_close();
         assert_eq!((buses, names(&downloads)), (vec!["bus 2"], vec!["d"]));
         assert!(links.current().is_none());
+    }
+
+    #[test]
+    fn keepalive_rounds_keep_their_period_whatever_happens_between_them() {
+        let s = Duration::from_secs;
+        let mut keepalive = Keepalive::new(s(10));
+        keepalive.handle_carrying(false, s(0));
+        assert_eq!(keepalive.poll_deadline(), None, "no download, no round");
+        keepalive.handle_carrying(true, s(1));
+        assert_eq!(keepalive.poll_deadline(), Some(s(11)));
+        // Events every half second (a download's `Active`) do not put the round off.
+        let mut rounds = Vec::new();
+        for half in 3..=50u64 {
+            let now = Duration::from_millis(half * 500);
+            keepalive.handle_carrying(true, now);
+            if keepalive.poll_deadline().is_some_and(|due| due <= now) && keepalive.handle_timeout(now) {
+                rounds.push(now.as_secs());
+            }
+        }
+        assert_eq!(rounds, vec![11, 21]);
+        assert!(!keepalive.handle_timeout(s(30)), "not due before its time");
+        keepalive.handle_carrying(false, s(30));
+        assert!(!keepalive.handle_timeout(s(60)), "stopped with the last download");
+        keepalive.handle_carrying(true, s(61));
+        assert_eq!(keepalive.poll_deadline(), Some(s(71)), "starts afresh");
     }
 
     #[test]

@@ -9,8 +9,8 @@ use futures::channel::oneshot;
 use futures::FutureExt;
 use js_sys::{Object, Reflect};
 use litemap::LiteMap;
-use sluice_core::{Links, Message};
-use sluice_worker_bus::web::{sleep, WebEndpoint};
+use sluice_core::{Keepalive, Links, Message};
+use sluice_worker_bus::web::{now, sleep, WebEndpoint};
 use sluice_worker_bus::{Bus, BusConfig, BusError};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -196,10 +196,13 @@ struct Connection {
 
 impl Connection {
     async fn run(mut self, commands: sluice_worker_bus::channel::Receiver<Command>) {
+        let mut schedule = Keepalive::new(self.timing.keepalive);
         loop {
-            let keepalive = match self.links.carries_downloads() {
-                true => sleep(self.timing.keepalive).left_future(),
-                false => futures::future::pending().right_future(),
+            schedule.handle_carrying(self.links.carries_downloads(), now());
+            // Due at its time, however many commands come meanwhile.
+            let keepalive = match schedule.poll_deadline() {
+                Some(due) => sleep(due.saturating_sub(now())).left_future(),
+                None => futures::future::pending().right_future(),
             };
             futures::select_biased! {
                 command = commands.recv().fuse() => match command {
@@ -215,7 +218,9 @@ impl Connection {
                     // Every handle dropped (the Sluice and all its downloads): nothing left to serve.
                     Err(_) => return self.end(None),
                 },
-                () = keepalive.fuse() => self.keepalive().await,
+                () = keepalive.fuse() => if schedule.handle_timeout(now()) {
+                    self.keepalive().await
+                },
             }
             bye(self.links.sweep());
         }

@@ -64,6 +64,22 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// The flow as [`FlowConfig::validate`] says; no time zero (a timeout of 0 would fail every
+    /// answer, a keepalive of 0 ping without pause).
+    fn validate(&self) -> Result<(), SluiceError> {
+        self.flow.validate().map_err(|e| SluiceError::InvalidArgument(e.to_string()))?;
+        for (name, time) in
+            [("timeoutMs", self.timeout), ("keepaliveMs", self.keepalive), ("expireAfterMs", self.expire_after)]
+        {
+            if time.is_zero() {
+                return Err(SluiceError::InvalidArgument(format!("options: {name} must be 1 or more, not 0")));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The default [`Options::blob_limit`]: 512 MiB.
 pub const DEFAULT_BLOB_LIMIT: u64 = 512 << 20;
 
@@ -157,7 +173,7 @@ impl Sluice {
     /// when a forced rung does not work (`unsupported`, or the registration's error).
     pub async fn register(options: Options) -> Result<Sluice, SluiceError> {
         sluice_worker_bus::web::install_diagnostics(options.log_level, report_panic);
-        options.flow.validate().map_err(|e| SluiceError::InvalidArgument(e.to_string()))?;
+        options.validate()?;
         let document = web_sys::window().and_then(|w| w.document()).is_some();
         let mut probe = probe_local(document).await;
         let secure_context = probe.secure_context;
@@ -285,7 +301,7 @@ impl Sluice {
     /// not used here). Downloads created here are opened, or handed over, by that page.
     pub async fn adopt(port: MessagePort, options: Options) -> Result<Sluice, SluiceError> {
         sluice_worker_bus::web::install_diagnostics(options.log_level, report_panic);
-        options.flow.validate().map_err(|e| SluiceError::InvalidArgument(e.to_string()))?;
+        options.validate()?;
         let page = Rc::new(PageLink::new(port));
         // A page that does not answer leaves no rung; a service worker that does not (or is
         // broken) leaves the worker's own rungs to `auto`.
