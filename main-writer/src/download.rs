@@ -448,13 +448,7 @@ impl Actor {
         let path = plan.mode.path().unwrap_or(TransferPath::Fallback);
         let attachment = match path {
             TransferPath::Transfer => {
-                let queued = web_sys::QueuingStrategy::new();
-                queued.set_high_water_mark(PIPE_CHUNKS);
-                let pipe = TransformStream::new_with_transformer_and_writable_strategy_and_readable_strategy(
-                    &js_sys::Object::new(),
-                    &web_sys::QueuingStrategy::new(),
-                    &queued,
-                )?;
+                let pipe = pipe()?;
                 self.stream = Some(pipe.writable().get_writer()?);
                 Some(JsValue::from(pipe.readable()))
             }
@@ -612,6 +606,18 @@ impl Actor {
             other => log::warn!("download {}: unexpected {}", self.id, other.kind()),
         }
     }
+}
+
+/// A pipe whose readable end queues [`PIPE_CHUNKS`] chunks, for a stream the download's bytes go
+/// through to another thread (the service worker, a stager).
+pub(crate) fn pipe() -> Result<TransformStream, JsValue> {
+    let queued = web_sys::QueuingStrategy::new();
+    queued.set_high_water_mark(PIPE_CHUNKS);
+    TransformStream::new_with_transformer_and_writable_strategy_and_readable_strategy(
+        &js_sys::Object::new(),
+        &web_sys::QueuingStrategy::new(),
+        &queued,
+    )
 }
 
 /// Hands the file of a finished local save to the browser (`total` bytes).

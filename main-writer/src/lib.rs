@@ -58,6 +58,8 @@ mod local;
 mod page;
 #[cfg(target_arch = "wasm32")]
 mod serve_worker;
+#[cfg(target_arch = "wasm32")]
+mod sync_access;
 
 pub use args::Trigger;
 #[cfg(target_arch = "wasm32")]

@@ -34,24 +34,25 @@ fn lock_name(file: &str) -> String {
 }
 
 /// `target[name](...args)`.
-fn method(target: &JsValue, name: &str, args: &[&JsValue]) -> Result<JsValue, JsValue> {
+pub(crate) fn method(target: &JsValue, name: &str, args: &[&JsValue]) -> Result<JsValue, JsValue> {
     let function: Function = Reflect::get(target, &name.into())?.dyn_into()?;
     function.apply(target, &args.iter().collect::<Array>())
 }
 
 /// `target[name](...args)` to await (a promise, or a plain value).
-fn call(target: &JsValue, name: &str, args: &[&JsValue]) -> JsFuture {
+pub(crate) fn call(target: &JsValue, name: &str, args: &[&JsValue]) -> JsFuture {
     JsFuture::from(method(target, name, args).map_or_else(|e| Promise::reject(&e), |v| Promise::resolve(&v)))
 }
 
 /// `{ key: value }`.
-fn object(key: &str, value: &JsValue) -> JsValue {
+pub(crate) fn object(key: &str, value: &JsValue) -> JsValue {
     let object = Object::new();
     let _ = Reflect::set(&object, &key.into(), value);
     object.into()
 }
 
-fn global(name: &str) -> JsValue {
+/// `globalThis[name]`.
+pub(crate) fn global(name: &str) -> JsValue {
     Reflect::get(&js_sys::global(), &name.into()).unwrap_or(JsValue::UNDEFINED)
 }
 
@@ -216,6 +217,8 @@ pub(crate) struct Staged {
     name: String,
     handle: JsValue,
     release: Option<Function>,
+    /// The `File` a sync access handle wrote, to come ([`crate::sync_access`]).
+    written: Option<Promise>,
 }
 
 impl Staged {
@@ -286,9 +289,16 @@ pub(crate) async fn open(
             let folder = staging(true).await.map_err(|e| file_error("the origin-private file system", &e))?;
             let release = hold_lock(&lock_name(id)).await;
             let handle = call(&folder, "getFileHandle", &[&id.into(), &object("create", &true.into())]).await;
-            let staged = Staged { folder, name: id.into(), handle: handle.clone().unwrap_or_default(), release };
+            let mut staged =
+                Staged { folder, name: id.into(), handle: handle.clone().unwrap_or_default(), release, written: None };
             let writer = match handle {
-                Ok(handle) => writable_of(&handle, "a staged file").await,
+                Ok(handle) => match crate::sync_access::writer(&handle) {
+                    Some((writer, written)) => {
+                        staged.written = Some(written);
+                        Ok(writer)
+                    }
+                    None => writable_of(&handle, "a staged file").await,
+                },
                 Err(e) => Err(file_error("a staged file", &e)),
             };
             match writer {
@@ -329,13 +339,19 @@ pub(crate) async fn settle(finish: Finish) -> Result<Option<(JsValue, Option<Sta
     match finish {
         Finish::Picker(_) => Ok(None),
         Finish::Blob(blob) => Ok(Some((JsFuture::from(blob).await.map_err(|e| file_error("the Blob", &e))?, None))),
-        Finish::Opfs(staged) => match call(&staged.handle, "getFile", &[]).await {
-            Ok(file) => Ok(Some((file, Some(staged)))),
-            Err(e) => {
-                staged.remove();
-                Err(file_error("the staged file", &e))
+        Finish::Opfs(mut staged) => {
+            let file = match staged.written.take() {
+                Some(written) => JsFuture::from(written).await,
+                None => call(&staged.handle, "getFile", &[]).await,
+            };
+            match file {
+                Ok(file) => Ok(Some((file, Some(staged)))),
+                Err(e) => {
+                    staged.remove();
+                    Err(file_error("the staged file", &e))
+                }
             }
-        },
+        }
     }
 }
 
@@ -346,7 +362,9 @@ pub(crate) fn take_over(name: String, bytes: u64) {
     spawn_local(async move {
         let release = hold_lock(&lock_name(&name)).await;
         match staging(false).await {
-            Ok(folder) => Staged { folder, name, handle: JsValue::UNDEFINED, release }.remove_later(bytes),
+            Ok(folder) => {
+                Staged { folder, name, handle: JsValue::UNDEFINED, release, written: None }.remove_later(bytes)
+            }
             Err(_) => drop(release.map(|release| release.call0(&JsValue::NULL))),
         }
     });
