@@ -21,7 +21,7 @@ use sluice_worker_bus::web::{describe, ignore_rejection, sleep};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
-use web_sys::{WritableStream, WritableStreamDefaultWriter};
+use web_sys::WritableStreamDefaultWriter;
 
 use crate::error::SluiceError;
 
@@ -203,8 +203,8 @@ pub(crate) enum Target {
 
 /// What ends a local save.
 pub(crate) enum Finish {
-    /// The picked file: written in place.
-    Picker(JsValue),
+    /// The picked file, written in place, and the end of the pipe into it.
+    Picker(JsValue, Promise),
     /// The staged OPFS file: handed over, removed later.
     Opfs(Staged),
     /// The `Blob` the browser builds from the stream (`Response.blob()`).
@@ -217,7 +217,8 @@ pub(crate) struct Staged {
     name: String,
     handle: JsValue,
     release: Option<Function>,
-    /// The `File` a sync access handle wrote, to come ([`crate::sync_access`]).
+    /// The end of its writes: the `File` a sync access handle wrote ([`crate::sync_access`]), or
+    /// the end of the pipe into it ([`piped`]).
     written: Option<Promise>,
 }
 
@@ -244,8 +245,12 @@ impl Staged {
 
     /// Removes the file (once more a second later: an aborted writable may still hold it),
     /// then lets go of its lock.
-    fn remove(self) {
+    fn remove(mut self) {
         spawn_local(async move {
+            // Its writes end first (an aborted pipe aborts the file's stream a moment later).
+            if let Some(written) = self.written.take() {
+                let _ = JsFuture::from(written).await;
+            }
             let name: JsValue = self.name.as_str().into();
             if call(&self.folder, "removeEntry", &[&name]).await.is_err() {
                 sleep(Duration::from_secs(1)).await;
@@ -260,10 +265,16 @@ impl Staged {
     }
 }
 
-/// The writer of a `FileSystemWritableFileStream`.
-async fn writable_of(handle: &JsValue, what: &str) -> Result<WritableStreamDefaultWriter, SluiceError> {
-    let writable = call(handle, "createWritable", &[]).await.map_err(|e| file_error(what, &e))?;
-    Ok(writable.unchecked_into::<WritableStream>().get_writer()?)
+/// A pipe into the `createWritable` stream of file `handle` (`what`), so that Sluice's side of
+/// a write overlaps the file's side of the one before (measured, 256 MiB to OPFS: Chromium
+/// 137-202 MB/s against 109-123 unpiped, Firefox 480-769 against 196-456): the writer, and the
+/// promise that the file is written.
+async fn piped(handle: &JsValue, what: &str) -> Result<(WritableStreamDefaultWriter, Promise), SluiceError> {
+    let file = call(handle, "createWritable", &[]).await.map_err(|e| file_error(what, &e))?;
+    let pipe = crate::download::pipe()?;
+    let written = pipe.readable().pipe_to(file.unchecked_ref());
+    ignore_rejection(&written);
+    Ok((pipe.writable().get_writer()?, written))
 }
 
 /// Opens where download `id`'s bytes go: the stream to write them to, and its [`Finish`].
@@ -275,12 +286,14 @@ pub(crate) async fn open(
     match target {
         Target::Picker(picked) => {
             let handle = JsFuture::from(picked).await.map_err(|e| file_error("the save picker", &e))?;
-            let writer = writable_of(&handle, "the picked file").await;
-            // A file the picker made stays only if it is written whole.
-            if writer.is_err() {
-                discard(Finish::Picker(handle.clone()));
+            match piped(&handle, "the picked file").await {
+                Ok((writer, written)) => Ok((writer, Finish::Picker(handle, written))),
+                Err(e) => {
+                    // A file the picker made stays only if it is written whole.
+                    discard(Finish::Picker(handle, Promise::resolve(&JsValue::UNDEFINED)));
+                    Err(e)
+                }
             }
-            Ok((writer?, Finish::Picker(handle)))
         }
         Target::Opfs => {
             if let Some(size) = meta.size {
@@ -297,7 +310,10 @@ pub(crate) async fn open(
                         staged.written = Some(written);
                         Ok(writer)
                     }
-                    None => writable_of(&handle, "a staged file").await,
+                    None => piped(&handle, "a staged file").await.map(|(writer, written)| {
+                        staged.written = Some(written);
+                        writer
+                    }),
                 },
                 Err(e) => Err(file_error("a staged file", &e)),
             };
@@ -337,12 +353,20 @@ async fn check_room(size: u64) -> Result<(), SluiceError> {
 /// (written in place), else the file to hand over and, for OPFS, the staged file it reads.
 pub(crate) async fn settle(finish: Finish) -> Result<Option<(JsValue, Option<Staged>)>, SluiceError> {
     match finish {
-        Finish::Picker(_) => Ok(None),
+        Finish::Picker(_, written) => {
+            JsFuture::from(written).await.map_err(|e| file_error("writing the picked file", &e))?;
+            Ok(None)
+        }
         Finish::Blob(blob) => Ok(Some((JsFuture::from(blob).await.map_err(|e| file_error("the Blob", &e))?, None))),
         Finish::Opfs(mut staged) => {
+            // The file a sync access handle wrote, or the end of the pipe into the file.
             let file = match staged.written.take() {
                 Some(written) => JsFuture::from(written).await,
-                None => call(&staged.handle, "getFile", &[]).await,
+                None => Ok(JsValue::UNDEFINED),
+            };
+            let file = match file {
+                Ok(file) if file.is_undefined() => call(&staged.handle, "getFile", &[]).await,
+                other => other,
             };
             match file {
                 Ok(file) => Ok(Some((file, Some(staged)))),
@@ -399,11 +423,12 @@ pub(crate) fn discard(finish: Finish) {
     match finish {
         Finish::Opfs(staged) => staged.remove(),
         // The picker made the chosen file: remove it where the browser can.
-        Finish::Picker(handle) => {
+        Finish::Picker(handle, written) => spawn_local(async move {
+            let _ = JsFuture::from(written).await;
             if let Ok(removed) = method(&handle, "remove", &[]) {
                 ignore_rejection(&Promise::resolve(&removed));
             }
-        }
+        }),
         Finish::Blob(blob) => ignore_rejection(&blob),
     }
 }
