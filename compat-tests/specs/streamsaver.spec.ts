@@ -35,6 +35,11 @@ test('the drop-in: createWriteStream returns a WritableStream at once, saves byt
     streamSaver.mitm = 'https://example.com/mitm.html';
     console.info = info;
     const registeredBefore = (await navigator.serviceWorker.getRegistrations()).length;
+    // A registration that fails (options Sluice refuses) fails its stream, and is tried again
+    // by the next createWriteStream instead of failing every later one.
+    streamSaver.sluice = { mode: 'nope' };
+    const failed = await streamSaver.createWriteStream('never.bin').getWriter().write(new Uint8Array(1)).then(() => 'written', (e: any) => `${e.name}: ${e.code}`);
+    streamSaver.sluice = {};
     const stream = streamSaver.createWriteStream('drop-in.bin', { size, writableStrategy: { highWaterMark: 2 } });
     const synchronous = stream instanceof WritableStream;
     await window.sluiceTest.write(stream, size);
@@ -61,8 +66,9 @@ test('the drop-in: createWriteStream returns a WritableStream at once, saves byt
       thrown(() => streamSaver.createWriteStream('wrong.bin', { writableStrategy: 42 })),
       await streamSaver.createWriteStream('wrong-chunk.bin').getWriter().write('text').then(() => 'written', (e: any) => `${e.name}: ${e.code}`),
     ];
-    return { synchronous, registeredBefore, notes, mitm: streamSaver.mitm, closed, wrong, supported: streamSaver.supported };
+    return { failed, synchronous, registeredBefore, notes, mitm: streamSaver.mitm, closed, wrong, supported: streamSaver.supported };
   }, size);
+  expect(result.failed, 'a stream whose registration failed').toBe('SluiceError: invalid_argument');
   expect(result.synchronous, 'createWriteStream returns a WritableStream synchronously').toBe(true);
   expect(result.registeredBefore, 'loading the drop-in registers nothing').toBe(0);
   expect(result.notes.join('\n')).toContain('streamSaver.mitm is ignored');

@@ -20,13 +20,18 @@
   let mitm = defaultMitm;
   let sluice = null;
   // Sluice, registered on first use (loading this file alone registers nothing). The import is
-  // relative to this file, in a script tag and in a bundler alike.
+  // relative to this file, in a script tag and in a bundler alike. A registration that failed
+  // fails its streams, and the next call tries again.
   const registered = () => {
-    sluice = sluice || import('./sluice.js').then(async (module) => {
-      await module.default();
-      const options = { serviceWorker: new URL('sluice-sw.js', here).href, ...streamSaver.sluice };
-      return module.Sluice.register(options);
-    });
+    if (!sluice) {
+      const attempt = import('./sluice.js').then(async (module) => {
+        await module.default();
+        const options = { serviceWorker: new URL('sluice-sw.js', here).href, ...streamSaver.sluice };
+        return module.Sluice.register(options);
+      });
+      attempt.catch(() => { if (sluice === attempt) sluice = null; });
+      sluice = attempt;
+    }
     return sluice;
   };
 
