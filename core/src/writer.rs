@@ -205,10 +205,16 @@ impl<B: Buffer, E: Clone + std::fmt::Display + From<SendError>> Writer<B, E> {
         }
     }
 
-    /// The service worker served all `total` bytes. A close still settling succeeded.
+    /// The service worker served all `total` bytes. A close still settling succeeded. A `total`
+    /// other than what was sent fails the download: its file cannot be whole.
     pub fn handle_done(&mut self, total: u64) {
         if self.outcome.is_some() {
             return;
+        }
+        let sent = self.window.bytes_sent();
+        if total != sent {
+            let why = format!("the service worker says it served {total} bytes, but {sent} were sent");
+            return self.fail(SendError::Failed(why).into());
         }
         match self.job.take() {
             Some(Job::Close | Job::Closing) => self.outputs.push_back(Output::Settled(Ok(()))),
@@ -448,6 +454,25 @@ mod tests {
         assert_eq!(drain(&mut w), vec![Output::Settled(Ok(())), Output::Done(50)], "Done may come first");
         w.handle_written(Ok(()));
         assert!(!drain(&mut w).iter().any(|o| matches!(o, Output::Settled(_))), "settled once");
+    }
+
+    #[test]
+    fn a_done_with_another_total_than_was_sent_fails() {
+        for told in [0, 49, 51] {
+            let mut w = writer(TransferPath::Fallback, None);
+            w.handle_grant(2, 100);
+            w.handle_write(vec![1; 50]).unwrap();
+            drain(&mut w);
+            w.handle_close().unwrap();
+            drain(&mut w);
+            w.handle_done(told);
+            let out = drain(&mut w);
+            assert!(
+                matches!(out.last(), Some(Output::Failed(SendError::Failed(why))) if why.contains("50 were sent")),
+                "{told}: {out:?}"
+            );
+            assert!(!out.iter().any(|o| matches!(o, Output::Done(_) | Output::Settled(Ok(())))), "{told}");
+        }
     }
 
     #[test]
