@@ -414,11 +414,16 @@ pub(crate) async fn active_worker(
 async fn worker_run(registration: &ServiceWorkerRegistration, timeout: Duration) -> Option<String> {
     let worker = registration.active()?;
     let channel = MessageChannel::new().ok()?;
-    // Any answer ends the wait: a worker whose wasm did not start says why instead (the
-    // handshake then fails with it).
+    // Its run, or why its wasm did not start (the handshake then fails with that) end the wait;
+    // an app's own answers on the port do not.
     let (tx, rx) = sluice_worker_bus::channel::bounded::<Option<String>>(1);
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-        let _ = tx.try_send(Reflect::get(&event.data(), &"sluiceInstance".into()).ok().and_then(|v| v.as_string()));
+        let text = |key: &str| Reflect::get(&event.data(), &key.into()).ok().and_then(|v| v.as_string());
+        match (text("sluiceInstance"), text("sluiceServiceWorkerError")) {
+            (Some(run), _) => drop(tx.try_send(Some(run))),
+            (None, Some(_)) => drop(tx.try_send(None)),
+            (None, None) => {}
+        }
     });
     channel.port1().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     let question = Object::new();

@@ -353,10 +353,14 @@ async fn check_room(size: u64) -> Result<(), SluiceError> {
 /// (written in place), else the file to hand over and, for OPFS, the staged file it reads.
 pub(crate) async fn settle(finish: Finish) -> Result<Option<(JsValue, Option<Staged>)>, SluiceError> {
     match finish {
-        Finish::Picker(_, written) => {
-            JsFuture::from(written).await.map_err(|e| file_error("writing the picked file", &e))?;
-            Ok(None)
-        }
+        Finish::Picker(handle, written) => match JsFuture::from(written).await {
+            Ok(_) => Ok(None),
+            // The last chunks or the file's close failed: the picked file goes, as on any failure.
+            Err(e) => {
+                discard(Finish::Picker(handle, Promise::resolve(&JsValue::UNDEFINED)));
+                Err(file_error("writing the picked file", &e))
+            }
+        },
         Finish::Blob(blob) => Ok(Some((JsFuture::from(blob).await.map_err(|e| file_error("the Blob", &e))?, None))),
         Finish::Opfs(mut staged) => {
             // The file a sync access handle wrote, or the end of the pipe into the file.

@@ -38,7 +38,7 @@
   // A page's question gets an answer even when the wasm did not start: why, at once.
   const answerMessage = (event) => {
     event.waitUntil(ready.then(() => sluice_sw_wasm.handle_message(event), (e) => {
-      if (event.data?.sluice && event.ports[0]) event.ports[0].postMessage({ sluiceServiceWorkerError: e.message });
+      if (typeof event.data?.sluice === 'string' && event.ports[0]) event.ports[0].postMessage({ sluiceServiceWorkerError: e.message });
     }));
     return true;
   };
