@@ -347,6 +347,9 @@ impl<E: Endpoint> Bus<E> {
         };
         let _slot = SlotGuard { bus: Rc::downgrade(&self.inner), req };
         self.inner.send(Envelope::Request { req, msg }, attachment)?;
+        #[cfg(target_arch = "wasm32")]
+        let timer = crate::web::sleep(timeout);
+        #[cfg(not(target_arch = "wasm32"))]
         let timer = futures_timer::Delay::new(timeout);
         match future::select(rx, timer).await {
             Either::Left((Ok(Ok(reply)), _)) => match reply.msg {

@@ -172,18 +172,11 @@ pub fn ignore_rejection(promise: &js_sys::Promise) {
     IGNORE.with(|ignore| drop(promise.catch(ignore)));
 }
 
-/// Resolves after `duration` (`setTimeout` of whatever global this runs in).
-pub async fn sleep(duration: std::time::Duration) {
-    let ms = duration.as_millis().min(i32::MAX as u128) as i32;
-    let global = js_sys::global();
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        if let Ok(set_timeout) =
-            Reflect::get(&global, &"setTimeout".into()).and_then(|f| f.dyn_into::<js_sys::Function>())
-        {
-            let _ = set_timeout.call2(&global, &resolve, &ms.into());
-        }
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+/// Resolves after `duration` (`setTimeout` of whatever global this runs in); dropped before,
+/// its timeout is cleared. At most `i32::MAX` ms (about 24 days), `setTimeout`'s limit.
+pub fn sleep(duration: std::time::Duration) -> gloo_timers::future::TimeoutFuture {
+    let ms = duration.as_millis().min(i32::MAX as u128) as u32;
+    gloo_timers::future::TimeoutFuture::new(ms)
 }
 
 /// Monotonic time (`performance.now()` of whatever global this runs in) as a `Duration`
