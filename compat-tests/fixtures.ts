@@ -57,6 +57,11 @@ export interface Browser {
    * away from the page (it stops a service worker that has no clients), then the test page again.
    */
   stopServiceWorkers(): Promise<string>;
+  /**
+   * Asks the engine to collect garbage; says how. Playwright's Chromium: DevTools
+   * `HeapProfiler.collectGarbage`. Elsewhere: a burst of short-lived allocations in the page.
+   */
+  collectGarbage(): Promise<string>;
   /** A DevTools protocol session with the whole browser, where the automation has one (Playwright's Chromium). */
   cdp: (() => Promise<CDPSession>) | null;
   /**
@@ -172,6 +177,14 @@ async function playwrightBrowser(type: BrowserType, baseURL: string, downloadDir
       page = pageOf(then);
     },
     stopServiceWorkers: isChromium ? stopServiceWorkers : null,
+    collectGarbage: isChromium
+      ? async () => {
+          const session = await context.newCDPSession(page);
+          await session.send('HeapProfiler.collectGarbage');
+          await session.detach();
+          return 'DevTools HeapProfiler.collectGarbage';
+        }
+      : null,
     downloadFinished: (name: string) => finished.get(name) ?? null,
     cancelDownload: async (name: string) => {
       await (await startedDownload(name)).cancel();
@@ -265,6 +278,7 @@ async function webdriverBrowser(engine: 'chromium' | 'firefox' | 'webkit' | 'saf
     switchTab: (handle: string) => driver.switchTo(handle),
     closeTab: (handle: string, then: string) => driver.closeTab(handle, then),
     stopServiceWorkers: null,
+    collectGarbage: null,
     downloadFinished: (_name: string): Promise<number> | null => null,
     cancelDownload: null,
     cdp: null,
@@ -329,6 +343,21 @@ export const test = base.extend<{
       screenshot: async (file) => {
         mkdirSync(dirname(file), { recursive: true });
         await raw.screenshot(file);
+      },
+      collectGarbage: async () => {
+        if (raw.collectGarbage) return raw.collectGarbage();
+        await raw.evaluate(
+          `async () => {
+            for (let round = 0; round < 6; round++) {
+              let junk = [];
+              for (let i = 0; i < 300000; i++) junk.push({ i, text: 'garbage ' + i });
+              junk = null;
+              await new Promise((r) => setTimeout(r, 30));
+            }
+          }`,
+          null,
+        );
+        return 'short-lived allocations in the page';
       },
       stopServiceWorkers: async () => {
         if (raw.stopServiceWorkers) return raw.stopServiceWorkers();

@@ -179,6 +179,55 @@ test.describe('a stopped service worker, while another download flows', () => {
   });
 });
 
+test.describe('a download the page drops unclosed', () => {
+  for (const mode of ['transfer', 'fallback'] as const) {
+    test(`fails as aborted, visibly, and the service worker lets it go (${mode})`, rowsOf('dropped-unclosed'), async ({ driver }) => {
+      await driver.open();
+      const name = `dropped-${mode}.bin`;
+      const available = await driver.evaluate(async ({ name, mode }) => {
+        const forced = await window.sluice.Sluice.register({ mode }).catch(() => null);
+        if (!forced) return false;
+        window.sluiceTest.current = forced;
+        // Only the outcome is kept: the download, its writable and its writer go out of reach.
+        const w = window as unknown as { droppedOutcome: Promise<string> };
+        // (In an object: an async function's returned promise would be awaited here.)
+        ({ outcome: w.droppedOutcome } = await (async () => {
+          const dl = forced.createDownload(name, { size: 8 * 1048576 });
+          const writer = dl.writable.getWriter();
+          await writer.write(window.sluiceTest.bytes(0, 1048576));
+          writer.releaseLock();
+          return { outcome: dl.done.then((n: number) => `done ${n}`, (e: { code: string }) => e.code) };
+        })());
+        return true;
+      }, { name, mode });
+      if (!available) notApplicable(`no ${mode} path in this engine`);
+      const start = Date.now();
+      let outcome: string | null = null;
+      let how = '';
+      while (outcome === null && Date.now() - start < 60_000) {
+        how = await driver.collectGarbage();
+        outcome = await driver.evaluate(() => {
+          const w = window as unknown as { droppedOutcome: Promise<string> };
+          return Promise.race([w.droppedOutcome, new Promise<null>((r) => setTimeout(() => r(null), 500))]);
+        });
+      }
+      expect(outcome, `done, ${Math.round((Date.now() - start) / 1000)} s after dropping it (garbage collected by ${how})`).toBe('aborted');
+      const failedAfter = Date.now() - start;
+      // The service worker let it go: nothing open there any more.
+      let open = -1;
+      for (let i = 0; i < 50 && open !== 0; i++) {
+        open = (await driver.evaluate(() => window.sluiceTest.stats())).open;
+        if (open !== 0) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(open, 'downloads the service worker still holds').toBe(0);
+      await new Promise((r) => setTimeout(r, 5000));
+      const seen = onDisk(driver.downloadDir, name);
+      expect(visiblyFailed(seen), `on disk: ${describeOnDisk(seen)}`).toBe(true);
+      figure('dropped-unclosed', `${mode}: aborted ${(failedAfter / 1000).toFixed(1)} s after it was dropped (${how}); on disk: ${describeOnDisk(seen)}`);
+    });
+  }
+});
+
 test('a download open for 60 s with idle gaps of 15 s is byte-exact, on each path', rowsOf('idle-gaps'), async ({ driver }) => {
   test.setTimeout(300_000);
   await driver.open();

@@ -112,6 +112,8 @@ pub struct Writer<B: Buffer, E> {
     outputs: VecDeque<Output<B::Piece, E>>,
     /// `Some` once the download ended: `Ok(total)` or its failure.
     outcome: Option<Result<u64, E>>,
+    /// The caller closed the download: it goes on to its end without a caller.
+    closed: bool,
 }
 
 impl<B: Buffer, E: std::fmt::Debug> std::fmt::Debug for Writer<B, E> {
@@ -147,6 +149,7 @@ impl<B: Buffer, E: Clone + std::fmt::Display + From<SendError>> Writer<B, E> {
             in_flight: false,
             outputs: VecDeque::new(),
             outcome: None,
+            closed: false,
         })
     }
 
@@ -182,7 +185,18 @@ impl<B: Buffer, E: Clone + std::fmt::Display + From<SendError>> Writer<B, E> {
     /// The caller closes: what is buffered goes out, then the close (or, with a declared size
     /// not met, the download fails).
     pub fn handle_close(&mut self) -> Result<(), Refused<E>> {
-        self.take_job(Job::Close)
+        self.take_job(Job::Close)?;
+        self.closed = true;
+        Ok(())
+    }
+
+    /// Every handle to the download is gone: nobody can write or close it any more. Unless it
+    /// was closed, it fails as aborted (the browser shows a failed download, never one that
+    /// waits forever).
+    pub fn handle_abandoned(&mut self) {
+        if !self.closed {
+            self.fail(SendError::Aborted("the download was dropped before it was closed".into()).into());
+        }
     }
 
     /// The service worker granted credit.
@@ -403,6 +417,36 @@ mod tests {
         assert_eq!(drain(&mut w), vec![Output::Done(95)]);
         assert!(w.is_ended());
         assert_eq!(w.handle_write(vec![1]), Err(Refused::Ended(SendError::Closed)));
+    }
+
+    #[test]
+    fn a_download_abandoned_before_close_fails_as_aborted_and_a_closed_one_goes_on() {
+        for path in [TransferPath::Fallback, TransferPath::Transfer] {
+            let mut w = writer(path, None);
+            w.handle_grant(2, 100);
+            w.handle_write(vec![1; 40]).unwrap();
+            drain(&mut w);
+            w.handle_abandoned();
+            let out = drain(&mut w);
+            assert!(
+                matches!(out.last(), Some(Output::Failed(SendError::Aborted(_)))),
+                "{path:?}: dropped unclosed: {out:?}"
+            );
+            assert!(w.is_ended());
+
+            let mut w = writer(path, None);
+            w.handle_grant(2, 100);
+            w.handle_close().unwrap();
+            drain(&mut w);
+            if path == TransferPath::Transfer {
+                w.handle_written(Ok(()));
+                drain(&mut w);
+            }
+            w.handle_abandoned();
+            assert!(!drain(&mut w).iter().any(|o| matches!(o, Output::Failed(_))), "{path:?}: closed");
+            w.handle_done(0);
+            assert_eq!(drain(&mut w), vec![Output::Done(0)]);
+        }
     }
 
     #[test]

@@ -82,19 +82,19 @@ pub(crate) enum Command {
     Write(Bytes, Reply),
     Close(Reply),
     Abort(String),
-    Fail(SluiceError),
     OnProgress(Box<dyn Fn(Progress)>),
     OnFailure(Box<dyn Fn(SluiceError)>),
 }
 
-/// The connection's way to fail a download it carries.
+/// The connection's way to fail a download it carries: a channel of its own, so that the
+/// download's commands end when its last handle is gone (see [`Writer::handle_abandoned`]).
 struct DownloadControl {
-    tx: sluice_worker_bus::channel::Sender<Command>,
+    tx: sluice_worker_bus::channel::Sender<SluiceError>,
 }
 
 impl Carried for DownloadControl {
     fn fail(&self, e: SluiceError) {
-        let _ = self.tx.try_send(Command::Fail(e));
+        let _ = self.tx.try_send(e);
     }
 }
 
@@ -199,8 +199,8 @@ impl Download {
             taken: 0,
             mode: download.handle.mode.clone(),
         };
-        let control = DownloadControl { tx: download.handle.commands.clone() };
-        spawn_local(actor.run(control, commands, plan));
+        let (tx, failures) = sluice_worker_bus::channel::bounded(1);
+        spawn_local(actor.run(DownloadControl { tx }, failures, commands, plan));
         Ok(download)
     }
 
@@ -275,6 +275,12 @@ impl Download {
         self.handle.done.clone().await
     }
 
+    /// [`Download::done`] without this handle: awaiting it does not keep the download from
+    /// being dropped (which fails it).
+    pub(crate) fn outcome(&self) -> impl std::future::Future<Output = Result<u64, SluiceError>> {
+        self.handle.done.clone()
+    }
+
     /// A `futures::Sink` of byte vectors over this download; closing it closes the download.
     pub fn into_sink(self) -> DownloadSink {
         DownloadSink { download: self, pending: None, closed: false }
@@ -317,6 +323,10 @@ fn over_limit(bytes: u64, limit: u64) -> String {
 
 enum Input {
     Command(Command),
+    /// Every handle to the download is gone.
+    Abandoned,
+    /// Its connection fails it.
+    Failed(SluiceError),
     Worker(Option<Incoming<WebEndpoint>>),
     Written(Result<JsValue, JsValue>),
 }
@@ -325,6 +335,7 @@ impl Actor {
     async fn run(
         mut self,
         control: DownloadControl,
+        failures: sluice_worker_bus::channel::Receiver<SluiceError>,
         commands: sluice_worker_bus::channel::Receiver<Command>,
         mut plan: Plan,
     ) {
@@ -353,6 +364,7 @@ impl Actor {
             }
         };
         let mut writing: Fuse<JsFuture> = Fuse::terminated();
+        let mut abandoned = false;
         loop {
             if let Some(promise) = self.carry_out() {
                 writing = JsFuture::from(promise).fuse();
@@ -364,10 +376,16 @@ impl Actor {
             let input = futures::select_biased! {
                 incoming = next_message(mailbox.as_ref()).fuse() => Input::Worker(incoming),
                 written = writing => Input::Written(written),
-                command = next_command(&commands).fuse() => Input::Command(command),
+                failure = until_closed(&failures, false).fuse() => failure.map_or(Input::Abandoned, Input::Failed),
+                command = until_closed(&commands, !abandoned).fuse() => command.map_or(Input::Abandoned, Input::Command),
             };
             match input {
                 Input::Command(command) => self.command(command),
+                Input::Failed(e) => self.writer.handle_fail(e),
+                Input::Abandoned => {
+                    abandoned = true;
+                    self.writer.handle_abandoned();
+                }
                 Input::Worker(None) => {
                     let e = SluiceError::Browser("the connection to the service worker ended".into());
                     self.writer.handle_fail(e);
@@ -484,7 +502,6 @@ impl Actor {
             Command::Abort(reason) => {
                 return self.writer.handle_fail(SluiceError::Download(SendError::Aborted(reason)));
             }
-            Command::Fail(e) => return self.writer.handle_fail(e),
             Command::OnProgress(callback) => return self.on_progress = Some(callback),
             Command::OnFailure(callback) => return self.on_failure = Some(callback),
         };
@@ -506,7 +523,7 @@ impl Actor {
                         callback(e.clone());
                     }
                 }
-                Command::Abort(_) | Command::Fail(_) | Command::OnProgress(_) => {}
+                Command::Abort(_) | Command::OnProgress(_) => {}
             }
         }
     }
@@ -647,11 +664,12 @@ async fn next_message(mailbox: Option<&Mailbox<WebEndpoint>>) -> Option<Incoming
     }
 }
 
-/// Receives a command, or waits forever once every handle is gone (the download goes on to
-/// its end; a `select!` over this never spins).
-async fn next_command(commands: &sluice_worker_bus::channel::Receiver<Command>) -> Command {
-    match commands.recv().await {
-        Ok(command) => command,
+/// The next value of `channel`. Once every sender is gone: `None` if `tell` (else it waits
+/// forever, so that a `select!` over it never spins).
+async fn until_closed<T>(channel: &sluice_worker_bus::channel::Receiver<T>, tell: bool) -> Option<T> {
+    match channel.recv().await {
+        Ok(value) => Some(value),
+        Err(_) if tell => None,
         Err(_) => futures::future::pending().await,
     }
 }

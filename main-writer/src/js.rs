@@ -354,10 +354,11 @@ impl JsDownload {
             });
         }
         let writable = writable(&download)?;
-        let finished = download.clone();
-        let done = future_to_promise(async move {
-            finished.done().await.map(|total| JsValue::from(total as f64)).map_err(|e| to_js(&e))
-        });
+        let outcome = download.outcome();
+        let done =
+            future_to_promise(
+                async move { outcome.await.map(|total| JsValue::from(total as f64)).map_err(|e| to_js(&e)) },
+            );
         // Nobody has to await `done`: a failure must not become an unhandled rejection.
         ignore_rejection(&done);
         Ok(JsDownload { download, writable, done })
@@ -449,6 +450,13 @@ fn writable(download: &Download) -> Result<WritableStream, SluiceError> {
     let stream = WritableStream::new_with_underlying_sink(&sink)?;
     // `start` runs inside the constructor.
     let controller = slot.take().ok_or_else(|| SluiceError::Browser("the writable did not start".into()))?;
-    download.on_failure(move |e| controller.error_with_e(&to_js(&e)));
+    // Held weakly: the download's actor must not keep its own stream (and so its handles)
+    // alive, or a stream the page dropped unclosed would never fail.
+    let controller = js_sys::WeakRef::new(controller.unchecked_ref::<Object>());
+    download.on_failure(move |e| {
+        if let Some(controller) = controller.deref() {
+            controller.unchecked_into::<WritableStreamDefaultController>().error_with_e(&to_js(&e));
+        }
+    });
     Ok(stream)
 }
