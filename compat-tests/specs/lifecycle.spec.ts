@@ -23,6 +23,25 @@ function download(driver: Browser, name: string) {
   }, name);
 }
 
+/**
+ * Registers a fallback Sluice with `timing` (keepaliveMs, timeoutMs) and starts a 64 MiB
+ * download `name` with 1 MiB written, then left waiting; keeps its writer (`oldWriter`) and its
+ * outcome (`oldDone`: 'done' or the error's code) on the page.
+ */
+function startWaitingDownload(driver: Browser, name: string, timing: { keepaliveMs: number; timeoutMs: number }) {
+  return driver.evaluate(async ({ name, timing }) => {
+    const sluice = await window.sluice.Sluice.register({ mode: 'fallback', ...timing });
+    window.sluiceTest.current = sluice;
+    const old = sluice.createDownload(name, { size: 64 * 1048576, trigger: 'none' });
+    void fetch(old.url).then((r) => window.sluiceTest.read(r)).catch(() => {});
+    const writer = old.writable.getWriter();
+    await writer.write(window.sluiceTest.bytes(0, 1048576));
+    const w = window as unknown as { oldWriter: WritableStreamDefaultWriter; oldDone: Promise<string> };
+    w.oldWriter = writer;
+    w.oldDone = old.done.then(() => 'done', (e: { code: string }) => e.code);
+  }, { name, timing });
+}
+
 /** Starts a paced 256 MiB download (1 MiB writes 50 ms apart) and lets it run for 2 s. */
 async function startSlowDownload(driver: Browser, mode: 'auto' | 'fallback', name: string) {
   const size = 256 * 1048576;
@@ -127,16 +146,7 @@ test.describe('a stopped service worker, while another download flows', () => {
     }
     await driver.open();
     // Keepalive 1 s, timeout 2 s: the old bus must be found dead within about 3 s.
-    await driver.evaluate(async () => {
-      const sluice = await window.sluice.Sluice.register({ mode: 'fallback', keepaliveMs: 1000, timeoutMs: 2000 });
-      window.sluiceTest.current = sluice;
-      const old = sluice.createDownload('old-bus-waits.bin', { size: 64 * 1048576, trigger: 'none' });
-      void fetch(old.url).then((r) => window.sluiceTest.read(r)).catch(() => {});
-      const writer = old.writable.getWriter();
-      await writer.write(window.sluiceTest.bytes(0, 1048576));
-      (window as unknown as { oldWriter: WritableStreamDefaultWriter }).oldWriter = writer;
-      old.done.catch(() => {});
-    }, null);
+    await startWaitingDownload(driver, 'old-bus-waits.bin', { keepaliveMs: 1000, timeoutMs: 2000 });
     const how = await driver.stopServiceWorkers();
     const result = await driver.evaluate(async () => {
       const sluice = window.sluiceTest.current!;
@@ -176,6 +186,38 @@ test.describe('a stopped service worker, while another download flows', () => {
     expect(result.body).toEqual({ length: result.size, firstBad: -1 });
     expect(result.done).toBe(result.size);
     figure('sw-stopped-mid-download', `a download left on the dead bus failed ${(result.old.ms / 1000).toFixed(1)} s after a new one started sending (keepalive 1 s, timeout 2 s)`);
+  });
+});
+
+test.describe('a keepalive round that waits on a dead bus', () => {
+  test('holds no new download back', rowsOf('sw-stopped-mid-download'), async ({ driver }) => {
+    if (driver.engine !== 'chromium') {
+      notApplicable("only Chromium's automation stops a service worker while its page stays open and busy");
+    }
+    await driver.open();
+    // Keepalive 1 s, timeout 8 s: a round that pings the dead bus waits 8 s for its answer.
+    await startWaitingDownload(driver, 'round-old.bin', { keepaliveMs: 1000, timeoutMs: 8000 });
+    const how = await driver.stopServiceWorkers();
+    // The next round starts within 1 s, and then waits for its ping.
+    await new Promise((r) => setTimeout(r, 2000));
+    const result = await driver.evaluate(async () => {
+      const sluice = window.sluiceTest.current!;
+      const size = 2 * 1048576;
+      const start = performance.now();
+      const dl = sluice.createDownload('round-new.bin', { size, trigger: 'none' });
+      const writing = window.sluiceTest.write(dl.writable, size);
+      const response = await fetch(dl.url);
+      const answeredMs = performance.now() - start;
+      const body = await window.sluiceTest.read(response);
+      await writing;
+      const w = window as unknown as { oldDone: Promise<string> };
+      return { answeredMs, body, size, done: await dl.done, old: await w.oldDone };
+    }, null);
+    expect(result.body).toEqual({ length: result.size, firstBad: -1 });
+    expect(result.done).toBe(result.size);
+    expect(result.answeredMs, `the new download was answered ${Math.round(result.answeredMs)} ms after it was created, after "${how}"`).toBeLessThan(4000);
+    expect(result.old).toBe('service_worker_gone');
+    figure('sw-stopped-mid-download', `a new download while a keepalive round waited 8 s on the dead bus: answered in ${Math.round(result.answeredMs)} ms`);
   });
 });
 

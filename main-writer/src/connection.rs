@@ -5,11 +5,14 @@
 
 use std::time::Duration;
 
+use std::rc::Rc;
+
 use futures::channel::oneshot;
+use futures::future::{Fuse, LocalBoxFuture};
 use futures::FutureExt;
 use js_sys::{Object, Reflect};
 use litemap::LiteMap;
-use sluice_core::{Keepalive, Links, Message};
+use sluice_core::{Action, Checked, LinkId, Message, PageConnection, Refusal};
 use sluice_worker_bus::web::{now, sleep, WebEndpoint};
 use sluice_worker_bus::{Bus, BusConfig, BusError};
 use wasm_bindgen::prelude::*;
@@ -43,8 +46,6 @@ pub(crate) struct Timing {
     /// The service worker's log level, sent with each connect.
     pub(crate) debug: bool,
 }
-
-type Downloads = Links<PageBus, Box<dyn Carried>>;
 
 /// Where a connection runs, which decides how it reaches the service worker.
 pub(crate) enum Host {
@@ -95,22 +96,8 @@ impl Host {
     }
 }
 
-/// Says goodbye on each bus.
-fn bye(buses: Vec<PageBus>) {
-    for bus in buses {
-        let _ = bus.tell(Message::Bye, None);
-    }
-}
-
-/// Fails each download with `e`.
-fn fail(downloads: Vec<Box<dyn Carried>>, e: &SluiceError) {
-    for download in downloads {
-        download.fail(e.clone());
-    }
-}
-
 enum Command {
-    Attach(Box<dyn Carried>, oneshot::Sender<Result<PageBus, SluiceError>>),
+    Attach(Box<dyn Carried>, Reply),
     /// Bytes flow: the worker must not go idle.
     Active,
     /// Hands a download's URL to the browser's download manager.
@@ -119,6 +106,8 @@ enum Command {
     Ended(String, bool),
     Close,
 }
+
+type Reply = oneshot::Sender<Result<PageBus, SluiceError>>;
 
 /// How often a download whose bytes flow sends the worker an event (see
 /// [`ConnectionHandle::active`]).
@@ -171,75 +160,95 @@ impl ConnectionHandle {
 pub(crate) fn spawn(host: Host, connected: Connected, timing: Timing) -> ConnectionHandle {
     let (tx, rx) = sluice_worker_bus::channel::unbounded();
     let actor = Connection {
-        host,
+        host: Rc::new(host),
         timing,
-        links: Links::new(connected.bus),
-        run_of_current: connected.run,
-        intercepts: true,
+        state: PageConnection::new(connected, timing.keepalive),
         frames: LiteMap::new_vec(),
     };
     spawn_local(actor.run(rx));
     ConnectionHandle { tx }
 }
 
+/// The connection's state ([`PageConnection`]) and what carries out its actions.
 struct Connection {
-    host: Host,
+    host: Rc<Host>,
     timing: Timing,
-    links: Downloads,
-    /// The run of the service worker the current bus goes to.
-    run_of_current: Option<String>,
-    /// Whether the current run answers this page's navigations (checked at each new run).
-    intercepts: bool,
+    state: PageConnection<Connected, Box<dyn Carried>, Reply, SluiceError>,
     /// The frame that opened each download URL (a page's; a worker's page keeps its own).
     frames: LiteMap<String, HtmlIFrameElement>,
 }
 
+/// Slow work beside the connection's loop, and what it reports.
+type Slow<T> = Fuse<LocalBoxFuture<'static, T>>;
+
 impl Connection {
     async fn run(mut self, commands: sluice_worker_bus::channel::Receiver<Command>) {
-        let mut schedule = Keepalive::new(self.timing.keepalive);
+        let mut checking: Slow<Result<Checked<Connected>, SluiceError>> = Fuse::terminated();
+        let mut pinging: Slow<Vec<LinkId>> = Fuse::terminated();
+        // Why the open downloads fail when the connection closes (none when every handle is gone).
+        let mut closing = None;
         loop {
-            schedule.handle_carrying(self.links.carries_downloads(), now());
+            while let Some(action) = self.state.poll_action() {
+                match action {
+                    Action::Check(current) => {
+                        checking = check(self.host.clone(), current, self.timing).boxed_local().fuse()
+                    }
+                    Action::Round(buses) => {
+                        self.host.wake_worker();
+                        pinging = ping(buses, self.timing.timeout).boxed_local().fuse();
+                    }
+                    Action::Bye(link) => drop(link.bus.tell(Message::Bye, None)),
+                    Action::Attached(reply, link) => drop(reply.send(Ok(link.bus))),
+                    Action::Refused(reply, why) => drop(reply.send(Err(match why {
+                        Refusal::NotIntercepted => sluice_core::Unsupported::NotIntercepted.into(),
+                        Refusal::Closed => SluiceError::SluiceClosed,
+                        Refusal::Failed(e) => e,
+                    }))),
+                    Action::Lost(download) => download.fail(SluiceError::ServiceWorkerGone(self.timing.timeout)),
+                    Action::Closed(download) => {
+                        if let Some(e) = &closing {
+                            download.fail(SluiceError::clone(e));
+                        }
+                    }
+                }
+            }
+            if self.state.is_closed() {
+                return self.end();
+            }
             // Due at its time, however many commands come meanwhile.
-            let keepalive = match schedule.poll_deadline() {
+            let keepalive = match self.state.poll_deadline(now()) {
                 Some(due) => sleep(due.saturating_sub(now())).left_future(),
                 None => futures::future::pending().right_future(),
             };
             futures::select_biased! {
                 command = commands.recv().fuse() => match command {
-                    Ok(Command::Attach(download, reply)) => {
-                        let _ = reply.send(self.attach(download).await);
-                    }
-                    Ok(Command::Active) => self.wake_worker(),
-                    Ok(Command::Open(url, trigger, reply)) => {
-                        let _ = reply.send(self.open(url, trigger));
-                    }
+                    Ok(Command::Attach(download, reply)) => self.state.handle_attach(download, reply),
+                    Ok(Command::Active) => self.host.wake_worker(),
+                    Ok(Command::Open(url, trigger, reply)) => drop(reply.send(self.open(url, trigger))),
                     Ok(Command::Ended(url, finished)) => self.ended(url, finished),
-                    Ok(Command::Close) => return self.end(Some(SluiceError::SluiceClosed)),
+                    Ok(Command::Close) => {
+                        closing = Some(SluiceError::SluiceClosed);
+                        self.state.handle_close();
+                    }
                     // Every handle dropped (the Sluice and all its downloads): nothing left to serve.
-                    Err(_) => return self.end(None),
+                    Err(_) => self.state.handle_close(),
                 },
-                () = keepalive.fuse() => if schedule.handle_timeout(now()) {
-                    self.keepalive().await
-                },
+                checked = checking => self.state.handle_checked(checked),
+                dead = pinging => self.state.handle_pinged(&dead),
+                () = keepalive.fuse() => self.state.handle_timeout(now()),
             }
-            bye(self.links.sweep());
         }
     }
 
-    fn end(&mut self, e: Option<SluiceError>) {
-        let (buses, downloads) = self.links.handle_close();
-        if let Some(e) = e {
-            fail(downloads, &e);
-        }
-        bye(buses);
-        // The downloads still open just failed, and cannot tell this actor any more.
+    /// The downloads still open just failed, and cannot tell this actor any more.
+    fn end(&mut self) {
         for (_, frame) in std::mem::take(&mut self.frames).into_tuple_vec() {
             let_go(frame, false);
         }
     }
 
     fn open(&mut self, url: String, trigger: Trigger) -> Result<(), SluiceError> {
-        match &self.host {
+        match &*self.host {
             Host::Page(_) => {
                 if let Some(frame) = open_here(trigger, &url)? {
                     self.frames.insert(url, frame);
@@ -251,7 +260,7 @@ impl Connection {
     }
 
     fn ended(&mut self, url: String, finished: bool) {
-        match &self.host {
+        match &*self.host {
             Host::Page(_) => {
                 if let Some(frame) = self.frames.remove(&url) {
                     let_go(frame, finished);
@@ -260,54 +269,56 @@ impl Connection {
             Host::Worker(page) => page.tell(&ToPage::Ended { url, finished }),
         }
     }
+}
 
-    async fn attach(&mut self, download: Box<dyn Carried>) -> Result<PageBus, SluiceError> {
-        let quick = self.timing.timeout.min(Duration::from_secs(2));
-        // A worker that was stopped is started by the question, and answers as a new run at
-        // once: its old ports are dead, and waiting for a ping over them would only time out.
-        let alive = match self.links.current().cloned() {
-            Some(bus) => {
-                self.host.same_run(&self.run_of_current, quick).await
-                    && bus.request_within(Message::Ping { nonce: 2 }, None, quick).await.is_ok()
+/// Whether `current` still answers (a worker that was stopped is started by the question, and
+/// answers as a new run at once: its old ports are dead, and a ping over them would only time
+/// out); else a new bus, and whether its run answers this page's navigations.
+async fn check(host: Rc<Host>, current: Option<Connected>, timing: Timing) -> Result<Checked<Connected>, SluiceError> {
+    let quick = timing.timeout.min(Duration::from_secs(2));
+    if let Some(current) = current {
+        if host.same_run(&current.run, quick).await
+            && current.bus.request_within(Message::Ping { nonce: 2 }, None, quick).await.is_ok()
+        {
+            return Ok(Checked::Alive);
+        }
+    }
+    let bus = host.connect(timing).await?;
+    let intercepts = match &*host {
+        Host::Page(registration) => intercepts(&registration.scope(), timing.timeout).await,
+        Host::Worker(_) => true,
+    };
+    Ok(Checked::Connected { bus, intercepts })
+}
+
+/// Pings every bus of a keepalive round at once; returns those that did not answer in `timeout`.
+async fn ping(buses: Vec<(LinkId, Connected)>, timeout: Duration) -> Vec<LinkId> {
+    let mut pings: Vec<_> = buses
+        .into_iter()
+        .map(|(id, link)| {
+            Box::pin(async move {
+                let ping = link.bus.request_within(Message::Ping { nonce: 3 }, None, timeout);
+                (id, matches!(ping.await, Err(BusError::Timeout(_))))
+            })
+        })
+        .collect();
+    let mut dead = Vec::new();
+    std::future::poll_fn(|cx| {
+        pings.retain_mut(|ping| match std::future::Future::poll(ping.as_mut(), cx) {
+            std::task::Poll::Ready((id, timed_out)) => {
+                dead.extend(timed_out.then_some(id));
+                false
             }
-            None => false,
-        };
-        if !alive {
-            let connected = self.host.connect(self.timing).await?;
-            self.run_of_current = connected.run;
-            bye(self.links.handle_connected(connected.bus));
-            // A new run of the worker: does it still answer this page's navigations?
-            self.intercepts = match &self.host {
-                Host::Page(registration) => intercepts(&registration.scope(), self.timing.timeout).await,
-                Host::Worker(_) => true,
-            };
-        }
-        if !self.intercepts {
-            return Err(sluice_core::Unsupported::NotIntercepted.into());
-        }
-        self.links.handle_attach(download).ok_or(SluiceError::SluiceClosed)
-    }
-
-    fn wake_worker(&self) {
-        self.host.wake_worker();
-    }
-
-    /// An event for the worker, and a ping over every bus that carries downloads: a bus that
-    /// does not answer fails its downloads.
-    async fn keepalive(&mut self) {
-        self.wake_worker();
-        let timeout = self.timing.timeout;
-        let pings = self.links.to_ping().into_iter().map(|(id, bus)| async move {
-            let ping = bus.request_within(Message::Ping { nonce: 3 }, None, timeout);
-            matches!(ping.await, Err(BusError::Timeout(_))).then_some(id)
+            std::task::Poll::Pending => true,
         });
-        for dead in futures::future::join_all(pings).await.into_iter().flatten() {
-            if let Some((bus, downloads)) = self.links.handle_dead(dead) {
-                fail(downloads, &SluiceError::ServiceWorkerGone(timeout));
-                bye(vec![bus]);
-            }
+        if pings.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
         }
-    }
+    })
+    .await;
+    dead
 }
 
 /// How long a finished download's iframe stays (see [`let_go`]).
@@ -439,6 +450,7 @@ async fn worker_run(registration: &ServiceWorkerRegistration, timeout: Duration)
 }
 
 /// A bus that answered the handshake, and the run of the worker it goes to.
+#[derive(Clone)]
 pub(crate) struct Connected {
     pub(crate) bus: PageBus,
     run: Option<String>,
