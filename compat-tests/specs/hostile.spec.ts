@@ -187,3 +187,36 @@ test('garbage on the bus and to the worker loses nothing and gets typed errors',
   expect(result.afterDone).toBe(1048576);
   figure('hostile-input', `${result.sent} malformed frames, each answered malformed; ${result.noSuchActor} no_such_actor; ${result.pongs} of 100,001 flood pings answered, the last after ${(result.floodMs / 1000).toFixed(1)} s; downloads byte-exact (${result.downloads.map((d) => d.mode).join(', ')})`);
 });
+
+// Issue 27, defect 6 (a response that fails after the claim leaves its download open): the one
+// input that could make the response fail, metadata that cannot become headers (a content type
+// that is no `type/subtype`), sent straight over the bus, is refused at the open with
+// `invalid_argument`, so its URL is never used up by a response that cannot be built.
+test('an open whose headers cannot be built is refused, and leaves nothing open', rowsOf('hostile-input'), async ({ driver }) => {
+  await driver.open();
+  const result = await driver.evaluate(async () => {
+    const wire = Number(/wire (\d+)/.exec(window.sluice.version())![1]);
+    await window.sluice.Sluice.register({ mode: 'fallback' });
+    const registration = (await navigator.serviceWorker.getRegistration('./'))!;
+    const channel = new MessageChannel();
+    const replies: { kind?: string; type?: string; code?: string }[] = [];
+    channel.port1.onmessage = (e) => {
+      const body = e.data && e.data.body;
+      replies.push({ kind: body?.kind, type: body?.msg?.type, code: body?.msg?.code });
+    };
+    registration.active!.postMessage({ sluice: 'connect' }, [channel.port2]);
+    const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    channel.port1.postMessage({ v: wire, body: { kind: 'hello' } });
+    while (!replies.some((r) => r.kind === 'welcome')) await settle(10);
+    const id = 'cd'.repeat(16);
+    const msg = { type: 'open', id, meta: { name: 'bad-type.bin', content_type: 'not a type' }, path: 'fallback', window_chunks: 2, window_bytes: 65536, expire_after_ms: 60000 };
+    channel.port1.postMessage({ v: wire, body: { kind: 'request', req: { slot: 0, generation: 1 }, msg } });
+    for (let i = 0; i < 100 && !replies.some((r) => r.kind === 'reply'); i++) await settle(20);
+    const reply = replies.find((r) => r.kind === 'reply');
+    const status = (await fetch(`${registration.scope}sluice/${id}/bad-type.bin`)).status;
+    return { reply, status, open: (await window.sluiceTest.stats()).open };
+  }, null);
+  expect(result.reply).toEqual({ kind: 'reply', type: 'error', code: 'invalid_argument' });
+  expect(result.status).toBe(404);
+  expect(result.open).toBe(0);
+});

@@ -2,6 +2,7 @@
 //! `message` starts a connection, `fetch` claims a download from the registry.
 
 use js_sys::{Promise, Reflect};
+use sluice_core::wire::ErrorCode;
 use sluice_core::{response_headers, ClaimError, Claimed, DownloadUrl};
 use sluice_worker_bus::web::describe;
 use wasm_bindgen::prelude::*;
@@ -171,7 +172,11 @@ pub fn respond(event: FetchEvent) -> Promise {
         let purpose = |name| headers.get(name).ok().flatten().unwrap_or_default().to_ascii_lowercase();
         let prefetch = purpose("sec-purpose").contains("prefetch") || purpose("purpose").contains("prefetch");
         match registry().request(parsed.id, request.method(), prefetch).await {
-            Ok(claimed) => answer(claimed),
+            Ok(claimed) => {
+                // The URL is used up: a response that cannot be built fails the download.
+                let download = claimed.body.download.clone();
+                answer(claimed).inspect_err(|_| download.fail(ErrorCode::Internal, "its response could not be built"))
+            }
             Err(e @ ClaimError::MethodNotAllowed(_)) => refuse(405, &e.to_string()),
             Err(e @ ClaimError::Prefetch) => refuse(503, &e.to_string()),
             Err(e) => refuse(404, &e.to_string()),
