@@ -172,33 +172,32 @@ pub struct Tick {
     pub ping: bool,
 }
 
-/// The service worker's watch over one page: a short client check at every tick (so a closed
-/// page's downloads fail before the browser stops the worker), and, while the page has
-/// downloads, a ping every few ticks (a page that hangs, or a client check that cannot tell).
+/// The service worker's watch over one page, while the page has downloads open (none
+/// otherwise: an idle connection costs nothing): a short client check at every tick, so that a
+/// closed page's downloads fail before the browser stops the worker, unless the port's `close`
+/// event tells that; and a ping every few ticks (a page that hangs). Ticks keep their period
+/// whatever messages come between them. Times are since any fixed origin.
 #[derive(Debug, Clone)]
 pub struct Watch {
     every: Duration,
     ping_every_ticks: u32,
     ping_timeout: Duration,
+    /// The port's `close` event tells when the page goes: no client checks.
+    close_events: bool,
     ticks: u32,
-}
-
-impl Default for Watch {
-    fn default() -> Self {
-        Self::new(Duration::from_secs(1), 5, Duration::from_secs(15))
-    }
+    due: Option<Duration>,
 }
 
 impl Watch {
-    /// A tick every `every`, a ping every `ping_every_ticks` ticks that must be answered
-    /// within `ping_timeout`.
-    pub fn new(every: Duration, ping_every_ticks: u32, ping_timeout: Duration) -> Self {
-        Self { every, ping_every_ticks: ping_every_ticks.max(1), ping_timeout, ticks: 0 }
+    /// A tick every `every`, a ping every `ping_every_ticks` ticks that must be answered within
+    /// `ping_timeout`; client checks only without `close_events`.
+    pub fn new(every: Duration, ping_every_ticks: u32, ping_timeout: Duration, close_events: bool) -> Self {
+        Self { every, ping_every_ticks: ping_every_ticks.max(1), ping_timeout, close_events, ticks: 0, due: None }
     }
 
-    /// Time between ticks.
-    pub fn every(&self) -> Duration {
-        self.every
+    /// The defaults: a tick every second, a ping every fifth, answered within 15 s.
+    pub fn with_close_events(close_events: bool) -> Self {
+        Self::new(Duration::from_secs(1), 5, Duration::from_secs(15), close_events)
     }
 
     /// How long a ping may go unanswered.
@@ -206,10 +205,27 @@ impl Watch {
         self.ping_timeout
     }
 
-    /// A tick passed; `has_downloads` says whether the page has running downloads.
-    pub fn handle_tick(&mut self, has_downloads: bool) -> Tick {
+    /// At `now`, the page has downloads open (`open`) or not: the ticks start one period from
+    /// the first, and stop with the last.
+    pub fn handle_downloads(&mut self, open: bool, now: Duration) {
+        self.due = match (open, self.due) {
+            (true, None) => Some(now + self.every),
+            (true, due) => due,
+            (false, _) => None,
+        };
+    }
+
+    /// When the next tick is due, if downloads are open.
+    pub fn poll_deadline(&self) -> Option<Duration> {
+        self.due
+    }
+
+    /// Time passed to `now`: the tick that is due, if one is (the next is one period later).
+    pub fn handle_timeout(&mut self, now: Duration) -> Option<Tick> {
+        let due = self.due.filter(|&due| now >= due)?;
+        self.due = Some(due.max(now) + self.every);
         self.ticks = self.ticks.wrapping_add(1);
-        Tick { check_client: true, ping: has_downloads && self.ticks % self.ping_every_ticks == 0 }
+        Some(Tick { check_client: !self.close_events, ping: self.ticks % self.ping_every_ticks == 0 })
     }
 }
 
@@ -315,12 +331,33 @@ mod tests {
     }
 
     #[test]
-    fn the_watch_checks_the_client_each_tick_and_pings_only_with_downloads() {
-        let mut watch = Watch::new(Duration::from_secs(1), 3, Duration::from_secs(15));
-        let ticks: Vec<Tick> = [true, true, true, false, false, false, true].map(|d| watch.handle_tick(d)).into();
-        assert!(ticks.iter().all(|t| t.check_client));
-        let pings: Vec<bool> = ticks.iter().map(|t| t.ping).collect();
-        assert_eq!(pings, vec![false, false, true, false, false, false, false]);
-        assert!(!watch.handle_tick(true).ping && watch.handle_tick(true).ping);
+    fn the_watch_ticks_only_while_downloads_are_open_and_keeps_its_period() {
+        let s = Duration::from_secs;
+        let mut watch = Watch::new(s(1), 3, s(15), false);
+        watch.handle_downloads(false, s(0));
+        assert_eq!(watch.poll_deadline(), None, "an idle connection is not watched");
+        assert_eq!(watch.handle_timeout(s(100)), None);
+        watch.handle_downloads(true, s(10));
+        // Messages between ticks (each a handle_downloads) do not put the tick off.
+        let mut ticks = Vec::new();
+        for tenth in 101..=140u64 {
+            let now = Duration::from_millis(tenth * 100);
+            watch.handle_downloads(true, now);
+            if let Some(tick) = watch.handle_timeout(now) {
+                ticks.push((now.as_secs(), tick));
+            }
+        }
+        let seconds: Vec<u64> = ticks.iter().map(|(at, _)| *at).collect();
+        assert_eq!(seconds, vec![11, 12, 13, 14]);
+        assert!(ticks.iter().all(|(_, t)| t.check_client));
+        let pings: Vec<bool> = ticks.iter().map(|(_, t)| t.ping).collect();
+        assert_eq!(pings, vec![false, false, true, false]);
+        watch.handle_downloads(false, s(15));
+        assert_eq!(watch.poll_deadline(), None, "stops with the last download");
+
+        let mut told = Watch::new(s(1), 1, s(15), true);
+        told.handle_downloads(true, s(0));
+        let tick = told.handle_timeout(s(1)).unwrap();
+        assert!(!tick.check_client && tick.ping, "where the port's close event tells, no client checks; pings go on");
     }
 }

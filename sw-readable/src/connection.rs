@@ -11,7 +11,7 @@ use futures::FutureExt;
 use js_sys::Reflect;
 use sluice_core::wire::ErrorCode;
 use sluice_core::{Address, ConnectionId, DownloadId, FileMeta, Message, OpenError, TransferPath, Watch};
-use sluice_worker_bus::web::{sleep, WebEndpoint};
+use sluice_worker_bus::web::{now, sleep, WebEndpoint};
 use sluice_worker_bus::{Bus, BusConfig, BusError, Incoming};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -99,11 +99,20 @@ async fn run(port: MessagePort, client: Option<String>) {
         let _ = port.add_event_listener_with_callback("close", callback.as_ref().unchecked_ref());
         CloseListener { port: port.clone(), callback }
     };
+    // Where the port says when the page goes (its `close` event), no client checks are needed.
+    let close_events = Reflect::has(&port, &"onclose".into()).unwrap_or(false);
     let bus = Bus::new(WebEndpoint::port(port), BusConfig::default());
     let Ok((control, mailbox)) = bus.actor(Address::Control) else { return };
     let mut downloads: Vec<DownloadHandle> = Vec::new();
-    let mut watch = Watch::default();
+    let mut watch = Watch::with_close_events(close_events);
     let end = loop {
+        downloads.retain(|d| !d.is_finished());
+        watch.handle_downloads(!downloads.is_empty(), now());
+        // Due at its time, however many messages come meanwhile; never while nothing is open.
+        let tick = match watch.poll_deadline() {
+            Some(due) => sleep(due.saturating_sub(now())).left_future(),
+            None => futures::future::pending().right_future(),
+        };
         futures::select_biased! {
             incoming = mailbox.recv().fuse() => match incoming {
                 None => break End::BusFailed,
@@ -115,13 +124,10 @@ async fn run(port: MessagePort, client: Option<String>) {
                 }
             },
             end = closed.recv().fuse() => break end.unwrap_or(End::PortClosed),
-            () = sleep(watch.every()).fuse() => {
-                downloads.retain(|d| !d.is_finished());
-                let tick = watch.handle_tick(!downloads.is_empty());
+            () = tick.fuse() => if let Some(tick) = watch.handle_timeout(now()) {
+                // Both beside the loop: their answers come back as an end, if the page is gone.
                 if let (true, Some(client)) = (tick.check_client, &client) {
-                    if !client_exists(client).await {
-                        break End::ClientGone;
-                    }
+                    spawn_local(check_client(client.clone(), closed_tx.clone()));
                 }
                 if tick.ping {
                     spawn_local(ping(bus.clone(), watch.ping_timeout(), closed_tx.clone()));
@@ -145,13 +151,14 @@ async fn ping(bus: PageBus, timeout: Duration, closed: sluice_worker_bus::channe
     }
 }
 
-/// `clients.get(id)` found the page.
-async fn client_exists(client: &str) -> bool {
+/// Looks whether the page's client still exists (`clients.get`); if not, the connection ends.
+async fn check_client(client: String, closed: sluice_worker_bus::channel::Sender<End>) {
     let global: ServiceWorkerGlobalScope = js_sys::global().unchecked_into();
-    match JsFuture::from(global.clients().get(client)).await {
-        Ok(found) => !found.is_undefined() && !found.is_null(),
-        // Cannot tell: assume it is there; the pings decide.
-        Err(_) => true,
+    // Cannot tell (an error): assume it is there; the pings decide.
+    if let Ok(found) = JsFuture::from(global.clients().get(&client)).await {
+        if found.is_undefined() || found.is_null() {
+            let _ = closed.try_send(End::ClientGone);
+        }
     }
 }
 
