@@ -203,11 +203,15 @@ struct Registration<E: Endpoint> {
 impl<E: Endpoint> Drop for Registration<E> {
     fn drop(&mut self) {
         if let Some(bus) = self.bus.upgrade() {
-            if let Ok(mut state) = bus.state.try_borrow_mut() {
-                state.actors.remove(&self.address);
-            }
+            bus.tidy(Orphan::Actor(self.address));
         }
     }
+}
+
+/// What a handle dropped leaves to remove from the bus's state.
+enum Orphan {
+    Actor(Address),
+    Request(RequestId),
 }
 
 type Answer<A> = Result<Reply<A>, BusError>;
@@ -230,6 +234,8 @@ struct Inner<E: Endpoint> {
     endpoint: E,
     config: BusConfig,
     state: RefCell<State<E>>,
+    /// Left by handles dropped while the state was borrowed (see [`Inner::tidy`]).
+    orphans: RefCell<Vec<Orphan>>,
     listener: RefCell<Option<Listener>>,
 }
 
@@ -272,6 +278,7 @@ impl<E: Endpoint> Bus<E> {
                 actors: LiteMap::new_vec(),
                 stats: Stats::default(),
             }),
+            orphans: RefCell::default(),
             listener: RefCell::new(None),
         });
         let weak = Rc::downgrade(&inner);
@@ -292,7 +299,7 @@ impl<E: Endpoint> Bus<E> {
 
     /// Counters so far.
     pub fn stats(&self) -> Stats {
-        let state = self.inner.state.borrow();
+        let state = self.inner.state();
         Stats { pending_requests: state.requests.len(), ..state.stats }
     }
 
@@ -303,7 +310,7 @@ impl<E: Endpoint> Bus<E> {
 
     /// Registers an actor at `address`.
     pub fn actor(&self, address: Address) -> Result<(ActorHandle<E>, Mailbox<E>), BusError> {
-        let mut state = self.inner.state.borrow_mut();
+        let mut state = self.inner.state();
         if let Peer::Failed(e) = &state.peer {
             return Err(e.clone());
         }
@@ -335,7 +342,7 @@ impl<E: Endpoint> Bus<E> {
         timeout: Duration,
     ) -> Answer<E::Attachment> {
         let (req, rx) = {
-            let mut state = self.inner.state.borrow_mut();
+            let mut state = self.inner.state();
             if let Peer::Failed(e) = &state.peer {
                 return Err(e.clone());
             }
@@ -375,14 +382,39 @@ struct SlotGuard<E: Endpoint> {
 impl<E: Endpoint> Drop for SlotGuard<E> {
     fn drop(&mut self) {
         if let Some(bus) = self.bus.upgrade() {
-            if let Ok(mut state) = bus.state.try_borrow_mut() {
-                state.requests.take(self.req);
-            }
+            bus.tidy(Orphan::Request(self.req));
+        }
+    }
+}
+
+impl<E: Endpoint> State<E> {
+    fn remove(&mut self, orphan: Orphan) {
+        match orphan {
+            Orphan::Actor(address) => drop(self.actors.remove(&address)),
+            Orphan::Request(req) => drop(self.requests.take(req)),
         }
     }
 }
 
 impl<E: Endpoint> Inner<E> {
+    /// Removes what a dropped handle left; if the state is borrowed just now (the drop came
+    /// from inside the bus), it is removed at the state's next use instead.
+    fn tidy(&self, orphan: Orphan) {
+        match self.state.try_borrow_mut() {
+            Ok(mut state) => state.remove(orphan),
+            Err(_) => self.orphans.borrow_mut().push(orphan),
+        }
+    }
+
+    /// The state to change, once what was left to remove is gone.
+    fn state(&self) -> std::cell::RefMut<'_, State<E>> {
+        let mut state = self.state.borrow_mut();
+        for orphan in self.orphans.take() {
+            state.remove(orphan);
+        }
+        state
+    }
+
     /// Posts now, whatever the handshake state (hello, welcome).
     fn post_now(&self, body: Envelope, attachment: Option<E::Attachment>) -> Result<(), BusError> {
         let frame = Frame::new(body);
@@ -543,5 +575,32 @@ impl<E: Endpoint> Inner<E> {
             }
             None => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::Future;
+
+    #[test]
+    fn a_handle_dropped_while_the_state_is_borrowed_is_removed_at_the_next_use() {
+        let (end, _) = crate::memory::pair();
+        let bus = Bus::new(end, BusConfig::default());
+        let address = Address::Control;
+        let (handle, _mailbox) = bus.actor(address).unwrap();
+        let held = bus.inner.state.borrow_mut();
+        drop(handle);
+        drop(held);
+        assert!(bus.actor(address).is_ok(), "the address was freed");
+
+        let mut request = Box::pin(bus.request(Message::Ping { nonce: 1 }, None));
+        let waker = futures::task::noop_waker();
+        assert!(Future::poll(request.as_mut(), &mut std::task::Context::from_waker(&waker)).is_pending());
+        assert_eq!(bus.stats().pending_requests, 1);
+        let held = bus.inner.state.borrow_mut();
+        drop(request);
+        drop(held);
+        assert_eq!(bus.stats().pending_requests, 0, "the request's slot was freed");
     }
 }
