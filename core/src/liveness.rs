@@ -179,20 +179,21 @@ pub struct Tick {
 /// whatever messages come between them. Times are since any fixed origin.
 #[derive(Debug, Clone)]
 pub struct Watch {
-    every: Duration,
+    /// The ticks: the same schedule as the page's keepalive rounds.
+    schedule: Keepalive,
     ping_every_ticks: u32,
     ping_timeout: Duration,
     /// The port's `close` event tells when the page goes: no client checks.
     close_events: bool,
     ticks: u32,
-    due: Option<Duration>,
 }
 
 impl Watch {
     /// A tick every `every`, a ping every `ping_every_ticks` ticks that must be answered within
     /// `ping_timeout`; client checks only without `close_events`.
     pub fn new(every: Duration, ping_every_ticks: u32, ping_timeout: Duration, close_events: bool) -> Self {
-        Self { every, ping_every_ticks: ping_every_ticks.max(1), ping_timeout, close_events, ticks: 0, due: None }
+        let ping_every_ticks = ping_every_ticks.max(1);
+        Self { schedule: Keepalive::new(every), ping_every_ticks, ping_timeout, close_events, ticks: 0 }
     }
 
     /// The defaults: a tick every second, a ping every fifth, answered within 15 s.
@@ -208,22 +209,19 @@ impl Watch {
     /// At `now`, the page has downloads open (`open`) or not: the ticks start one period from
     /// the first, and stop with the last.
     pub fn handle_downloads(&mut self, open: bool, now: Duration) {
-        self.due = match (open, self.due) {
-            (true, None) => Some(now + self.every),
-            (true, due) => due,
-            (false, _) => None,
-        };
+        self.schedule.handle_carrying(open, now);
     }
 
     /// When the next tick is due, if downloads are open.
     pub fn poll_deadline(&self) -> Option<Duration> {
-        self.due
+        self.schedule.poll_deadline()
     }
 
     /// Time passed to `now`: the tick that is due, if one is (the next is one period later).
     pub fn handle_timeout(&mut self, now: Duration) -> Option<Tick> {
-        let due = self.due.filter(|&due| now >= due)?;
-        self.due = Some(due.max(now) + self.every);
+        if !self.schedule.handle_timeout(now) {
+            return None;
+        }
         self.ticks = self.ticks.wrapping_add(1);
         Some(Tick { check_client: !self.close_events, ping: self.ticks % self.ping_every_ticks == 0 })
     }
