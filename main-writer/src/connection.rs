@@ -291,22 +291,25 @@ async fn check(host: Rc<Host>, current: Option<Connected>, timing: Timing) -> Re
     Ok(Checked::Connected { bus, intercepts })
 }
 
-/// Pings every bus of a keepalive round at once; returns those that did not answer in `timeout`.
+/// Pings every bus of a keepalive round at once; returns those that did not answer in `timeout`
+/// or failed.
 async fn ping(buses: Vec<(LinkId, Connected)>, timeout: Duration) -> Vec<LinkId> {
     let mut pings: Vec<_> = buses
         .into_iter()
         .map(|(id, link)| {
             Box::pin(async move {
                 let ping = link.bus.request_within(Message::Ping { nonce: 3 }, None, timeout);
-                (id, matches!(ping.await, Err(BusError::Timeout(_))))
+                // Not answered in time, or the bus failed (its port, its peer): dead. A bus
+                // with too many requests in flight is busy, not dead.
+                (id, matches!(ping.await, Err(e) if !matches!(e, BusError::TooManyRequests(_))))
             })
         })
         .collect();
     let mut dead = Vec::new();
     std::future::poll_fn(|cx| {
         pings.retain_mut(|ping| match std::future::Future::poll(ping.as_mut(), cx) {
-            std::task::Poll::Ready((id, timed_out)) => {
-                dead.extend(timed_out.then_some(id));
+            std::task::Poll::Ready((id, gone)) => {
+                dead.extend(gone.then_some(id));
                 false
             }
             std::task::Poll::Pending => true,

@@ -557,9 +557,11 @@ impl Actor {
                     Some(stream) => settling = Some(stream.close()),
                     None => self.writer.handle_written(Ok(())),
                 },
+                // A Close or an Abort the service worker never gets would leave its response
+                // waiting: the download fails here, visibly, instead.
                 Output::Tell(msg) => {
                     if let Some(Err(e)) = self.bus.as_ref().map(|bus| bus.tell(msg, None)) {
-                        log::warn!("download {}: the service worker cannot be told: {e}", self.id);
+                        self.writer.handle_fail(e.into());
                     }
                 }
                 Output::Progressed => {
