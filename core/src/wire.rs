@@ -90,6 +90,21 @@ pub struct FileMeta {
     pub content_type: Option<String>,
 }
 
+/// What each [`Message::Ping`] of Sluice is for, by its nonce (the peer only echoes it back;
+/// the nonce tells the pings apart in logs and tests).
+pub mod nonce {
+    /// The ready handshake of a new bus.
+    pub const HANDSHAKE: u64 = 0;
+    /// The transfer probe: a `ReadableStream` travels beside it.
+    pub const TRANSFER_PROBE: u64 = 1;
+    /// The page's check of its current bus before a download goes over it.
+    pub const ATTACH_CHECK: u64 = 2;
+    /// The page's keepalive round.
+    pub const KEEPALIVE: u64 = 3;
+    /// The service worker's watch over a page with downloads open.
+    pub const WATCH: u64 = 4;
+}
+
 /// The download protocol.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message {

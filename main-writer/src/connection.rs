@@ -12,6 +12,7 @@ use futures::future::{Fuse, LocalBoxFuture};
 use futures::FutureExt;
 use js_sys::{Object, Reflect};
 use litemap::LiteMap;
+use sluice_core::wire::nonce;
 use sluice_core::{Action, Checked, LinkId, Message, PageConnection, Refusal};
 use sluice_worker_bus::web::{now, sleep, WebEndpoint};
 use sluice_worker_bus::{Bus, BusConfig, BusError};
@@ -278,7 +279,7 @@ async fn check(host: Rc<Host>, current: Option<Connected>, timing: Timing) -> Re
     let quick = timing.timeout.min(Duration::from_secs(2));
     if let Some(current) = current {
         if host.same_run(&current.run, quick).await
-            && current.bus.request_within(Message::Ping { nonce: 2 }, None, quick).await.is_ok()
+            && current.bus.request_within(Message::Ping { nonce: nonce::ATTACH_CHECK }, None, quick).await.is_ok()
         {
             return Ok(Checked::Alive);
         }
@@ -298,7 +299,7 @@ async fn ping(buses: Vec<(LinkId, Connected)>, timeout: Duration) -> Vec<LinkId>
         .into_iter()
         .map(|(id, link)| {
             Box::pin(async move {
-                let ping = link.bus.request_within(Message::Ping { nonce: 3 }, None, timeout);
+                let ping = link.bus.request_within(Message::Ping { nonce: nonce::KEEPALIVE }, None, timeout);
                 // Not answered in time, or the bus failed (its port, its peer): dead. A bus
                 // with too many requests in flight is busy, not dead.
                 (id, matches!(ping.await, Err(e) if !matches!(e, BusError::TooManyRequests(_))))
@@ -497,7 +498,7 @@ pub(crate) async fn handshake(
 ) -> Result<Connected, SluiceError> {
     let config = BusConfig { request_timeout: timing.timeout, ..BusConfig::default() };
     let bus = Bus::new(WebEndpoint::port(port), config);
-    match bus.request(Message::Ping { nonce: 0 }, None).await {
+    match bus.request(Message::Ping { nonce: nonce::HANDSHAKE }, None).await {
         Ok(_) => Ok(Connected { bus, run }),
         Err(BusError::Timeout(_)) => Err(sluice_core::Unsupported::NotActive.into()),
         Err(e) => Err(e.into()),

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use js_sys::Reflect;
 use sluice_core::window::FlowConfig;
+use sluice_core::wire::nonce;
 use sluice_core::{
     capabilities, decide, for_download, DownloadId, DownloadUrl, FileMeta, ForcedMode, Message, Mode, Probe,
     Unsupported,
@@ -440,7 +441,7 @@ async fn stream_transferable(bus: &PageBus, timeout: Duration) -> bool {
     let Ok(stream) = ReadableStream::new() else {
         return false;
     };
-    bus.request_within(Message::Ping { nonce: 1 }, Some(stream.into()), timeout).await.is_ok()
+    bus.request_within(Message::Ping { nonce: nonce::TRANSFER_PROBE }, Some(stream.into()), timeout).await.is_ok()
 }
 
 fn response_from_stream() -> bool {

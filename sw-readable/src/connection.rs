@@ -9,6 +9,7 @@ use std::time::Duration;
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
 use js_sys::Reflect;
+use sluice_core::wire::nonce;
 use sluice_core::wire::ErrorCode;
 use sluice_core::{Address, ConnectionId, DownloadId, FileMeta, Message, OpenError, TransferPath, Watch};
 use sluice_worker_bus::web::{now, sleep, WebEndpoint};
@@ -146,7 +147,9 @@ async fn run(port: MessagePort, client: Option<String>) {
 
 /// Pings the page; if it does not answer in time, the connection ends.
 async fn ping(bus: PageBus, timeout: Duration, closed: sluice_worker_bus::channel::Sender<End>) {
-    if let Err(e @ BusError::Timeout(_)) = bus.request_within(Message::Ping { nonce: 4 }, None, timeout).await {
+    if let Err(e @ BusError::Timeout(_)) =
+        bus.request_within(Message::Ping { nonce: nonce::WATCH }, None, timeout).await
+    {
         let _ = closed.try_send(End::NoPong(e));
     }
 }
