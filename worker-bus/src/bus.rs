@@ -24,11 +24,18 @@ pub struct BusConfig {
     pub mailbox_capacity: usize,
     /// Requests waiting for replies at once.
     pub max_pending_requests: usize,
+    /// Frames held until the peer answers the handshake; more are refused.
+    pub max_queued: usize,
 }
 
 impl Default for BusConfig {
     fn default() -> Self {
-        Self { request_timeout: Duration::from_secs(10), mailbox_capacity: 1024, max_pending_requests: 1 << 16 }
+        Self {
+            request_timeout: Duration::from_secs(10),
+            mailbox_capacity: 1024,
+            max_pending_requests: 1 << 16,
+            max_queued: 1024,
+        }
     }
 }
 
@@ -60,6 +67,9 @@ pub enum BusError {
     /// Too many requests wait for replies.
     #[error("too many requests waiting for replies ({0})")]
     TooManyRequests(usize),
+    /// Too many frames wait for the peer's handshake.
+    #[error("too many frames waiting for the peer's handshake ({0})")]
+    QueueFull(usize),
     /// The endpoint refused the message.
     #[error(transparent)]
     Post(#[from] PostError),
@@ -429,6 +439,9 @@ impl<E: Endpoint> Inner<E> {
             let mut state = self.state.borrow_mut();
             match &state.peer {
                 Peer::Failed(e) => return Err(e.clone()),
+                Peer::Waiting if state.outbox.len() >= self.config.max_queued => {
+                    return Err(BusError::QueueFull(self.config.max_queued));
+                }
                 Peer::Waiting => {
                     state.outbox.push_back((Frame::new(body), attachment));
                     return Ok(());
@@ -451,7 +464,8 @@ impl<E: Endpoint> Inner<E> {
         for (frame, attachment) in queued {
             match self.endpoint.post(&frame, attachment) {
                 Ok(()) => self.state.borrow_mut().stats.sent += 1,
-                Err(e) => warn(&format!("a queued frame could not be posted: {e}")),
+                // Its sender was told it went: the bus fails, so that nobody waits for it.
+                Err(e) => return self.fail(e.into()),
             }
         }
     }

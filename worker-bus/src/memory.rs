@@ -19,6 +19,8 @@ struct Side {
     deliver: RefCell<Option<Rc<Deliver>>>,
     /// Overrides the `v` of posted frames (to play another build).
     version: RefCell<Option<u32>>,
+    /// Every post fails (a port that broke).
+    broken: std::cell::Cell<bool>,
 }
 
 /// One end of an in-memory channel; attachments are byte vectors.
@@ -55,6 +57,11 @@ impl MemoryEndpoint {
     /// frames of any other version.
     pub fn set_wire_version(&self, version: u32) {
         *self.own.version.borrow_mut() = Some(version);
+    }
+
+    /// Makes every later post from this end fail (a port that broke).
+    pub fn break_posts(&self) {
+        self.own.broken.set(true);
     }
 
     /// Delivers the oldest waiting message; `false` if there was none.
@@ -121,6 +128,9 @@ impl Endpoint for MemoryEndpoint {
     type Attachment = Vec<u8>;
 
     fn post(&self, frame: &Frame, attachment: Option<Vec<u8>>) -> Result<(), PostError> {
+        if self.own.broken.get() {
+            return Err(PostError("the port is broken".into()));
+        }
         let mut value = Value::from(frame.encode());
         if let (Some(v), Value::Object(map)) = (*self.own.version.borrow(), &mut value) {
             map.insert("v".into(), v.into());

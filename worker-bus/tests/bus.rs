@@ -281,3 +281,31 @@ fn version_mismatch_fails_both_sides_clearly() {
     );
     assert!(expected_b.to_string().contains("load the same Sluice build"));
 }
+
+#[test]
+fn frames_queued_before_the_handshake_are_bounded() {
+    let (a, _b) = buses(BusConfig { max_queued: 3, ..BusConfig::default() });
+    for seq in 0..3 {
+        a.tell(chunk(seq), None).unwrap();
+    }
+    assert_eq!(a.tell(chunk(3), None), Err(BusError::QueueFull(3)));
+}
+
+#[test]
+fn a_queued_frame_that_cannot_be_posted_fails_the_bus_and_its_waiting_request() {
+    let mut pool = LocalPool::new();
+    let (a, b) = buses(BusConfig::default());
+    let _echo = echo_actor(&pool, &b, Address::Download(ID));
+    let bus = a.clone();
+    let answer = spawn(&pool, async move { bus.request(chunk(1), None).await });
+    pool.run_until_stalled();
+    // The request waits in the queue; then the port breaks before the peer's hello arrives.
+    a.endpoint().break_posts();
+    settle(&mut pool, &a, &b);
+    assert!(
+        matches!(answer.borrow().as_ref(), Some(Err(BusError::Post(_)))),
+        "the request ends with the post's error, not a timeout: {:?}",
+        answer.borrow()
+    );
+    assert!(matches!(a.tell(chunk(2), None), Err(BusError::Post(_))), "the bus failed");
+}
