@@ -1,7 +1,7 @@
 //! Sluice's actor bus over `postMessage`.
 //!
 //! `postMessage` is one-way; the bus makes it a conversation. Each side wraps its endpoint
-//! (a `MessagePort`, a service worker, a worker, or [`memory`] in tests) in a [`Bus`], which
+//! (a `MessagePort`, a service worker, a worker, or `memory` in tests, feature `testing`) in a [`Bus`], which
 //!
 //! - says hello with its wire version and queues messages until the peer answered;
 //! - routes every incoming message to the actor at its address ([`sluice_core::Address`]:
@@ -55,6 +55,7 @@
 mod bus;
 pub mod channel;
 mod endpoint;
+#[cfg(feature = "testing")]
 pub mod memory;
 mod requests;
 #[cfg(target_arch = "wasm32")]

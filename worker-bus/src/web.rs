@@ -5,22 +5,18 @@
 //! or a `MessagePort`, in the transfer list (moved, never copied).
 //!
 //! In a service worker, `message` listeners must exist from the script's first evaluation, so
-//! [`ClientEndpoint`] installs none: the worker's own listener passes each event to
-//! [`dispatch_service_worker_message`].
-
-use std::cell::RefCell;
-use std::rc::Rc;
+//! `ClientEndpoint` (feature `testing`) installs none: the worker's own listener passes each
+//! event to `dispatch_service_worker_message`.
 
 use js_sys::{Array, ArrayBuffer, Reflect};
-use litemap::LiteMap;
 use sluice_core::wire::{Source, Value};
 use sluice_core::wire::{MAX_FRAME_DEPTH, MAX_FRAME_VALUES, MAX_TEXT_BYTES};
 use sluice_core::{DecodeError, Frame};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{
-    Client, DedicatedWorkerGlobalScope, EventTarget, ExtendableMessageEvent, MessageEvent, MessagePort, ReadableStream,
-    ServiceWorker, ServiceWorkerContainer, Worker,
+    DedicatedWorkerGlobalScope, EventTarget, MessageEvent, MessagePort, ReadableStream, ServiceWorker,
+    ServiceWorkerContainer, Worker,
 };
 
 use crate::endpoint::{Endpoint, Inbound, Listener, PostError, Rejected};
@@ -329,72 +325,87 @@ impl Endpoint for WebEndpoint {
     }
 }
 
-type Deliver = Rc<dyn Fn(Inbound<JsValue>)>;
+#[cfg(feature = "testing")]
+pub use clients::{dispatch_service_worker_message, message_client, ClientEndpoint};
 
-thread_local! {
-    /// Buses of the service worker, by client id.
-    static CLIENTS: RefCell<LiteMap<String, Deliver>> = RefCell::new(LiteMap::new_vec());
-}
+/// The service worker's endpoint per page (feature `testing`: the bus's browser tests).
+#[cfg(feature = "testing")]
+mod clients {
+    use std::cell::RefCell;
+    use std::rc::Rc;
 
-/// A page (a `Client`), seen from the service worker. Its messages reach the bus through
-/// [`dispatch_service_worker_message`].
-pub struct ClientEndpoint {
-    client: Client,
-}
+    use litemap::LiteMap;
+    use web_sys::{Client, ExtendableMessageEvent};
 
-impl std::fmt::Debug for ClientEndpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientEndpoint").field("id", &self.client.id()).finish()
-    }
-}
+    use super::*;
 
-impl ClientEndpoint {
-    /// The endpoint for `client`.
-    pub fn new(client: Client) -> Self {
-        Self { client }
-    }
-}
+    type Deliver = Rc<dyn Fn(Inbound<JsValue>)>;
 
-struct Unregister(String);
-
-impl Drop for Unregister {
-    fn drop(&mut self) {
-        let _ = CLIENTS.try_with(|clients| clients.borrow_mut().remove(&self.0));
-    }
-}
-
-impl Endpoint for ClientEndpoint {
-    type Attachment = JsValue;
-
-    fn post(&self, frame: &Frame, attachment: Option<JsValue>) -> Result<(), PostError> {
-        let (value, transfer) = encode(frame, attachment)?;
-        self.client.post_message_with_transfer(&value, &transfer).map_err(post_error)
+    thread_local! {
+        /// Buses of the service worker, by client id.
+        static CLIENTS: RefCell<LiteMap<String, Deliver>> = RefCell::new(LiteMap::new_vec());
     }
 
-    fn listen(&self, deliver: Box<dyn Fn(Inbound<JsValue>)>) -> Listener {
-        let id = self.client.id();
-        CLIENTS.with(|clients| clients.borrow_mut().insert(id.clone(), Rc::from(deliver)));
-        Listener::new(Unregister(id))
+    /// A page (a `Client`), seen from the service worker. Its messages reach the bus through
+    /// [`dispatch_service_worker_message`].
+    pub struct ClientEndpoint {
+        client: Client,
     }
-}
 
-/// The `Client` that sent `event`, if a page did.
-pub fn message_client(event: &ExtendableMessageEvent) -> Option<Client> {
-    event.source()?.dyn_into::<Client>().ok()
-}
-
-/// Hands a service worker's `message` event to the bus of its client. `false`: no bus
-/// listens for that client (create one with [`ClientEndpoint::new`], then dispatch again).
-pub fn dispatch_service_worker_message(event: &ExtendableMessageEvent) -> bool {
-    let Some(client) = message_client(event) else {
-        return false;
-    };
-    let deliver = CLIENTS.with(|clients| clients.borrow().get(&client.id()).cloned());
-    match deliver {
-        Some(deliver) => {
-            deliver(decode(&event.data(), &event.origin(), &own_origin()));
-            true
+    impl std::fmt::Debug for ClientEndpoint {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("ClientEndpoint").field("id", &self.client.id()).finish()
         }
-        None => false,
+    }
+
+    impl ClientEndpoint {
+        /// The endpoint for `client`.
+        pub fn new(client: Client) -> Self {
+            Self { client }
+        }
+    }
+
+    struct Unregister(String);
+
+    impl Drop for Unregister {
+        fn drop(&mut self) {
+            let _ = CLIENTS.try_with(|clients| clients.borrow_mut().remove(&self.0));
+        }
+    }
+
+    impl Endpoint for ClientEndpoint {
+        type Attachment = JsValue;
+
+        fn post(&self, frame: &Frame, attachment: Option<JsValue>) -> Result<(), PostError> {
+            let (value, transfer) = encode(frame, attachment)?;
+            self.client.post_message_with_transfer(&value, &transfer).map_err(post_error)
+        }
+
+        fn listen(&self, deliver: Box<dyn Fn(Inbound<JsValue>)>) -> Listener {
+            let id = self.client.id();
+            CLIENTS.with(|clients| clients.borrow_mut().insert(id.clone(), Rc::from(deliver)));
+            Listener::new(Unregister(id))
+        }
+    }
+
+    /// The `Client` that sent `event`, if a page did.
+    pub fn message_client(event: &ExtendableMessageEvent) -> Option<Client> {
+        event.source()?.dyn_into::<Client>().ok()
+    }
+
+    /// Hands a service worker's `message` event to the bus of its client. `false`: no bus
+    /// listens for that client (create one with [`ClientEndpoint::new`], then dispatch again).
+    pub fn dispatch_service_worker_message(event: &ExtendableMessageEvent) -> bool {
+        let Some(client) = message_client(event) else {
+            return false;
+        };
+        let deliver = CLIENTS.with(|clients| clients.borrow().get(&client.id()).cloned());
+        match deliver {
+            Some(deliver) => {
+                deliver(decode(&event.data(), &event.origin(), &own_origin()));
+                true
+            }
+            None => false,
+        }
     }
 }
