@@ -10,6 +10,11 @@ use std::str::FromStr;
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
+/// What follows `<scope>sluice/` in a URL the service worker answers, as a JavaScript regular
+/// expression: a download ([`DownloadUrl::parse`]) or the interception self-test. The shim
+/// (`sw-readable/js/shim.js`) decides by this before the wasm runs; a test keeps the two equal.
+pub const URL_PATTERN: &str = r"^([0-9a-f]{32}\/[^/?#]+|probe)$";
+
 /// Path segment between the scope and the id.
 const PREFIX: &str = "sluice/";
 
@@ -119,7 +124,8 @@ impl DownloadUrl {
     /// Parses `url` if it is a download URL under `scope`; `None` means "not ours".
     ///
     /// Accepted: `<scope>sluice/<32 lowercase hex>/<non-empty segment>`, with no further `/`,
-    /// no query and no fragment, and a segment that percent-decodes to UTF-8.
+    /// no query and no fragment: [`URL_PATTERN`] after `<scope>sluice/`, the service worker's shim
+    /// decides by the same (bytes that are no UTF-8 become U+FFFD in `filename`).
     pub fn parse(scope: &str, url: &str) -> Option<Self> {
         let scope = scope.strip_suffix('/').unwrap_or(scope);
         let rest = url.strip_prefix(scope)?.strip_prefix('/')?.strip_prefix(PREFIX)?;
@@ -128,10 +134,7 @@ impl DownloadUrl {
             return None;
         }
         let id = id.parse().ok()?;
-        let filename = percent_decode_str(name).decode_utf8().ok()?.into_owned();
-        if filename.is_empty() {
-            return None;
-        }
+        let filename = percent_decode_str(name).decode_utf8_lossy().into_owned();
         Some(Self { id, filename })
     }
 }
@@ -183,6 +186,19 @@ mod tests {
     }
 
     #[test]
+    fn a_name_that_is_no_utf8_is_still_ours_as_the_shim_says() {
+        let id = "00000000000000000000000000000abc";
+        let url = format!("http://127.0.0.1:8080/app/sluice/{id}/%FF.txt");
+        assert_eq!(DownloadUrl::parse(SCOPE, &url).map(|u| u.filename), Some("\u{FFFD}.txt".into()));
+    }
+
+    #[test]
+    fn the_shim_decides_by_the_same_pattern() {
+        let shim = include_str!("../../sw-readable/js/shim.js");
+        assert!(shim.contains(&format!("/{URL_PATTERN}/.test(")), "shim.js must test URLs with /{URL_PATTERN}/");
+    }
+
+    #[test]
     fn anything_else_is_not_ours() {
         let id = "00000000000000000000000000000abc";
         for url in [
@@ -194,7 +210,6 @@ mod tests {
             format!("http://127.0.0.1:8080/app/sluice/{id}/a.txt?x=1"),
             format!("http://127.0.0.1:8080/app/sluice/{id}/a.txt#f"),
             format!("http://127.0.0.1:8080/app/sluice/{}/a.txt", id.to_uppercase()),
-            format!("http://127.0.0.1:8080/app/sluice/{id}/%FF.txt"),
             format!("http://127.0.0.1:8080/app/xsluice/{id}/a.txt"),
             format!("http://127.0.0.1:8080/appsluice/{id}/a.txt"),
             "http://127.0.0.1:8080/app/sluice/xyz/a.txt".to_string(),
