@@ -19,17 +19,13 @@ use sluice_worker_bus::web::{ignore_rejection, now, WebEndpoint};
 use sluice_worker_bus::{ActorHandle, Incoming, Mailbox};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
-use web_sys::{TransformStream, WritableStreamDefaultWriter};
+use web_sys::WritableStreamDefaultWriter;
 
 use crate::args::Trigger;
 use crate::connection::{Carried, ConnectionHandle, PageBus, ACTIVE_EVERY};
 use crate::error::SluiceError;
 use crate::handoff::PageLink;
 use crate::local::{self, Finish, Target};
-
-/// Chunks the page's end of a transfer pipe holds, so that a write need not wait for the
-/// service worker's next read (each read is a round trip between the two).
-const PIPE_CHUNKS: f64 = 4.0;
 
 /// Bytes to write: the caller's JavaScript view (never copied whole into wasm) or Rust bytes.
 pub(crate) enum Bytes {
@@ -466,7 +462,7 @@ impl Actor {
         let path = plan.mode.path().unwrap_or(TransferPath::Fallback);
         let attachment = match path {
             TransferPath::Transfer => {
-                let pipe = pipe()?;
+                let pipe = crate::js_calls::pipe()?;
                 self.stream = Some(pipe.writable().get_writer()?);
                 Some(JsValue::from(pipe.readable()))
             }
@@ -625,18 +621,6 @@ impl Actor {
             other => log::warn!("download {}: unexpected {}", self.id, other.kind()),
         }
     }
-}
-
-/// A pipe whose readable end queues [`PIPE_CHUNKS`] chunks, for a stream the download's bytes go
-/// through to another thread (the service worker, a stager).
-pub(crate) fn pipe() -> Result<TransformStream, JsValue> {
-    let queued = web_sys::QueuingStrategy::new();
-    queued.set_high_water_mark(PIPE_CHUNKS);
-    TransformStream::new_with_transformer_and_writable_strategy_and_readable_strategy(
-        &js_sys::Object::new(),
-        &web_sys::QueuingStrategy::new(),
-        &queued,
-    )
 }
 
 /// Hands the file of a finished local save to the browser (`total` bytes).

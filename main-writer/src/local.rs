@@ -15,7 +15,7 @@
 
 use std::time::Duration;
 
-use js_sys::{Array, Function, Object, Promise, Reflect};
+use js_sys::{Array, Function, Promise, Reflect};
 use sluice_core::FileMeta;
 use sluice_worker_bus::web::{describe, ignore_rejection, sleep};
 use wasm_bindgen::prelude::*;
@@ -24,6 +24,7 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::WritableStreamDefaultWriter;
 
 use crate::error::SluiceError;
+use crate::js_calls::{call, global, method, object};
 
 /// The OPFS folder that holds staged files.
 const STAGING: &str = "sluice-staging";
@@ -31,29 +32,6 @@ const STAGING: &str = "sluice-staging";
 /// The Web Lock a page holds while a staged file is in use.
 fn lock_name(file: &str) -> String {
     format!("sluice-staged:{file}")
-}
-
-/// `target[name](...args)`.
-pub(crate) fn method(target: &JsValue, name: &str, args: &[&JsValue]) -> Result<JsValue, JsValue> {
-    let function: Function = Reflect::get(target, &name.into())?.dyn_into()?;
-    function.apply(target, &args.iter().collect::<Array>())
-}
-
-/// `target[name](...args)` to await (a promise, or a plain value).
-pub(crate) fn call(target: &JsValue, name: &str, args: &[&JsValue]) -> JsFuture {
-    JsFuture::from(method(target, name, args).map_or_else(|e| Promise::reject(&e), |v| Promise::resolve(&v)))
-}
-
-/// `{ key: value }`.
-pub(crate) fn object(key: &str, value: &JsValue) -> JsValue {
-    let object = Object::new();
-    let _ = Reflect::set(&object, &key.into(), value);
-    object.into()
-}
-
-/// `globalThis[name]`.
-pub(crate) fn global(name: &str) -> JsValue {
-    Reflect::get(&js_sys::global(), &name.into()).unwrap_or(JsValue::UNDEFINED)
 }
 
 fn navigator(name: &str) -> JsValue {
@@ -271,7 +249,7 @@ impl Staged {
 /// promise that the file is written.
 async fn piped(handle: &JsValue, what: &str) -> Result<(WritableStreamDefaultWriter, Promise), SluiceError> {
     let file = call(handle, "createWritable", &[]).await.map_err(|e| file_error(what, &e))?;
-    let pipe = crate::download::pipe()?;
+    let pipe = crate::js_calls::pipe()?;
     let written = pipe.readable().pipe_to(file.unchecked_ref());
     ignore_rejection(&written);
     Ok((pipe.writable().get_writer()?, written))

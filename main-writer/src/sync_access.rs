@@ -11,7 +11,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::{ReadableStream, WritableStreamDefaultWriter};
 
-use crate::local::{call, global, method, object};
+use crate::js_calls::{call, global, method, object};
 
 /// Whether this global has sync access handles (a dedicated worker).
 fn here() -> bool {
@@ -64,7 +64,7 @@ pub(crate) fn writer(handle: &JsValue) -> Option<(WritableStreamDefaultWriter, P
     if !here() {
         return None;
     }
-    let pipe = crate::download::pipe().ok()?;
+    let pipe = crate::js_calls::pipe().ok()?;
     let writer = pipe.writable().get_writer().ok()?;
     let written = future_to_promise(write_all(handle.clone(), pipe.readable()));
     sluice_worker_bus::web::ignore_rejection(&written);
