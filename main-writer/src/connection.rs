@@ -29,10 +29,10 @@ use crate::error::SluiceError;
 use crate::handoff::ToPage;
 
 /// The bus to the service worker.
-pub(crate) type PageBus = Bus<WebEndpoint>;
+pub(crate) type ServiceWorkerBus = Bus<WebEndpoint>;
 
-/// A download as its connection sees it: something to fail when its bus dies.
-pub(crate) trait Carried: sluice_core::Carried {
+/// A download its connection can fail (when its bus dies), beyond seeing whether it ended.
+pub(crate) trait Failable: sluice_core::Carried {
     /// Fails the download (no effect once it ended).
     fn fail(&self, e: SluiceError);
 }
@@ -98,7 +98,7 @@ impl Host {
 }
 
 enum Command {
-    Attach(Box<dyn Carried>, Reply),
+    Attach(Box<dyn Failable>, Reply),
     /// Bytes flow: the worker must not go idle.
     Active,
     /// Hands a download's URL to the browser's download manager.
@@ -108,7 +108,7 @@ enum Command {
     Close,
 }
 
-type Reply = oneshot::Sender<Result<PageBus, SluiceError>>;
+type Reply = oneshot::Sender<Result<ServiceWorkerBus, SluiceError>>;
 
 /// How often a download whose bytes flow sends the worker an event (see
 /// [`ConnectionHandle::active`]).
@@ -123,7 +123,7 @@ pub(crate) struct ConnectionHandle {
 impl ConnectionHandle {
     /// A bus for a new download, checked alive (a fresh connection if the service worker
     /// restarted); the download fails with the bus.
-    pub(crate) async fn attach(&self, download: Box<dyn Carried>) -> Result<PageBus, SluiceError> {
+    pub(crate) async fn attach(&self, download: Box<dyn Failable>) -> Result<ServiceWorkerBus, SluiceError> {
         let (reply, answer) = oneshot::channel();
         self.tx.try_send(Command::Attach(download, reply)).map_err(|_| SluiceError::SluiceClosed)?;
         answer.await.unwrap_or(Err(SluiceError::SluiceClosed))
@@ -174,7 +174,7 @@ pub(crate) fn spawn(host: Host, connected: Connected, timing: Timing) -> Connect
 struct Connection {
     host: Rc<Host>,
     timing: Timing,
-    state: PageConnection<Connected, Box<dyn Carried>, Reply, SluiceError>,
+    state: PageConnection<Connected, Box<dyn Failable>, Reply, SluiceError>,
     /// The frame that opened each download URL (a page's; a worker's page keeps its own).
     frames: LiteMap<String, HtmlIFrameElement>,
 }
@@ -456,7 +456,7 @@ async fn worker_run(registration: &ServiceWorkerRegistration, timeout: Duration)
 /// A bus that answered the handshake, and the run of the worker it goes to.
 #[derive(Clone)]
 pub(crate) struct Connected {
-    pub(crate) bus: PageBus,
+    pub(crate) bus: ServiceWorkerBus,
     run: Option<String>,
 }
 

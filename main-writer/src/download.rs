@@ -22,7 +22,7 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::WritableStreamDefaultWriter;
 
 use crate::args::Trigger;
-use crate::connection::{Carried, ConnectionHandle, PageBus, ACTIVE_EVERY};
+use crate::connection::{ConnectionHandle, Failable, ServiceWorkerBus, ACTIVE_EVERY};
 use crate::error::SluiceError;
 use crate::handoff::PageLink;
 use crate::local::{self, Finish, Target};
@@ -88,7 +88,7 @@ struct DownloadControl {
     tx: sluice_worker_bus::channel::Sender<SluiceError>,
 }
 
-impl Carried for DownloadControl {
+impl Failable for DownloadControl {
     fn fail(&self, e: SluiceError) {
         let _ = self.tx.try_send(e);
     }
@@ -289,7 +289,7 @@ struct Actor {
     writer: Writer<Bytes, SluiceError>,
     /// The transferred stream's writer (transfer path).
     stream: Option<WritableStreamDefaultWriter>,
-    bus: Option<PageBus>,
+    bus: Option<ServiceWorkerBus>,
     /// The caller's write or close that runs.
     reply: Option<Reply>,
     done: Option<oneshot::Sender<Result<u64, SluiceError>>>,

@@ -15,7 +15,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{MessageChannel, MessagePort, ReadableStream, RegistrationOptions, ServiceWorkerRegistration};
 
 use crate::args::{check_meta, Trigger};
-use crate::connection::{self, Connected, ConnectionHandle, Host, PageBus, Timing};
+use crate::connection::{self, Connected, ConnectionHandle, Host, ServiceWorkerBus, Timing};
 use crate::download::{Download, Plan};
 use crate::error::SluiceError;
 use crate::handoff::PageLink;
@@ -437,7 +437,7 @@ fn timing_of(options: &Options) -> Timing {
 }
 
 /// Posts a `ReadableStream` to the service worker: WebKit throws `DataCloneError`.
-async fn stream_transferable(bus: &PageBus, timeout: Duration) -> bool {
+async fn stream_transferable(bus: &ServiceWorkerBus, timeout: Duration) -> bool {
     let Ok(stream) = ReadableStream::new() else {
         return false;
     };

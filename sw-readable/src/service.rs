@@ -48,7 +48,7 @@ fn start() {
 
 thread_local! {
     /// This run of the worker: a page whose bus was opened to another run knows the bus is dead.
-    static INSTANCE: String = format!("{:016x}", (js_sys::Math::random() * 2f64.powi(53)) as u64);
+    static RUN: String = format!("{:016x}", (js_sys::Math::random() * 2f64.powi(53)) as u64);
 }
 
 /// A `message` event: `{ sluice: "connect", logLevel? }` with a port starts a connection for
@@ -98,7 +98,7 @@ pub fn handle_message(event: ExtendableMessageEvent) {
         }
         Some("instance") => {
             let answer = js_sys::Object::new();
-            let _ = Reflect::set(&answer, &"sluiceInstance".into(), &INSTANCE.with(|i| i.clone()).into());
+            let _ = Reflect::set(&answer, &"sluiceInstance".into(), &RUN.with(|i| i.clone()).into());
             let _ = port.post_message(&answer);
         }
         Some("stats") => spawn_local(async move {
