@@ -7,6 +7,7 @@
 //! - [`wire`]: the messages that cross `postMessage`, with their version and decoding.
 //! - [`window`]: the credit window of the fallback path, sender (page) and receiver (service worker).
 //! - [`coalesce`]: turns many small writes into chunks of a useful size.
+//! - [`control`]: the messages to the service worker itself, beside the bus.
 //! - [`connection`]: the page's connection to its service worker (checks, keepalive rounds, which download fails).
 //! - [`headers`]: file metadata to the download response's headers.
 //! - [`id`]: download ids and the service-worker URLs built from them.
@@ -40,6 +41,7 @@
 pub mod capability;
 pub mod coalesce;
 pub mod connection;
+pub mod control;
 pub mod headers;
 pub mod id;
 pub mod lease;
@@ -55,6 +57,7 @@ pub use capability::{
 };
 pub use coalesce::{Coalescer, Step};
 pub use connection::{Action, Checked, PageConnection, Refusal};
+pub use control::ToServiceWorker;
 pub use headers::{content_disposition, response_headers, sanitize_filename, HeaderError};
 pub use id::{DownloadId, DownloadUrl, PROBE_TITLE};
 pub use lease::{Lease, LeaseError};

@@ -10,11 +10,11 @@ use std::rc::Rc;
 use futures::channel::oneshot;
 use futures::future::{Fuse, LocalBoxFuture};
 use futures::FutureExt;
-use js_sys::{Object, Reflect};
+use js_sys::Reflect;
 use litemap::LiteMap;
 use sluice_core::wire::nonce;
-use sluice_core::{Action, Checked, LinkId, Message, PageConnection, Refusal};
-use sluice_worker_bus::web::{now, sleep, WebEndpoint};
+use sluice_core::{Action, Checked, LinkId, Message, PageConnection, Refusal, ToServiceWorker};
+use sluice_worker_bus::web::{now, sleep, to_js, WebEndpoint};
 use sluice_worker_bus::{Bus, BusConfig, BusError};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -85,9 +85,7 @@ impl Host {
         match self {
             Host::Page(registration) => {
                 if let Some(worker) = registration.active() {
-                    let message = Object::new();
-                    let _ = Reflect::set(&message, &"sluice".into(), &"keepalive".into());
-                    if let Err(e) = worker.post_message(&message) {
+                    if let Err(e) = worker.post_message(&to_js(&ToServiceWorker::Keepalive.encode())) {
                         log::warn!("keepalive: {}", sluice_worker_bus::web::describe(&e));
                     }
                 }
@@ -441,8 +439,7 @@ async fn worker_run(registration: &ServiceWorkerRegistration, timeout: Duration)
         }
     });
     channel.port1().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    let question = Object::new();
-    Reflect::set(&question, &"sluice".into(), &"instance".into()).ok()?;
+    let question = to_js(&ToServiceWorker::Run.encode());
     worker.post_message_with_transferable(&question, &js_sys::Array::of1(&channel.port2())).ok()?;
     let run = futures::select_biased! {
         run = rx.recv().fuse() => run.ok().flatten(),
@@ -468,11 +465,7 @@ pub(crate) async fn open_port(
 ) -> Result<MessagePort, SluiceError> {
     let worker = active_worker(registration, timing.timeout).await?;
     let channel = MessageChannel::new()?;
-    let hello = Object::new();
-    Reflect::set(&hello, &"sluice".into(), &"connect".into())?;
-    if timing.debug {
-        Reflect::set(&hello, &"logLevel".into(), &"debug".into())?;
-    }
+    let hello = to_js(&ToServiceWorker::Connect { debug: timing.debug }.encode());
     worker.post_message_with_transferable(&hello, &js_sys::Array::of1(&channel.port2()))?;
     Ok(channel.port1())
 }

@@ -3,8 +3,8 @@
 
 use js_sys::{Promise, Reflect};
 use sluice_core::wire::ErrorCode;
-use sluice_core::{response_headers, ClaimError, Claimed, DownloadUrl};
-use sluice_worker_bus::web::describe;
+use sluice_core::{response_headers, ClaimError, Claimed, DownloadUrl, ToServiceWorker};
+use sluice_worker_bus::web::{describe, to_js, JsSource};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, spawn_local};
@@ -51,59 +51,44 @@ thread_local! {
     static RUN: String = format!("{:016x}", (js_sys::Math::random() * 2f64.powi(53)) as u64);
 }
 
-/// A `message` event: `{ sluice: "connect", logLevel? }` with a port starts a connection for
-/// that page; `{ sluice: "instance" }` with a port gets `{ sluiceInstance }` back on it (this
-/// run's id; the message also starts a stopped worker); `{ sluice: "stats" }` with a port gets
-/// the debug counters back on it. Between versions of this worker: `{ sluice: "idle" }` from a
-/// newer one is answered `{ sluice: "take-over" }` once no download runs here, and on
-/// `take-over` the newer one skips waiting.
-/// `{ sluice: "keepalive" }` needs nothing: being an event of the worker is what keeps it
-/// running. Anything else is not Sluice's and is ignored.
+/// A `message` event: one of [`ToServiceWorker`]'s messages (those that take a port are
+/// answered or served over it); anything else is not Sluice's and is ignored.
 #[wasm_bindgen]
 pub fn handle_message(event: ExtendableMessageEvent) {
-    let data = event.data();
-    let kind = Reflect::get(&data, &"sluice".into()).ok().and_then(|v| v.as_string());
-    match kind.as_deref() {
+    let Some(message) = ToServiceWorker::decode(&JsSource(event.data())) else { return };
+    let port = event.ports().get(0).dyn_into::<MessagePort>().ok();
+    match (message, port) {
         // A new version of this worker is installing: it may take over once no download runs
         // here (taking over earlier would cut them: Firefox and WebKit stop the old worker).
-        Some("idle") => {
+        (ToServiceWorker::Idle, _) => {
             if let Some(newer) = event.source().and_then(|s| s.dyn_into::<ServiceWorker>().ok()) {
                 spawn_local(async move {
                     registry().when_idle().await;
-                    let take_over = js_sys::Object::new();
-                    let _ = Reflect::set(&take_over, &"sluice".into(), &"take-over".into());
-                    let _ = newer.post_message(&take_over);
+                    let _ = newer.post_message(&to_js(&ToServiceWorker::TakeOver.encode()));
                 });
             }
-            return;
         }
-        Some("take-over") => {
+        (ToServiceWorker::TakeOver, _) => {
             let global: ServiceWorkerGlobalScope = js_sys::global().unchecked_into();
             if let Ok(promise) = global.skip_waiting() {
                 sluice_worker_bus::web::ignore_rejection(&promise);
             }
-            return;
         }
-        _ => {}
-    }
-    let Ok(port) = event.ports().get(0).dyn_into::<MessagePort>() else {
-        return;
-    };
-    match kind.as_deref() {
-        Some("connect") => {
-            if Reflect::get(&data, &"logLevel".into()).ok().and_then(|v| v.as_string()).as_deref() == Some("debug") {
+        (ToServiceWorker::Connect { debug }, Some(port)) => {
+            if debug {
                 log::set_max_level(log::LevelFilter::Debug);
             }
             connection::spawn(port, connection::client_id(event.source()));
         }
-        Some("instance") => {
+        (ToServiceWorker::Run, Some(port)) => {
             let answer = js_sys::Object::new();
             let _ = Reflect::set(&answer, &"sluiceInstance".into(), &RUN.with(|i| i.clone()).into());
             let _ = port.post_message(&answer);
         }
-        Some("stats") => spawn_local(async move {
+        (ToServiceWorker::Stats, Some(port)) => spawn_local(async move {
             let _ = port.post_message(&debug_stats().await);
         }),
+        // Keepalive: being an event is all it does; a question without its port has no answer.
         _ => {}
     }
 }
@@ -115,9 +100,7 @@ pub fn handle_install() {
     let global: ServiceWorkerGlobalScope = js_sys::global().unchecked_into();
     match global.registration().active() {
         Some(active) => {
-            let idle = js_sys::Object::new();
-            let _ = Reflect::set(&idle, &"sluice".into(), &"idle".into());
-            if let Err(e) = active.post_message(&idle) {
+            if let Err(e) = active.post_message(&to_js(&ToServiceWorker::Idle.encode())) {
                 log::warn!("cannot ask the active worker to hand over: {}", describe(&e));
             }
         }

@@ -24,8 +24,8 @@ use crate::endpoint::{Endpoint, Inbound, Listener, PostError, Rejected};
 /// Key of the attachment beside the frame.
 const DATA: &str = "data";
 
-/// A frame's plain object as a JavaScript value.
-fn to_js(value: &Value) -> JsValue {
+/// A frame's (or another message's) plain object as a JavaScript value.
+pub fn to_js(value: &Value) -> JsValue {
     match value {
         Value::Number(n) => JsValue::from_f64(*n),
         Value::Text(s) => JsValue::from_str(s),
@@ -56,16 +56,17 @@ fn encode(frame: &Frame, attachment: Option<JsValue>) -> Result<(JsValue, Array)
     Ok((value, transfer))
 }
 
-/// A received JavaScript value, read field by field by core's decoder.
-struct Received(JsValue);
+/// A received JavaScript value, read field by field by core's decoders.
+#[derive(Debug)]
+pub struct JsSource(pub JsValue);
 
-impl Source for Received {
+impl Source for JsSource {
     fn field(&self, key: &str) -> Option<Self> {
         if !self.0.is_object() {
             return None;
         }
         let value = Reflect::get(&self.0, &JsValue::from_str(key)).ok()?;
-        (!value.is_undefined() && !value.is_null()).then_some(Received(value))
+        (!value.is_undefined() && !value.is_null()).then_some(JsSource(value))
     }
 
     fn number(&self) -> Option<f64> {
@@ -87,7 +88,7 @@ fn decode(data: &JsValue, origin: &str, expected_origin: &str) -> Inbound<JsValu
         return Err(Rejected::PeerBroken(why.chars().take(1000).collect()));
     }
     check_shape(data)?;
-    let frame = Frame::decode(&Received(data.clone()))?;
+    let frame = Frame::decode(&JsSource(data.clone()))?;
     let attachment = Reflect::get(data, &DATA.into()).ok().filter(|v| !v.is_undefined() && !v.is_null());
     Ok((frame, attachment))
 }
