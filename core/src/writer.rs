@@ -358,6 +358,10 @@ impl<B: Buffer, E: Clone + std::fmt::Display + From<SendError>> Writer<B, E> {
         if self.job.take().is_some() {
             self.outputs.push_back(Output::Settled(Err(e.clone())));
         }
+        // A fallback close settles Ok right behind its Close: if telling that failed, it fails.
+        if let Some(next @ Output::Settled(Ok(()))) = self.outputs.front_mut() {
+            *next = Output::Settled(Err(e.clone()));
+        }
         self.pending = None;
         self.outcome = Some(Err(e.clone()));
         self.outputs.push_back(Output::Failed(e));
@@ -417,6 +421,20 @@ mod tests {
         assert_eq!(drain(&mut w), vec![Output::Done(95)]);
         assert!(w.is_ended());
         assert_eq!(w.handle_write(vec![1]), Err(Refused::Ended(SendError::Closed)));
+    }
+
+    #[test]
+    fn a_close_whose_close_message_cannot_be_told_settles_with_the_failure() {
+        let mut w = writer(TransferPath::Fallback, None);
+        w.handle_grant(2, 100);
+        w.handle_close().unwrap();
+        let tell = w.poll_output();
+        assert!(matches!(tell, Some(Output::Tell(Message::Close { .. }))), "{tell:?}");
+        // Telling it failed (the bus broke): the close must not settle Ok.
+        w.handle_fail(SendError::Failed("the port broke".into()));
+        let out = drain(&mut w);
+        assert!(!out.contains(&Output::Settled(Ok(()))), "{out:?}");
+        assert!(out.contains(&Output::Settled(Err(SendError::Failed("the port broke".into())))), "{out:?}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use std::rc::Rc;
 
 use futures::channel::oneshot;
-use futures::future::{Fuse, LocalBoxFuture};
+use futures::future::{Fuse, FusedFuture, LocalBoxFuture};
 use futures::FutureExt;
 use js_sys::Reflect;
 use litemap::LiteMap;
@@ -212,6 +212,10 @@ impl Connection {
                 }
             }
             if self.state.is_closed() {
+                // A check that runs is let finish: its steps take their listeners off as they end.
+                if !checking.is_terminated() {
+                    spawn_local(checking.map(drop));
+                }
                 return self.end();
             }
             // Due at its time, however many commands come meanwhile.

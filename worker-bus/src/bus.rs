@@ -397,11 +397,16 @@ impl<E: Endpoint> Drop for SlotGuard<E> {
     }
 }
 
+/// What [`State::remove`] took out, to drop once the state is no longer borrowed: dropping a
+/// mailbox's last sender drops the requests queued in it, whose responders answer over the bus.
+type Removed<E> =
+    (Option<crate::channel::Sender<Incoming<E>>>, Option<oneshot::Sender<Answer<<E as Endpoint>::Attachment>>>);
+
 impl<E: Endpoint> State<E> {
-    fn remove(&mut self, orphan: Orphan) {
+    fn remove(&mut self, orphan: Orphan) -> Removed<E> {
         match orphan {
-            Orphan::Actor(address) => drop(self.actors.remove(&address)),
-            Orphan::Request(req) => drop(self.requests.take(req)),
+            Orphan::Actor(address) => (self.actors.remove(&address), None),
+            Orphan::Request(req) => (None, self.requests.take(req)),
         }
     }
 }
@@ -410,19 +415,20 @@ impl<E: Endpoint> Inner<E> {
     /// Removes what a dropped handle left; if the state is borrowed just now (the drop came
     /// from inside the bus), it is removed at the state's next use instead.
     fn tidy(&self, orphan: Orphan) {
-        match self.state.try_borrow_mut() {
+        let removed = match self.state.try_borrow_mut() {
             Ok(mut state) => state.remove(orphan),
-            Err(_) => self.orphans.borrow_mut().push(orphan),
-        }
+            Err(_) => return self.orphans.borrow_mut().push(orphan),
+        };
+        drop(removed);
     }
 
     /// The state to change, once what was left to remove is gone.
     fn state(&self) -> std::cell::RefMut<'_, State<E>> {
-        let mut state = self.state.borrow_mut();
         for orphan in self.orphans.take() {
-            state.remove(orphan);
+            let removed = self.state.borrow_mut().remove(orphan);
+            drop(removed);
         }
-        state
+        self.state.borrow_mut()
     }
 
     /// Posts now, whatever the handshake state (hello, welcome).

@@ -172,7 +172,10 @@ pub fn ignore_rejection(promise: &js_sys::Promise) {
 /// Resolves after `duration` (`setTimeout` of whatever global this runs in); dropped before,
 /// its timeout is cleared. At most `i32::MAX` ms (about 24 days), `setTimeout`'s limit.
 pub fn sleep(duration: std::time::Duration) -> gloo_timers::future::TimeoutFuture {
-    let ms = duration.as_millis().min(i32::MAX as u128) as u32;
+    // Rounded up: a timer must not wake before its deadline (and sleep again for nothing).
+    let ms =
+        duration.as_secs().saturating_mul(1000).saturating_add(u64::from(duration.subsec_nanos().div_ceil(1_000_000)));
+    let ms = ms.min(i32::MAX as u64) as u32;
     gloo_timers::future::TimeoutFuture::new(ms)
 }
 
