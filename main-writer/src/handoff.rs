@@ -1,5 +1,5 @@
 //! A Sluice handed to a worker, the worker's end: the page makes a `MessagePort`
-//! ([`crate::Sluice::hand_off`]; its end is [`crate::serve_worker`])
+//! ([`crate::Sluice::hand_off`]; its end is the page's `serve_worker`)
 //! that a dedicated or shared worker adopts ([`crate::Sluice::adopt`]). Over that port the
 //! worker asks its page for what only a page has: new ports to the service worker (the worker's
 //! buses then go straight to it, so no chunk passes the page), the opening of a download's URL,
@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use futures::FutureExt;
-use js_sys::{Object, Reflect};
+use js_sys::Reflect;
 use sluice_worker_bus::web::{describe, sleep};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -24,6 +24,7 @@ use web_sys::{MessageEvent, MessagePort};
 
 use crate::args::Trigger;
 use crate::error::SluiceError;
+use crate::js_calls::{field, listen, message};
 
 /// What a worker's download asks of the page.
 #[derive(Debug, Clone)]
@@ -32,31 +33,6 @@ pub(crate) enum ToPage {
     Open { url: String, trigger: Trigger },
     /// The download at `url` ended (`finished`: served whole): let go of what opened it.
     Ended { url: String, finished: bool },
-}
-
-pub(crate) fn message(kind: &str, fields: &[(&str, JsValue)]) -> Object {
-    let message = Object::new();
-    let _ = Reflect::set(&message, &"sluice".into(), &kind.into());
-    for (key, value) in fields {
-        let _ = Reflect::set(&message, &(*key).into(), value);
-    }
-    message
-}
-
-pub(crate) fn field(data: &JsValue, key: &str) -> JsValue {
-    Reflect::get(data, &key.into()).unwrap_or(JsValue::UNDEFINED)
-}
-
-/// The data of each message that arrives on `port`, while the returned closure lives.
-pub(crate) fn listen(
-    port: &MessagePort,
-) -> (sluice_worker_bus::channel::Receiver<JsValue>, Closure<dyn FnMut(MessageEvent)>) {
-    let (tx, rx) = sluice_worker_bus::channel::unbounded();
-    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-        let _ = tx.try_send(event.data());
-    });
-    port.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    (rx, on_message)
 }
 
 /// The next message of `messages`, if one comes within `timeout`.

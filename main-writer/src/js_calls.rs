@@ -5,7 +5,7 @@ use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::TransformStream;
+use web_sys::{MessageEvent, MessagePort, TransformStream};
 
 /// Chunks the page's end of a transfer pipe holds, so that a write need not wait for the
 /// service worker's next read (each read is a round trip between the two).
@@ -32,6 +32,33 @@ pub(crate) fn object(key: &str, value: &JsValue) -> JsValue {
 /// `globalThis[name]`.
 pub(crate) fn global(name: &str) -> JsValue {
     Reflect::get(&js_sys::global(), &name.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// `{ sluice: kind, ...fields }`: a message of the hand-off between a page and its worker.
+pub(crate) fn message(kind: &str, fields: &[(&str, JsValue)]) -> Object {
+    let message = Object::new();
+    let _ = Reflect::set(&message, &"sluice".into(), &kind.into());
+    for (key, value) in fields {
+        let _ = Reflect::set(&message, &(*key).into(), value);
+    }
+    message
+}
+
+/// `data[key]` (undefined where there is none).
+pub(crate) fn field(data: &JsValue, key: &str) -> JsValue {
+    Reflect::get(data, &key.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// The data of each message that arrives on `port`, while the returned closure lives.
+pub(crate) fn listen(
+    port: &MessagePort,
+) -> (sluice_worker_bus::channel::Receiver<JsValue>, Closure<dyn FnMut(MessageEvent)>) {
+    let (tx, rx) = sluice_worker_bus::channel::unbounded();
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        let _ = tx.try_send(event.data());
+    });
+    port.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    (rx, on_message)
 }
 
 /// A pipe whose readable end queues [`PIPE_CHUNKS`] chunks, for a stream the download's bytes go

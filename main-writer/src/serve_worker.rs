@@ -12,7 +12,7 @@ use web_sys::{MessagePort, ServiceWorkerRegistration};
 
 use crate::args::Trigger;
 use crate::connection::{open_port, ConnectionHandle, Timing};
-use crate::handoff::{field, listen, message};
+use crate::js_calls::{field, listen, message};
 use crate::local;
 
 /// What a page that saves without a service worker does for its worker.
