@@ -218,7 +218,13 @@ async function playwrightBrowser(type: BrowserType, baseURL: string, downloadDir
   };
 }
 
-async function webdriverBrowser(engine: 'chromium' | 'firefox' | 'webkit' | 'safari', baseURL: string, downloadDir: string, firefoxPrefs: object) {
+async function webdriverBrowser(
+  engine: 'chromium' | 'firefox' | 'webkit' | 'safari',
+  baseURL: string,
+  downloadDir: string,
+  firefoxPrefs: object,
+  automaticDownloads: boolean,
+) {
   let driver: WebDriver;
   if (engine === 'chromium') {
     // Chromium as a user runs it: tabs behind the front one are hidden (Playwright keeps every
@@ -231,7 +237,9 @@ async function webdriverBrowser(engine: 'chromium' | 'firefox' | 'webkit' | 'saf
         prefs: {
           'download.default_directory': downloadDir,
           'download.prompt_for_download': false,
-          'profile.default_content_setting_values.automatic_downloads': 1,
+          // 1: allowed; unset, a page's second automatic download asks the user first, and the
+          // automation cannot answer: the download is refused, as a new user who says no.
+          ...(automaticDownloads ? { 'profile.default_content_setting_values.automatic_downloads': 1 } : {}),
         },
       },
     });
@@ -297,6 +305,7 @@ export const test = base.extend<{
   firefoxPrefs: Record<string, unknown>;
   chromiumArgs: string[];
   chromiumVia: 'playwright' | 'chromedriver';
+  automaticDownloads: boolean;
   driver: Browser;
 }>({
   engine: ['chromium', { option: true }],
@@ -306,7 +315,9 @@ export const test = base.extend<{
   chromiumArgs: [[], { option: true }],
   /** How the tests of one file drive Chromium: chromedriver where a tab must be hidden. */
   chromiumVia: ['playwright', { option: true }],
-  driver: async ({ engine, baseURL, firefoxPrefs, chromiumArgs, chromiumVia }, use, testInfo) => {
+  /** Chromium (chromedriver) lets a page start many downloads without asking; `false`: as a new user's. */
+  automaticDownloads: [true, { option: true }],
+  driver: async ({ engine, baseURL, firefoxPrefs, chromiumArgs, chromiumVia, automaticDownloads }, use, testInfo) => {
     const missing = unavailable(engine);
     testInfo.skip(missing !== null, missing ?? '');
     const downloadDir =
@@ -315,7 +326,7 @@ export const test = base.extend<{
     const raw =
       engine === 'chromium' && chromiumVia === 'playwright' ? await playwrightBrowser(chromium, url, downloadDir, chromiumArgs)
       : engine === 'playwright-webkit' ? await playwrightBrowser(webkit, url, downloadDir)
-      : await webdriverBrowser(engine, url, downloadDir, firefoxPrefs);
+      : await webdriverBrowser(engine, url, downloadDir, firefoxPrefs, automaticDownloads);
     testInfo.annotations.push({ type: 'engine', description: raw.version });
     const goto = (path: string) => raw.goto(/^[a-z]+:/.test(path) ? path : url + path);
     const open = async () => {

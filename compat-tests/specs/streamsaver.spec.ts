@@ -2,7 +2,7 @@
 // the pinned npm package, served unmodified except the script tag that loads the library
 // (`cargo xtask serve` rewrites it: /streamsaver-examples/).
 import { readFileSync } from 'node:fs';
-import { test, expect, figure, rowsOf, waitForFile, type Browser } from '../fixtures';
+import { test, expect, figure, notApplicable, rowsOf, waitForFile, type Browser } from '../fixtures';
 import { expectedSha256, fileSha256 } from '../data';
 import { describeOnDisk, onDisk, visiblyFailed } from '../downloads';
 
@@ -128,4 +128,59 @@ test("StreamSaver's example write-slowly.html: a byte a second, sized", rowsOf('
   await driver.evaluate(() => void ((document.getElementById('$num') as HTMLInputElement).value = '4'));
   await click(driver, '$start');
   expect(readFileSync(await waitForFile(driver.downloadDir, 'sample.txt', 4, 60_000), 'utf8')).toBe('aaaa');
+});
+
+test.describe('a download the browser refuses', () => {
+  // As a new user's Chromium: a page's second automatic download waits for a permission the
+  // automation never gives, so Chromium cancels it.
+  test.use({ chromiumVia: 'chromedriver', automaticDownloads: false });
+
+  test("the drop-in's close() and Sluice's done reject with cancelled, and nothing is saved", rowsOf('refused-download'), async ({ driver }) => {
+    if (driver.engine !== 'chromium') notApplicable('only Chromium asks before a page\'s second automatic download');
+    await driver.open();
+    const size = 5 * 1048576 + 3;
+    const result = await driver.evaluate(async (size) => {
+      await new Promise((resolve, reject) => {
+        const script = document.createElement('script');
+        script.src = '/streamsaver.js';
+        script.onload = resolve;
+        script.onerror = reject;
+        document.head.append(script);
+      });
+      const streamSaver = (window as any).streamSaver;
+      const outcome = (p: Promise<unknown>) => p.then(() => 'resolved', (e: any) => e.code ?? String(e));
+      const dropIn = async (name: string) => {
+        const writer = streamSaver.createWriteStream(name, { size }).getWriter();
+        const written = await outcome(writer.write(window.sluiceTest.bytes(0, size)));
+        return { written, closed: await outcome(writer.close()) };
+      };
+      // The first automatic download is allowed; the ones after it wait for the user.
+      const first = await dropIn('allowed.bin');
+      const refused = await dropIn('refused-drop-in.bin');
+      const direct: Record<string, unknown> = {};
+      for (const mode of ['auto', 'fallback']) {
+        const sluice = await window.sluice.Sluice.register({ mode });
+        const dl = sluice.createDownload(`refused-${mode}.bin`, { size });
+        const writer = dl.writable.getWriter();
+        const written = await outcome(writer.write(window.sluiceTest.bytes(0, size)).then(() => writer.close()));
+        direct[sluice.mode] = { written, done: await outcome(dl.done) };
+        sluice.close();
+      }
+      return { first, refused, direct };
+    }, size);
+    expect(result.first, 'the first download, allowed').toEqual({ written: 'resolved', closed: 'resolved' });
+    expect(result.refused.closed, "the drop-in's close() of a refused download").toBe('cancelled');
+    for (const [mode, r] of Object.entries(result.direct)) {
+      expect((r as { done: string }).done, `done of a refused download (${mode})`).toBe('cancelled');
+    }
+    const file = await waitForFile(driver.downloadDir, 'allowed.bin', size, 30_000);
+    expect(await fileSha256(file)).toBe(expectedSha256(size));
+    await sleep(2000);
+    const names = ['refused-drop-in.bin', 'refused-auto.bin', 'refused-fallback.bin'];
+    const seen = names.map((n) => `${n}: ${describeOnDisk(onDisk(driver.downloadDir, n))}`);
+    for (const n of names) {
+      expect(visiblyFailed(onDisk(driver.downloadDir, n)), seen.join('; ')).toBe(true);
+    }
+    figure('refused-download', `drop-in close(): ${result.refused.closed}; done: ${Object.entries(result.direct).map(([m, r]) => `${m} ${(r as { done: string }).done}`).join(', ')}; on disk: ${seen.join('; ')}`);
+  });
 });

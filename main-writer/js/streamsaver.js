@@ -50,13 +50,20 @@
     };
     if (options != null && typeof options !== 'object') refuse('options', options);
     if (writableStrategy != null && typeof writableStrategy !== 'object') refuse('writableStrategy', writableStrategy);
-    // Sluice's writer, once Sluice is registered; writes wait for it.
-    const writer = registered().then((s) => s.createWriteStream(String(filename), size === undefined ? {} : { size }).getWriter());
+    // Sluice's download, once Sluice is registered; writes wait for it.
+    const download = registered().then((s) => s.createDownload(String(filename), size === undefined ? {} : { size }));
+    const writer = download.then((d) => d.writable.getWriter());
     // Seen by the first write or close; the inner writer's `closed` fails with the outer stream.
     writer.then((w) => w.closed.catch(() => {}), () => {});
+    download.then((d) => d.done.catch(() => {}), () => {});
     return new WritableStream({
       write: async (chunk) => (await writer).write(chunk),
-      close: async () => (await writer).close(),
+      // Resolves once the file is saved: a download the browser refused or cancelled after the
+      // last write (Chromium asks before a page's second automatic download) rejects it.
+      close: async () => {
+        await (await writer).close();
+        await (await download).done;
+      },
       abort: async (reason) => (await writer).abort(reason),
     }, writableStrategy);
   }

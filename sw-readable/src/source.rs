@@ -29,7 +29,7 @@ pub(crate) struct PullStream {
 /// Text for a cancel reason; Chromium hands the service worker none.
 pub(crate) fn describe_reason(reason: &JsValue) -> String {
     if reason.is_undefined() {
-        return "the browser gave no reason".to_string();
+        return "cancelled in the browser, no reason given: by the user, or refused (Chromium asks before a page's second automatic download)".to_string();
     }
     sluice_worker_bus::web::describe(reason)
 }
