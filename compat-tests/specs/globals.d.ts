@@ -15,6 +15,8 @@ declare global {
       streamTransferable(): boolean;
       /** A Sluice a spec keeps between two `evaluate` calls. */
       current?: import('../../dist/sluice').Sluice;
+      /** Loads the StreamSaver drop-in (dist/streamsaver.js) with a script tag. */
+      streamSaver(): Promise<any>;
       produce(kind: 'dedicated' | 'shared', message: { port?: MessagePort; control?: MessagePort; name: string; [key: string]: unknown }): Promise<any>;
       stats(): Promise<{ open: number; served: number; connections: number; maxQueuedChunks: number; maxQueuedBytes: number }>;
     };

@@ -312,14 +312,7 @@ test.describe('an insecure context', () => {
     expect(await fileSha256(file)).toBe(expectedSha256(SMALL));
     // The StreamSaver drop-in saves there too.
     await driver.evaluate(async (size) => {
-      await new Promise((resolve, reject) => {
-        const script = document.createElement('script');
-        script.src = '/streamsaver.js';
-        script.onload = resolve;
-        script.onerror = reject;
-        document.head.append(script);
-      });
-      const streamSaver = (window as unknown as { streamSaver: { createWriteStream(n: string, o: object): WritableStream } }).streamSaver;
+      const streamSaver = await window.sluiceTest.streamSaver();
       await window.sluiceTest.write(streamSaver.createWriteStream('insecure-drop-in.bin', { size }), size);
     }, SMALL);
     const dropIn = await waitForFile(driver.downloadDir, 'insecure-drop-in.bin', SMALL, 60_000);

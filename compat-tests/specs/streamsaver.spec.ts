@@ -21,14 +21,7 @@ test('the drop-in: createWriteStream returns a WritableStream at once, saves byt
   await driver.open();
   const size = 32 * 1048576 + 5;
   const result = await driver.evaluate(async (size) => {
-    await new Promise((resolve, reject) => {
-      const script = document.createElement('script');
-      script.src = '/streamsaver.js';
-      script.onload = resolve;
-      script.onerror = reject;
-      document.head.append(script);
-    });
-    const streamSaver = (window as any).streamSaver;
+    const streamSaver = await window.sluiceTest.streamSaver();
     const notes: string[] = [];
     const info = console.info;
     console.info = (...args: unknown[]) => notes.push(args.join(' '));
@@ -140,14 +133,7 @@ test.describe('a download the browser refuses', () => {
     await driver.open();
     const size = 5 * 1048576 + 3;
     const result = await driver.evaluate(async (size) => {
-      await new Promise((resolve, reject) => {
-        const script = document.createElement('script');
-        script.src = '/streamsaver.js';
-        script.onload = resolve;
-        script.onerror = reject;
-        document.head.append(script);
-      });
-      const streamSaver = (window as any).streamSaver;
+      const streamSaver = await window.sluiceTest.streamSaver();
       const outcome = (p: Promise<unknown>) => p.then(() => 'resolved', (e: any) => e.code ?? String(e));
       const dropIn = async (name: string) => {
         const writer = streamSaver.createWriteStream(name, { size }).getWriter();
