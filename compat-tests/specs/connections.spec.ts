@@ -31,6 +31,44 @@ test('50 register() and close(): the service worker drops every connection it no
   expect(result.done).toBe(4);
 });
 
+test('300 connects that never say hello: at most 256 kept, each ended within 15 s, and the page saves again', rowsOf('connections'), async ({ driver }) => {
+  test.setTimeout(120_000);
+  await driver.open();
+  const result = await driver.evaluate(async () => {
+    const base = await window.sluice.Sluice.register({});
+    const before = (await window.sluiceTest.stats()).connections;
+    const registration = (await navigator.serviceWorker.getRegistration('./'))!;
+    // Ports whose page end never speaks (kept here, so they are not collected).
+    const silent = Array.from({ length: 300 }, () => new MessageChannel());
+    for (const channel of silent) registration.active!.postMessage({ sluice: 'connect' }, [channel.port2]);
+    let peak = 0;
+    const start = performance.now();
+    let now = before;
+    for (;;) {
+      now = (await window.sluiceTest.stats()).connections;
+      peak = Math.max(peak, now);
+      if ((now <= before && peak > before) || performance.now() - start > 40_000) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const endedAfter = (performance.now() - start) / 1000;
+    const dl = base.createDownload('after-silent.bin', { size: 4, trigger: 'none' });
+    const reading = fetch(dl.url).then((r) => r.arrayBuffer());
+    await window.sluiceTest.write(dl.writable, 4);
+    const done = await dl.done;
+    const fresh = await window.sluice.Sluice.register({});
+    fresh.close();
+    base.close();
+    return { before, peak, now, endedAfter, body: (await reading).byteLength, done, silent: silent.length };
+  });
+  figure('connections', `300 silent connects: ${result.peak} kept at most, all ended after ${result.endedAfter.toFixed(1)} s`);
+  expect(result.peak, 'connections kept at once').toBeLessThanOrEqual(256);
+  expect(result.peak, 'the silent ones were taken').toBeGreaterThan(result.before);
+  expect(result.now, 'connections once the silent ones ended').toBe(result.before);
+  expect(result.endedAfter).toBeLessThan(25);
+  expect(result.body).toBe(4);
+  expect(result.done).toBe(4);
+});
+
 const GiB = 1 << 30;
 
 test('one write() of a 1 GiB buffer is byte-exact and never copied whole into wasm', rowsOf('large-write'), async ({ driver }) => {

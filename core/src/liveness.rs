@@ -170,7 +170,13 @@ pub struct Tick {
     pub check_client: bool,
     /// Ping the page (answered within [`Watch::ping_timeout`], or the page is gone).
     pub ping: bool,
+    /// The page never finished its handshake: end the connection.
+    pub silent: bool,
 }
+
+/// The most connections a service worker keeps at once (from every page and worker); a
+/// `connect` past it is refused.
+pub const MAX_CONNECTIONS: usize = 256;
 
 /// The service worker's watch over one page, while the page has downloads open (none
 /// otherwise: an idle connection costs nothing): a short client check at every tick, so that a
@@ -186,6 +192,8 @@ pub struct Watch {
     /// The port's `close` event tells when the page goes: no client checks.
     close_events: bool,
     ticks: u32,
+    /// Until the page's handshake (see [`Watch::handle_started`]): when its time is up.
+    hello_due: Option<Duration>,
 }
 
 impl Watch {
@@ -193,7 +201,14 @@ impl Watch {
     /// `ping_timeout`; client checks only without `close_events`.
     pub fn new(every: Duration, ping_every_ticks: u32, ping_timeout: Duration, close_events: bool) -> Self {
         let ping_every_ticks = ping_every_ticks.max(1);
-        Self { schedule: Keepalive::new(every), ping_every_ticks, ping_timeout, close_events, ticks: 0 }
+        Self {
+            schedule: Keepalive::new(every),
+            ping_every_ticks,
+            ping_timeout,
+            close_events,
+            ticks: 0,
+            hello_due: None,
+        }
     }
 
     /// The defaults: a tick every second, a ping every fifth, answered within 15 s.
@@ -212,18 +227,35 @@ impl Watch {
         self.schedule.handle_carrying(open, now);
     }
 
-    /// When the next tick is due, if downloads are open.
+    /// The connection started at `now`: the page must finish its handshake within the ping
+    /// timeout, or the connection ends (a `connect` that never says hello holds nothing long).
+    pub fn handle_started(&mut self, now: Duration) {
+        self.hello_due = Some(now + self.ping_timeout);
+    }
+
+    /// The page finished its handshake.
+    pub fn handle_hello(&mut self) {
+        self.hello_due = None;
+    }
+
+    /// When the next tick is due: while downloads are open, or a handshake is awaited.
     pub fn poll_deadline(&self) -> Option<Duration> {
-        self.schedule.poll_deadline()
+        match (self.schedule.poll_deadline(), self.hello_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Time passed to `now`: the tick that is due, if one is (the next is one period later).
     pub fn handle_timeout(&mut self, now: Duration) -> Option<Tick> {
+        if self.hello_due.is_some_and(|due| now >= due) {
+            return Some(Tick { check_client: false, ping: false, silent: true });
+        }
         if !self.schedule.handle_timeout(now) {
             return None;
         }
         self.ticks = self.ticks.wrapping_add(1);
-        Some(Tick { check_client: !self.close_events, ping: self.ticks % self.ping_every_ticks == 0 })
+        Some(Tick { check_client: !self.close_events, ping: self.ticks % self.ping_every_ticks == 0, silent: false })
     }
 }
 
@@ -357,5 +389,24 @@ mod tests {
         told.handle_downloads(true, s(0));
         let tick = told.handle_timeout(s(1)).unwrap();
         assert!(!tick.check_client && tick.ping, "where the port's close event tells, no client checks; pings go on");
+    }
+
+    #[test]
+    fn a_connection_that_never_says_hello_ends_and_one_that_did_costs_nothing() {
+        let s = Duration::from_secs;
+        let mut silent = Watch::new(s(1), 5, s(15), false);
+        silent.handle_started(s(100));
+        silent.handle_downloads(false, s(100));
+        assert_eq!(silent.poll_deadline(), Some(s(115)), "the handshake is waited for the ping timeout");
+        assert_eq!(silent.handle_timeout(s(114)), None);
+        assert!(silent.handle_timeout(s(115)).is_some_and(|t| t.silent), "no hello: it ends");
+
+        let mut greeted = Watch::new(s(1), 5, s(15), false);
+        greeted.handle_started(s(100));
+        greeted.handle_hello();
+        greeted.handle_downloads(false, s(101));
+        assert_eq!(greeted.poll_deadline(), None, "after the hello an idle connection is not watched");
+        greeted.handle_downloads(true, s(102));
+        assert!(greeted.handle_timeout(s(200)).is_some_and(|t| !t.silent));
     }
 }

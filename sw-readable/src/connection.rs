@@ -11,7 +11,9 @@ use futures::FutureExt;
 use js_sys::Reflect;
 use sluice_core::wire::nonce;
 use sluice_core::wire::ErrorCode;
-use sluice_core::{Address, ConnectionId, DownloadId, FileMeta, Message, OpenError, TransferPath, Watch};
+use sluice_core::{
+    Address, ConnectionId, DownloadId, FileMeta, Message, OpenError, TransferPath, Watch, MAX_CONNECTIONS,
+};
 use sluice_worker_bus::web::{now, sleep, WebEndpoint};
 use sluice_worker_bus::{Bus, BusConfig, BusError, Incoming};
 use wasm_bindgen::prelude::*;
@@ -57,6 +59,7 @@ enum End {
     PortClosed,
     ClientGone,
     NoPong(BusError),
+    NoHello,
 }
 
 impl End {
@@ -67,12 +70,18 @@ impl End {
             End::PortClosed => "the page is gone (its port closed)".into(),
             End::ClientGone => "the page is gone (closed or navigated away)".into(),
             End::NoPong(e) => format!("the page stopped answering ({e})"),
+            End::NoHello => "the page never finished its handshake".into(),
         }
     }
 }
 
-/// Starts a connection over `port` for the page whose client id is `client` (if known).
+/// Starts a connection over `port` for the page whose client id is `client` (if known); refused
+/// (the port closed: the page's handshake fails) past [`MAX_CONNECTIONS`].
 pub(crate) fn spawn(port: MessagePort, client: Option<String>) {
+    if live_connections() >= MAX_CONNECTIONS {
+        log::warn!("a connect past {MAX_CONNECTIONS} connections is refused");
+        return port.close();
+    }
     spawn_local(run(port, client));
 }
 
@@ -106,6 +115,7 @@ async fn run(port: MessagePort, client: Option<String>) {
     let Ok((control, mailbox)) = bus.actor(Address::Control) else { return };
     let mut downloads: Vec<DownloadHandle> = Vec::new();
     let mut watch = Watch::with_close_events(close_events);
+    watch.handle_started(now());
     let end = loop {
         downloads.retain(|d| !d.is_finished());
         watch.handle_downloads(!downloads.is_empty(), now());
@@ -125,7 +135,15 @@ async fn run(port: MessagePort, client: Option<String>) {
                 }
             },
             end = closed.recv().fuse() => break end.unwrap_or(End::PortClosed),
-            () = tick.fuse() => if let Some(tick) = watch.handle_timeout(now()) {
+            () = tick.fuse() => if let Some(tick) = {
+                if bus.is_ready() {
+                    watch.handle_hello();
+                }
+                watch.handle_timeout(now())
+            } {
+                if tick.silent {
+                    break End::NoHello;
+                }
                 // Both beside the loop: their answers come back as an end, if the page is gone.
                 if let (true, Some(client)) = (tick.check_client, &client) {
                     spawn_local(check_client(client.clone(), closed_tx.clone()));

@@ -24,7 +24,8 @@ pub(crate) enum Command {
     },
 }
 
-/// Sends to one download's actor. Sending never blocks; a finished actor ignores it.
+/// Sends to one download's actor. Sending never blocks; a finished actor ignores it, and so
+/// does one already told to fail (the first reason wins: nothing piles up).
 #[derive(Clone, Debug)]
 pub(crate) struct DownloadHandle {
     tx: sluice_worker_bus::channel::Sender<Command>,
@@ -33,7 +34,7 @@ pub(crate) struct DownloadHandle {
 impl DownloadHandle {
     /// A handle and the actor's end of it.
     pub(crate) fn new() -> (Self, sluice_worker_bus::channel::Receiver<Command>) {
-        let (tx, rx) = sluice_worker_bus::channel::unbounded();
+        let (tx, rx) = sluice_worker_bus::channel::bounded(1);
         (Self { tx }, rx)
     }
 

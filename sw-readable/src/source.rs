@@ -29,7 +29,8 @@ pub(crate) struct PullStream {
 /// Text for a cancel reason; Chromium hands the service worker none.
 pub(crate) fn describe_reason(reason: &JsValue) -> String {
     if reason.is_undefined() {
-        return "cancelled in the browser, no reason given: by the user, or refused (Chromium asks before a page's second automatic download)".to_string();
+        return "cancelled by the user, or refused by the browser (Chromium asks before a second automatic download)"
+            .to_string();
     }
     sluice_worker_bus::web::describe(reason)
 }
