@@ -29,7 +29,7 @@ async function writeAll(writer, size, rate) {
   await writer.close();
 }
 
-async function produce({ port, name, size, declared = size, mode, rate = Infinity, control }) {
+async function produce({ port, name, size, declared = size, mode, rate = Infinity, control, close = false }) {
   // The control (compat-tests/demo/control/sw.js): the same bytes into a stream transferred to
   // a service worker that answers with it, no Sluice.
   if (control) {
@@ -45,6 +45,8 @@ async function produce({ port, name, size, declared = size, mode, rate = Infinit
   await writeAll(dl.writable.getWriter(), size, rate);
   const done = await dl.done;
   const reasons = sluice.capabilities.filter((r) => !r.available).map((r) => `${r.mode}: ${r.reason}`);
+  // `close`: the worker ends its Sluice (its page then stops serving it).
+  if (close) sluice.close();
   return { done, mode: sluice.mode, downloadMode: dl.mode, seconds: (performance.now() - start) / 1000, reasons };
 }
 

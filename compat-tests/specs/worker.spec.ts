@@ -165,3 +165,31 @@ test('Sluice.adopt takes only a MessagePort: anything else is invalid_argument',
   });
   expect(codes).toEqual(['invalid_argument', 'invalid_argument', 'invalid_argument', 'invalid_argument', 'invalid_argument']);
 });
+
+test("a worker that closes its Sluice lets its page's go: the page's connection ends once the page drops it", rowsOf('worker-dedicated'), async ({ driver }) => {
+  await driver.open();
+  const start = await driver.evaluate(async () => {
+    window.sluiceTest.current = await window.sluice.Sluice.register({});
+    const before = (await window.sluiceTest.stats()).connections;
+    const w = window as unknown as { handedOff: Promise<unknown> };
+    // Only the worker's answer is kept: the page's Sluice goes out of reach once handed off.
+    ({ answer: w.handedOff } = await (async () => {
+      const sluice = await window.sluice.Sluice.register({});
+      const port = sluice.handOff();
+      return { answer: window.sluiceTest.produce('dedicated', { port, name: 'worker-closed.bin', size: 1048576, close: true }) };
+    })());
+    const answer = (await w.handedOff) as { done?: number; error?: string };
+    return { before, answer };
+  });
+  expect(start.answer.done, JSON.stringify(start.answer)).toBe(1048576);
+  const began = Date.now();
+  let connections = -1;
+  let how = '';
+  while (Date.now() - began < 40_000) {
+    how = await driver.collectGarbage();
+    connections = await driver.evaluate(() => window.sluiceTest.stats().then((s) => s.connections));
+    if (connections <= start.before) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  expect(connections, `the service worker's connections, ${Math.round((Date.now() - began) / 1000)} s after (${how})`).toBe(start.before);
+});

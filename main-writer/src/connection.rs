@@ -243,10 +243,14 @@ impl Connection {
         }
     }
 
-    /// The downloads still open just failed, and cannot tell this actor any more.
+    /// The downloads still open just failed, and cannot tell this actor any more; a worker's
+    /// page stops serving it.
     fn end(&mut self) {
         for (_, frame) in std::mem::take(&mut self.frames).into_tuple_vec() {
             let_go(frame, false);
+        }
+        if let Host::Worker(page) = &*self.host {
+            page.tell(&ToPage::Bye);
         }
     }
 

@@ -8,7 +8,7 @@
 //! which the page gets without a copy).
 //!
 //! Worker to page: `{ sluice: "port" }`, `{ sluice: "open", url, trigger }`,
-//! `{ sluice: "ended", url, finished }`, `{ sluice: "active" }`,
+//! `{ sluice: "ended", url, finished }`, `{ sluice: "active" }`, `{ sluice: "bye" }` (its connection ended),
 //! `{ sluice: "save", file, name, bytes, staged?, reply }` (`reply`: a port for the answer,
 //! `{ error? }`; `staged`: the OPFS file's name, which the page then removes). Page to worker: `{ sluice: "port", port, scope }`, `{ sluice: "port", error }`,
 //! or `{ sluice: "port", local: true }` where the page saves without a service worker.
@@ -27,12 +27,14 @@ use crate::error::SluiceError;
 use crate::js_calls::{field, listen, message};
 
 /// What a worker's download asks of the page.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) enum ToPage {
     /// Open `url` as `trigger` says.
     Open { url: String, trigger: Trigger },
     /// The download at `url` ended (`finished`: served whole): let go of what opened it.
     Ended { url: String, finished: bool },
+    /// The worker's connection ended: the page stops serving it.
+    Bye,
 }
 
 /// The next message of `messages`, if one comes within `timeout`.
@@ -85,9 +87,10 @@ impl PageLink {
             ToPage::Ended { url, finished } => {
                 self.port.post_message(&message("ended", &[("url", url.into()), ("finished", (*finished).into())]))
             }
+            ToPage::Bye => self.port.post_message(&message("bye", &[])),
         };
         if let Err(e) = sent {
-            log::warn!("the page cannot be told {what:?}: {}", describe(&e));
+            log::warn!("the page cannot be told: {}", describe(&e));
         }
     }
 

@@ -55,9 +55,10 @@ pub(crate) struct Service {
     pub(crate) connection: ConnectionHandle,
 }
 
-/// Serves, on the page, the worker that got the other end of `port`: for as long as the page
-/// lives (a worker can ask again after the service worker restarted). Without a `service`, the
-/// worker saves on a rung without one and the page hands its files over.
+/// Serves, on the page, the worker that got the other end of `port`, until the worker's
+/// connection ends (it says `bye`; before, a worker can ask again after the service worker
+/// restarted). Without a `service`, the worker saves on a rung without one and the page hands
+/// its files over.
 pub(crate) fn serve(port: MessagePort, service: Option<Service>) {
     let (requests, on_message) = listen(&port);
     spawn_local(async move {
@@ -100,6 +101,7 @@ pub(crate) fn serve(port: MessagePort, service: Option<Service>) {
                     connection.ended(url, field(&request, "finished").as_bool() == Some(true))
                 }
                 (Some("active"), _) => connection.active(),
+                (Some("bye"), _) => break,
                 (Some("save"), _) => save(&request),
                 _ => log::warn!("a worker asked its page {}", describe(&request)),
             }

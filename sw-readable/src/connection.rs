@@ -79,7 +79,7 @@ impl End {
 /// (the port closed: the page's handshake fails) past [`MAX_CONNECTIONS`].
 pub(crate) fn spawn(port: MessagePort, client: Option<String>) {
     if live_connections() >= MAX_CONNECTIONS {
-        log::warn!("a connect past {MAX_CONNECTIONS} connections is refused");
+        log::warn!("connect refused: {MAX_CONNECTIONS} connections");
         return port.close();
     }
     spawn_local(run(port, client));

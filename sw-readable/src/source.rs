@@ -29,8 +29,7 @@ pub(crate) struct PullStream {
 /// Text for a cancel reason; Chromium hands the service worker none.
 pub(crate) fn describe_reason(reason: &JsValue) -> String {
     if reason.is_undefined() {
-        return "cancelled by the user, or refused by the browser (Chromium asks before a second automatic download)"
-            .to_string();
+        return "cancelled by the user, or refused by the browser".to_string();
     }
     sluice_worker_bus::web::describe(reason)
 }
