@@ -14,7 +14,8 @@ use js_sys::Reflect;
 use litemap::LiteMap;
 use sluice_core::wire::nonce;
 use sluice_core::{Action, Checked, LinkId, Message, PageConnection, Refusal, ToServiceWorker};
-use sluice_worker_bus::web::{now, sleep, to_js, WebEndpoint};
+use sluice_web::{now, sleep};
+use sluice_worker_bus::web::{to_js, WebEndpoint};
 use sluice_worker_bus::{Bus, BusConfig, BusError};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -86,7 +87,7 @@ impl Host {
             Host::Page(registration) => {
                 if let Some(worker) = registration.active() {
                     if let Err(e) = worker.post_message(&to_js(&ToServiceWorker::Keepalive.encode())) {
-                        log::warn!("keepalive: {}", sluice_worker_bus::web::describe(&e));
+                        log::warn!("keepalive: {}", sluice_web::describe(&e));
                     }
                 }
             }
@@ -363,7 +364,7 @@ fn open_here(trigger: Trigger, url: &str) -> Result<Option<web_sys::HtmlIFrameEl
 fn let_go(frame: web_sys::HtmlIFrameElement, finished: bool) {
     match finished {
         true => spawn_local(async move {
-            sluice_worker_bus::web::sleep(IFRAME_LINGER).await;
+            sluice_web::sleep(IFRAME_LINGER).await;
             frame.remove();
         }),
         false => frame.remove(),

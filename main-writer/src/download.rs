@@ -15,7 +15,8 @@ use sluice_core::wire::MAX_EXPIRE_AFTER_MS;
 use sluice_core::{
     Address, Buffer, DownloadId, FileMeta, Message, Mode, Output, Refused, TransferPath, Unsupported, Writer,
 };
-use sluice_worker_bus::web::{ignore_rejection, now, WebEndpoint};
+use sluice_web::{ignore_rejection, now};
+use sluice_worker_bus::web::WebEndpoint;
 use sluice_worker_bus::{ActorHandle, Incoming, Mailbox};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
@@ -396,11 +397,11 @@ impl Actor {
                     self.writer.handle_written(Err(local::file_error("writing the file", &e)));
                 }
                 Input::Written(Err(e)) => {
-                    let why = sluice_worker_bus::web::describe(&e);
+                    let why = sluice_web::describe(&e);
                     // The service worker says why a moment later (a cancel, an error), or is gone.
                     let reason = futures::select_biased! {
                         incoming = next_message(mailbox.as_ref()).fuse() => incoming.map(|i| i.msg),
-                        () = sluice_worker_bus::web::sleep(std::time::Duration::from_secs(1)).fuse() => None,
+                        () = sluice_web::sleep(std::time::Duration::from_secs(1)).fuse() => None,
                     };
                     if let Some(msg) = reason {
                         self.handle(msg);

@@ -102,7 +102,7 @@ impl SluiceError {
     /// The error a JavaScript exception stands for.
     #[cfg(target_arch = "wasm32")]
     pub fn browser(e: &wasm_bindgen::JsValue) -> Self {
-        SluiceError::Browser(sluice_worker_bus::web::describe(e))
+        SluiceError::Browser(sluice_web::describe(e))
     }
 }
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use js_sys::Reflect;
-use sluice_worker_bus::web::{describe, sleep};
+use sluice_web::{describe, sleep};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{MessageEvent, MessagePort};

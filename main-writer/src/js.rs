@@ -17,7 +17,7 @@ use crate::download::Download;
 use crate::error::SluiceError;
 use crate::gather::{Gather, Written};
 use crate::page::{Options, Sluice};
-use sluice_worker_bus::web::{describe, ignore_rejection};
+use sluice_web::{describe, ignore_rejection};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"

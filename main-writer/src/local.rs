@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use js_sys::{Array, Function, Promise, Reflect};
 use sluice_core::FileMeta;
-use sluice_worker_bus::web::{describe, ignore_rejection, sleep};
+use sluice_web::{describe, ignore_rejection, sleep};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};

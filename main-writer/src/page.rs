@@ -157,7 +157,7 @@ async fn serve(container: &web_sys::ServiceWorkerContainer, options: &Options) -
             SluiceError::Registration(format!(
                 "{} (is sluice-sw.js at {}? Missing, it comes back as a 404 or a dev server's \
                  index.html; a scope must lie within the script's folder)",
-                sluice_worker_bus::web::describe(&e),
+                sluice_web::describe(&e),
                 options.service_worker
             ))
         })?;
@@ -173,7 +173,7 @@ impl Sluice {
     /// navigations; probes the save picker and the origin-private file system. Fails only
     /// when a forced rung does not work (`unsupported`, or the registration's error).
     pub async fn register(options: Options) -> Result<Sluice, SluiceError> {
-        sluice_worker_bus::web::install_diagnostics(options.log_level, report_panic);
+        sluice_web::install_diagnostics(options.log_level, report_panic);
         options.validate()?;
         let document = web_sys::window().and_then(|w| w.document()).is_some();
         let mut probe = probe_local(document).await;
@@ -301,7 +301,7 @@ impl Sluice {
     /// [`Sluice::hand_off`] (`service_worker` and `scope` of `options` are the page's and are
     /// not used here). Downloads created here are opened, or handed over, by that page.
     pub async fn adopt(port: MessagePort, options: Options) -> Result<Sluice, SluiceError> {
-        sluice_worker_bus::web::install_diagnostics(options.log_level, report_panic);
+        sluice_web::install_diagnostics(options.log_level, report_panic);
         options.validate()?;
         let page = Rc::new(PageLink::new(port));
         // A page that does not answer leaves no rung; a service worker that does not (or is

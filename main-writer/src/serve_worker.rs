@@ -4,7 +4,7 @@
 //! a worker saved on a rung without one.
 
 use sluice_core::DownloadUrl;
-use sluice_worker_bus::web::describe;
+use sluice_web::describe;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::spawn_local;

@@ -51,7 +51,7 @@ async fn write_all(handle: JsValue, readable: ReadableStream) -> Result<JsValue,
         Ok(()) => call(&handle, "getFile", &[]).await,
         Err(e) => {
             if let Ok(cancelled) = method(&reader, "cancel", &[&e]) {
-                sluice_worker_bus::web::ignore_rejection(&Promise::resolve(&cancelled));
+                sluice_web::ignore_rejection(&Promise::resolve(&cancelled));
             }
             Err(e)
         }
@@ -67,6 +67,6 @@ pub(crate) fn writer(handle: &JsValue) -> Option<(WritableStreamDefaultWriter, P
     let pipe = crate::js_calls::pipe().ok()?;
     let writer = pipe.writable().get_writer().ok()?;
     let written = future_to_promise(write_all(handle.clone(), pipe.readable()));
-    sluice_worker_bus::web::ignore_rejection(&written);
+    sluice_web::ignore_rejection(&written);
     Some((writer, written))
 }

@@ -5,7 +5,8 @@
 use futures::FutureExt;
 use js_sys::Function;
 use sluice_core::{Address, DownloadId, Message};
-use sluice_worker_bus::web::{describe, WebEndpoint};
+use sluice_web::describe;
+use sluice_worker_bus::web::WebEndpoint;
 use sluice_worker_bus::{ActorHandle, Incoming, Mailbox};
 use wasm_bindgen::prelude::*;
 use web_sys::ReadableStreamDefaultController;

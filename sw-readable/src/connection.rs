@@ -14,7 +14,8 @@ use sluice_core::wire::ErrorCode;
 use sluice_core::{
     Address, ConnectionId, DownloadId, FileMeta, Message, OpenError, TransferPath, Watch, MAX_CONNECTIONS,
 };
-use sluice_worker_bus::web::{now, sleep, WebEndpoint};
+use sluice_web::{now, sleep};
+use sluice_worker_bus::web::WebEndpoint;
 use sluice_worker_bus::{Bus, BusConfig, BusError, Incoming};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;

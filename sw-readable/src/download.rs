@@ -67,7 +67,7 @@ pub(crate) async fn fail_visibly(
     if served > 0 {
         let notice = incomplete_notice(served, declared, why);
         let _ = controller.enqueue_with_chunk(&js_sys::Uint8Array::from(notice.as_bytes()));
-        let wait = sluice_worker_bus::web::sleep(NOTICE_WAIT).fuse();
+        let wait = sluice_web::sleep(NOTICE_WAIT).fuse();
         futures::pin_mut!(wait);
         // Erroring drops what is queued: wait until the consumer took everything, the notice last.
         loop {

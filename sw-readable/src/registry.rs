@@ -8,7 +8,7 @@ use futures::FutureExt;
 use sluice_core::registry::Event;
 use sluice_core::wire::ErrorCode;
 use sluice_core::{ClaimError, Claimed, ConnectionId, DownloadId, FileMeta, Limits, OpenError, Registry};
-use sluice_worker_bus::web::{now, sleep};
+use sluice_web::{now, sleep};
 use wasm_bindgen_futures::spawn_local;
 use web_sys::ReadableStream;
 

@@ -4,7 +4,8 @@
 use js_sys::{Promise, Reflect};
 use sluice_core::wire::ErrorCode;
 use sluice_core::{response_headers, ClaimError, Claimed, DownloadUrl, ToServiceWorker};
-use sluice_worker_bus::web::{describe, to_js, JsSource};
+use sluice_web::describe;
+use sluice_worker_bus::web::{to_js, JsSource};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, spawn_local};
@@ -42,7 +43,7 @@ fn report(message: &str) {
 #[wasm_bindgen(start)]
 fn start() {
     if js_sys::global().is_instance_of::<web_sys::ServiceWorkerGlobalScope>() {
-        sluice_worker_bus::web::install_diagnostics(log::LevelFilter::Warn, report);
+        sluice_web::install_diagnostics(log::LevelFilter::Warn, report);
     }
 }
 
@@ -71,7 +72,7 @@ pub fn handle_message(event: ExtendableMessageEvent) {
         (ToServiceWorker::TakeOver, _) => {
             let global: ServiceWorkerGlobalScope = js_sys::global().unchecked_into();
             if let Ok(promise) = global.skip_waiting() {
-                sluice_worker_bus::web::ignore_rejection(&promise);
+                sluice_web::ignore_rejection(&promise);
             }
         }
         (ToServiceWorker::Connect { debug }, Some(port)) => {
@@ -106,7 +107,7 @@ pub fn handle_install() {
         }
         None => {
             if let Ok(promise) = global.skip_waiting() {
-                sluice_worker_bus::web::ignore_rejection(&promise);
+                sluice_web::ignore_rejection(&promise);
             }
         }
     }

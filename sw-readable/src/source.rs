@@ -31,7 +31,7 @@ pub(crate) fn describe_reason(reason: &JsValue) -> String {
     if reason.is_undefined() {
         return "cancelled by the user, or refused by the browser".to_string();
     }
-    sluice_worker_bus::web::describe(reason)
+    sluice_web::describe(reason)
 }
 
 /// A new [`PullStream`].

@@ -7,7 +7,7 @@ use futures::future::{Fuse, FusedFuture};
 use futures::FutureExt;
 use js_sys::{Reflect, Uint8Array};
 use sluice_core::{DownloadId, Message, TransferCheck, TransferEnd};
-use sluice_worker_bus::web::{describe, ignore_rejection};
+use sluice_web::{describe, ignore_rejection};
 use sluice_worker_bus::Incoming;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;

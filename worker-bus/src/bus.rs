@@ -365,7 +365,7 @@ impl<E: Endpoint> Bus<E> {
         let _slot = SlotGuard { bus: Rc::downgrade(&self.inner), req };
         self.inner.send(Envelope::Request { req, msg }, attachment)?;
         #[cfg(target_arch = "wasm32")]
-        let timer = crate::web::sleep(timeout);
+        let timer = sluice_web::sleep(timeout);
         #[cfg(not(target_arch = "wasm32"))]
         let timer = futures_timer::Delay::new(timeout);
         match future::select(rx, timer).await {

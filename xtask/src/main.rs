@@ -255,7 +255,7 @@ fn lint(toolchain: &setup::WasmToolchain) -> Result<(), Fail> {
     ]))?;
     let mut doc = toolchain.cargo(&root, "doc");
     doc.env("RUSTDOCFLAGS", "-D warnings").args(["--no-deps", "--quiet"]);
-    for package in WASM_CRATES.into_iter().chain(["sluice-worker-bus"]) {
+    for package in WASM_CRATES.into_iter().chain(["sluice-worker-bus", "sluice-web"]) {
         doc.args(["--package", package]);
     }
     util::run(&mut doc)?;
@@ -266,7 +266,7 @@ fn lint(toolchain: &setup::WasmToolchain) -> Result<(), Fail> {
     step("cargo clippy (wasm32, wasm crates and their browser tests, -D warnings)");
     let mut clippy = toolchain.cargo(&root, "clippy");
     let packages = WASM_CRATES.into_iter().chain([DIST_CRATE.0]).chain(EXAMPLE_CRATES.map(|c| c.0));
-    for package in packages.chain(["sluice-worker-bus", "sluice-bus-peer"]) {
+    for package in packages.chain(["sluice-worker-bus", "sluice-bus-peer", "sluice-web"]) {
         clippy.args(["--package", package]);
     }
     util::run(clippy.args(["--all-targets", "--", "-D", "warnings"]))

@@ -8,7 +8,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{RegistrationOptions, ServiceWorker, ServiceWorkerState, Worker};
 
 pub async fn sleep(ms: u64) {
-    sluice_worker_bus::web::sleep(std::time::Duration::from_millis(ms)).await;
+    sluice_web::sleep(std::time::Duration::from_millis(ms)).await;
 }
 
 pub fn worker() -> (Worker, Bus<WebEndpoint>) {
