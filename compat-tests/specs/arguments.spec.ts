@@ -201,3 +201,20 @@ test('a connection holds at most 64 open downloads: the next is refused with too
   });
   expect(result).toEqual({ last: 'too_many_downloads', body: 10, closed: 'closed' });
 });
+
+test('abort() called a million times keeps the first reason and holds nothing per call', rowsOf('caller-errors'), async ({ driver }) => {
+  await driver.open();
+  const result = await driver.evaluate(async () => {
+    const sluice = await window.sluice.Sluice.register({});
+    const dl = sluice.createDownload('aborted-often.bin', { size: 10, trigger: 'none' });
+    const before = window.sluiceWasm.memory.buffer.byteLength;
+    const reason = 'first '.repeat(20);
+    for (let i = 0; i < 1_000_000; i++) dl.abort(i === 0 ? reason : `later ${i} `.repeat(10));
+    const grown = window.sluiceWasm.memory.buffer.byteLength - before;
+    const outcome = await dl.done.then(() => 'done', (e: { code: string; message: string }) => `${e.code}: ${e.message}`);
+    sluice.close();
+    return { grown, outcome };
+  });
+  expect(result.outcome).toMatch(/^aborted: .*first first/);
+  expect(result.grown, "the page's wasm memory grew by (bytes)").toBeLessThan(4 * 1048576);
+});

@@ -112,6 +112,8 @@ struct Handle {
     chunk_sizes: (usize, usize),
     commands: sluice_worker_bus::channel::Sender<Command>,
     done: Done,
+    /// `abort` was called: later calls add nothing (the first reason wins).
+    aborted: Cell<bool>,
 }
 
 /// A download in progress. Write its bytes, close it, await [`Download::done`].
@@ -164,7 +166,15 @@ impl Download {
             .boxed_local()
             .shared();
         let chunk_sizes = (flow.min_chunk as usize, flow.max_chunk as usize);
-        let handle = Handle { id, url, mode: Rc::new(Cell::new(mode)), chunk_sizes, commands: tx, done };
+        let handle = Handle {
+            id,
+            url,
+            mode: Rc::new(Cell::new(mode)),
+            chunk_sizes,
+            commands: tx,
+            done,
+            aborted: Cell::new(false),
+        };
         (Download { handle: Rc::new(handle) }, commands, done_tx)
     }
 
@@ -261,9 +271,12 @@ impl Download {
         self.ask(Command::Close).await
     }
 
-    /// Fails the download with `reason` (the browser shows a failed download).
+    /// Fails the download with `reason` (the browser shows a failed download); only the first
+    /// call counts.
     pub fn abort(&self, reason: &str) {
-        let _ = self.handle.commands.try_send(Command::Abort(reason.to_string()));
+        if !self.handle.aborted.replace(true) {
+            let _ = self.handle.commands.try_send(Command::Abort(reason.to_string()));
+        }
     }
 
     /// Resolves with the byte count once every byte is saved (served by the service worker, or
