@@ -189,12 +189,13 @@ fn build() -> Result<(setup::WasmToolchain, PathBuf), Fail> {
         let _ = std::fs::remove_file(dist.join(file));
     }
     let wasm_opt = setup::wasm_opt(&root)?;
-    step("wasm-opt -Oz dist/sluice_bg.wasm");
+    step("wasm-opt -Os --converge dist/sluice_bg.wasm");
     let file = dist.join("sluice_bg.wasm");
     let mut cmd = std::process::Command::new(&wasm_opt);
     // The features rustc's wasm32 target emits; names, debug info and the custom sections that
     // only describe the build (producers, target features) are dropped.
-    cmd.arg("-Oz").args(WASM_FEATURES.map(|f| format!("--enable-{f}")));
+    // -Os to a fixed point: 0.2 KB smaller gzipped than -Oz here (measured 2026-12-05).
+    cmd.args(["-Os", "--converge"]).args(WASM_FEATURES.map(|f| format!("--enable-{f}")));
     cmd.args(["--strip-producers", "--strip-target-features"]).arg(&file).arg("-o").arg(&file);
     util::run(&mut cmd)?;
     step("short import names in dist/sluice_bg.wasm, dist/sluice.js and dist/sluice-sw.js");
