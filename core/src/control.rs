@@ -2,7 +2,7 @@
 //! page (or a newer version of the worker) posts to the worker. Anything else is not Sluice's,
 //! and decodes to `None`.
 
-use crate::wire::{Source, Value};
+use crate::wire::{Sink, Source, Value};
 
 /// A message to the service worker itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,5 +64,162 @@ impl ToServiceWorker {
             fields.push(("logLevel", Value::Text("debug".into())));
         }
         Value::Object(fields)
+    }
+}
+
+/// What a worker asks of the page that handed it its Sluice, over the hand-off's port:
+/// `{ sluice: <kind>, ... }`. A [`ToPage::Save`] also carries the file (`file`) and a port for
+/// the answer (`reply`), which are the platform's objects, not this codec's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToPage {
+    /// A new port to the service worker (answered with a [`FromPage`] port answer).
+    Port,
+    /// Open a download's URL, as a navigation (`navigate`) or in an iframe.
+    Open {
+        /// The download's URL.
+        url: String,
+        /// Navigate the page instead of using an iframe.
+        navigate: bool,
+    },
+    /// The download at `url` ended (`finished`: served whole): the page lets go of what opened it.
+    Ended {
+        /// The download's URL.
+        url: String,
+        /// Served whole.
+        finished: bool,
+    },
+    /// Bytes flow: the page sends the service worker an event.
+    Active,
+    /// Hand a worker's finished file to the browser as `name` (`bytes` long); `staged`: its
+    /// OPFS name, which the page takes over.
+    Save {
+        /// The file's name.
+        name: String,
+        /// Its length.
+        bytes: u64,
+        /// Its name in OPFS, if it is staged there.
+        staged: Option<String>,
+    },
+    /// The worker's connection ended: the page stops serving it, and lets go of its downloads.
+    Bye,
+}
+
+/// The page's answers to a worker over the hand-off's port. A [`FromPage::Port`] also carries
+/// the new port (`port`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FromPage {
+    /// A new port to the service worker, whose registration's scope is `scope`.
+    Port {
+        /// The registration's scope.
+        scope: String,
+    },
+    /// The page saves without a service worker: a worker saves on the rungs without one.
+    Local,
+    /// The page could not reach its service worker.
+    PortFailed {
+        /// Why.
+        error: String,
+    },
+    /// The answer to a [`ToPage::Save`] (on its `reply` port): saved, or why not.
+    Saved {
+        /// Why not.
+        error: Option<String>,
+    },
+}
+
+impl ToPage {
+    /// The message in `data`, if it is one.
+    pub fn decode<S: Source>(data: &S) -> Option<Self> {
+        let text_at = |key| data.field(key).and_then(|v| v.text());
+        let flag_at = |key| data.field(key).and_then(|v| v.number()) == Some(1.0);
+        let message = match data.field("sluice")?.text()?.as_str() {
+            "port" => ToPage::Port,
+            "open" => ToPage::Open { url: text_at("url")?, navigate: flag_at("navigate") },
+            "ended" => ToPage::Ended { url: text_at("url")?, finished: flag_at("finished") },
+            "active" => ToPage::Active,
+            "save" => {
+                let bytes = data.field("bytes")?.number()?;
+                // Whole, and at most 2^53 - 1: what a JavaScript number holds exactly.
+                if !(0.0..=crate::wire::MAX_SAFE_INTEGER as f64).contains(&bytes) || bytes.fract() != 0.0 {
+                    return None;
+                }
+                ToPage::Save { name: text_at("name")?, bytes: bytes as u64, staged: text_at("staged") }
+            }
+            "bye" => ToPage::Bye,
+            _ => return None,
+        };
+        Some(message)
+    }
+
+    /// Writes the message as `postMessage` carries it.
+    pub fn write(&self, out: &mut impl Sink) {
+        let kind = match self {
+            ToPage::Port => "port",
+            ToPage::Open { .. } => "open",
+            ToPage::Ended { .. } => "ended",
+            ToPage::Active => "active",
+            ToPage::Save { .. } => "save",
+            ToPage::Bye => "bye",
+        };
+        out.text("sluice", kind);
+        match self {
+            ToPage::Open { url, navigate: flag } | ToPage::Ended { url, finished: flag } => {
+                out.text("url", url);
+                out.number(
+                    if matches!(self, ToPage::Open { .. }) { "navigate" } else { "finished" },
+                    f64::from(u8::from(*flag)),
+                );
+            }
+            ToPage::Save { name, bytes, staged } => {
+                out.text("name", name);
+                out.number("bytes", *bytes as f64);
+                if let Some(staged) = staged {
+                    out.text("staged", staged);
+                }
+            }
+            ToPage::Port | ToPage::Active | ToPage::Bye => {}
+        }
+    }
+}
+
+impl FromPage {
+    /// The answer in `data`, if it is one.
+    pub fn decode<S: Source>(data: &S) -> Option<Self> {
+        let text_at = |key| data.field(key).and_then(|v| v.text());
+        let message = match data.field("sluice")?.text()?.as_str() {
+            "port" => match (text_at("error"), text_at("scope")) {
+                (Some(error), _) => FromPage::PortFailed { error },
+                (None, Some(scope)) => FromPage::Port { scope },
+                (None, None) if data.field("local").and_then(|v| v.number()) == Some(1.0) => FromPage::Local,
+                _ => return None,
+            },
+            "saved" => FromPage::Saved { error: text_at("error") },
+            _ => return None,
+        };
+        Some(message)
+    }
+
+    /// Writes the answer as `postMessage` carries it.
+    pub fn write(&self, out: &mut impl Sink) {
+        match self {
+            FromPage::Port { scope } => {
+                out.text("sluice", "port");
+                out.text("scope", scope);
+            }
+            FromPage::Local => {
+                out.text("sluice", "port");
+                out.number("local", 1.0);
+            }
+            FromPage::PortFailed { error } => {
+                out.text("sluice", "port");
+                out.text("error", error);
+            }
+            FromPage::Saved { error } => {
+                out.text("sluice", "saved");
+                if let Some(error) = error {
+                    out.text("error", error);
+                }
+            }
+        }
     }
 }

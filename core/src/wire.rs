@@ -367,6 +367,15 @@ pub trait Source: Sized {
     fn text(&self) -> Option<String>;
 }
 
+/// Where a message is written field by field (a JavaScript object, a JSON map in tests): the
+/// encoders that need no [`Value`] tree.
+pub trait Sink {
+    /// Sets `key` to the string `value`.
+    fn text(&mut self, key: &'static str, value: &str);
+    /// Sets `key` to the number `value`.
+    fn number(&mut self, key: &'static str, value: f64);
+}
+
 /// A frame as `postMessage` carries it: a plain object of numbers, strings and nulls
 /// ([`Frame::encode`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -647,7 +656,17 @@ mod read {
 /// Frames as JSON values (feature `json`): the tests' and the in-memory endpoint's side.
 #[cfg(feature = "json")]
 mod json {
-    use super::{Source, Value};
+    use super::{Sink, Source, Value};
+
+    impl Sink for serde_json::Map<String, serde_json::Value> {
+        fn text(&mut self, key: &'static str, value: &str) {
+            self.insert(key.into(), value.into());
+        }
+
+        fn number(&mut self, key: &'static str, value: f64) {
+            self.insert(key.into(), Value::Number(value).into());
+        }
+    }
 
     impl Source for serde_json::Value {
         fn field(&self, key: &str) -> Option<Self> {

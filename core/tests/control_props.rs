@@ -1,11 +1,18 @@
-//! Property test: every message to the service worker itself decodes to what was encoded, and
-//! any other value (garbage, another app's message, a wrong type) decodes to `None`, never a
-//! panic.
+//! Property test: every message to the service worker itself, and of a hand-off between a page
+//! and its worker, decodes to what was encoded, and any other value (garbage, another app's
+//! message, a wrong type) decodes to `None`, never a panic.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use proptest::prelude::*;
-use serde_json::{json, Value};
-use sluice_core::ToServiceWorker;
+use serde_json::{json, Map, Value};
+use sluice_core::{FromPage, ToPage, ToServiceWorker};
+
+/// What `write` writes, as a JSON object.
+fn written(write: impl FnOnce(&mut Map<String, Value>)) -> Value {
+    let mut out = Map::new();
+    write(&mut out);
+    Value::Object(out)
+}
 
 fn message() -> impl Strategy<Value = ToServiceWorker> {
     prop_oneof![
@@ -15,6 +22,30 @@ fn message() -> impl Strategy<Value = ToServiceWorker> {
         Just(ToServiceWorker::Idle),
         Just(ToServiceWorker::TakeOver),
         Just(ToServiceWorker::Keepalive),
+    ]
+}
+
+fn to_page() -> impl Strategy<Value = ToPage> {
+    prop_oneof![
+        Just(ToPage::Port),
+        (".*", any::<bool>()).prop_map(|(url, navigate)| ToPage::Open { url, navigate }),
+        (".*", any::<bool>()).prop_map(|(url, finished)| ToPage::Ended { url, finished }),
+        Just(ToPage::Active),
+        (".*", 0..=(1u64 << 53) - 1, proptest::option::of(".*")).prop_map(|(name, bytes, staged)| ToPage::Save {
+            name,
+            bytes,
+            staged
+        }),
+        Just(ToPage::Bye),
+    ]
+}
+
+fn from_page() -> impl Strategy<Value = FromPage> {
+    prop_oneof![
+        ".*".prop_map(|scope| FromPage::Port { scope }),
+        Just(FromPage::Local),
+        ".*".prop_map(|error| FromPage::PortFailed { error }),
+        proptest::option::of(".*").prop_map(|error| FromPage::Saved { error }),
     ]
 }
 
@@ -28,7 +59,7 @@ fn garbage() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(3, 24, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
-            prop::collection::vec(("(sluice|logLevel|[a-z]{1,6})", inner), 0..4)
+            prop::collection::vec(("(sluice|logLevel|url|name|bytes|scope|error|local|[a-z]{1,6})", inner), 0..4)
                 .prop_map(|fields| Value::Object(fields.into_iter().collect())),
         ]
     })
@@ -39,6 +70,25 @@ proptest! {
     fn what_is_encoded_decodes_back(message in message()) {
         let value = Value::from(message.encode());
         prop_assert_eq!(ToServiceWorker::decode(&value), Some(message));
+    }
+
+    #[test]
+    fn a_hand_off_message_decodes_back(to in to_page(), from in from_page()) {
+        prop_assert_eq!(ToPage::decode(&written(|o| to.write(o))), Some(to));
+        prop_assert_eq!(FromPage::decode(&written(|o| from.write(o))), Some(from));
+    }
+
+    #[test]
+    fn garbage_is_no_hand_off_message_of_another_kind(value in garbage()) {
+        let kind = value.get("sluice").and_then(Value::as_str).map(str::to_owned);
+        if let Some(message) = ToPage::decode(&value) {
+            let encoded = written(|o| message.write(o));
+            prop_assert_eq!(encoded.get("sluice").and_then(Value::as_str), kind.as_deref());
+        }
+        if let Some(message) = FromPage::decode(&value) {
+            let encoded = written(|o| message.write(o));
+            prop_assert_eq!(encoded.get("sluice").and_then(Value::as_str), kind.as_deref());
+        }
     }
 
     #[test]
@@ -61,4 +111,18 @@ fn a_connect_asks_for_debug_logs_only_with_log_level_debug() {
     assert_eq!(decode(json!({ "sluice": "connect", "logLevel": 7 })), Some(ToServiceWorker::Connect { debug: false }));
     assert_eq!(decode(json!({ "sluice": ["connect"] })), None);
     assert_eq!(decode(json!("connect")), None);
+}
+
+#[test]
+fn a_hand_off_message_missing_what_it_needs_is_none() {
+    assert_eq!(ToPage::decode(&json!({ "sluice": "open" })), None, "no url");
+    assert_eq!(ToPage::decode(&json!({ "sluice": "save", "name": "a", "bytes": -1 })), None);
+    assert_eq!(ToPage::decode(&json!({ "sluice": "save", "name": "a", "bytes": 1.5 })), None);
+    assert_eq!(ToPage::decode(&json!({ "sluice": "save", "name": "a", "bytes": 9007199254740992.0 })), None);
+    assert_eq!(FromPage::decode(&json!({ "sluice": "port" })), None, "neither a port, an error nor local");
+    assert_eq!(
+        ToPage::decode(&json!({ "sluice": "ended", "url": "u", "finished": true })),
+        Some(ToPage::Ended { url: "u".into(), finished: false }),
+        "only 1 means finished"
+    );
 }

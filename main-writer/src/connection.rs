@@ -13,7 +13,7 @@ use futures::FutureExt;
 use js_sys::Reflect;
 use litemap::LiteMap;
 use sluice_core::wire::nonce;
-use sluice_core::{Action, Checked, LinkId, Message, PageConnection, Refusal, ToServiceWorker};
+use sluice_core::{Action, Checked, LinkId, Message, PageConnection, Refusal, ToPage, ToServiceWorker};
 use sluice_web::{now, sleep};
 use sluice_worker_bus::web::{to_js, WebEndpoint};
 use sluice_worker_bus::{Bus, BusConfig, BusError};
@@ -27,7 +27,6 @@ use web_sys::{
 
 use crate::args::Trigger;
 use crate::error::SluiceError;
-use crate::handoff::ToPage;
 
 /// The bus to the service worker.
 pub(crate) type ServiceWorkerBus = Bus<WebEndpoint>;
@@ -91,7 +90,7 @@ impl Host {
                     }
                 }
             }
-            Host::Worker(page) => page.tell_active(),
+            Host::Worker(page) => page.tell(&ToPage::Active),
         }
     }
 }
@@ -262,7 +261,7 @@ impl Connection {
                     self.frames.insert(url, frame);
                 }
             }
-            Host::Worker(page) => page.tell(&ToPage::Open { url, trigger }),
+            Host::Worker(page) => page.tell(&ToPage::Open { url, navigate: trigger == Trigger::Navigate }),
         }
         Ok(())
     }

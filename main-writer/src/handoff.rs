@@ -7,35 +7,22 @@
 //! rungs without a service worker, the hand-over of a finished file (a `File` or `Blob`,
 //! which the page gets without a copy).
 //!
-//! Worker to page: `{ sluice: "port" }`, `{ sluice: "open", url, trigger }`,
-//! `{ sluice: "ended", url, finished }`, `{ sluice: "active" }`, `{ sluice: "bye" }` (its connection ended),
-//! `{ sluice: "save", file, name, bytes, staged?, reply }` (`reply`: a port for the answer,
-//! `{ error? }`; `staged`: the OPFS file's name, which the page then removes). Page to worker: `{ sluice: "port", port, scope }`, `{ sluice: "port", error }`,
-//! or `{ sluice: "port", local: true }` where the page saves without a service worker.
+//! The messages are core's [`ToPage`] (worker to page; a save also carries `file` and a
+//! `reply` port) and [`FromPage`] (the page's answers; a port answer also carries `port`).
 
 use std::time::Duration;
 
 use futures::FutureExt;
 use js_sys::Reflect;
+use sluice_core::{FromPage, ToPage};
 use sluice_web::{describe, sleep};
+use sluice_worker_bus::web::{written, JsSource};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{MessageEvent, MessagePort};
 
-use crate::args::Trigger;
 use crate::error::SluiceError;
-use crate::js_calls::{field, listen, message};
-
-/// What a worker's download asks of the page.
-#[derive(Clone)]
-pub(crate) enum ToPage {
-    /// Open `url` as `trigger` says.
-    Open { url: String, trigger: Trigger },
-    /// The download at `url` ended (`finished`: served whole): let go of what opened it.
-    Ended { url: String, finished: bool },
-    /// The worker's connection ended: the page stops serving it.
-    Bye,
-}
+use crate::js_calls::{field, listen};
 
 /// The next message of `messages`, if one comes within `timeout`.
 async fn answer(messages: &sluice_worker_bus::channel::Receiver<JsValue>, timeout: Duration) -> Option<JsValue> {
@@ -63,40 +50,23 @@ impl PageLink {
     /// where the page saves without a service worker.
     pub(crate) async fn port(&self, timeout: Duration) -> Result<Option<(MessagePort, String)>, SluiceError> {
         while self.replies.try_recv().is_ok() {} // a late answer to an earlier question
-        self.port.post_message(&message("port", &[]))?;
+        self.port.post_message(&written(|o| ToPage::Port.write(o)))?;
         let reply = answer(&self.replies, timeout).await.ok_or(SluiceError::ServiceWorkerGone(timeout))?;
-        if let Some(error) = field(&reply, "error").as_string() {
-            return Err(SluiceError::Registration(format!("the page could not reach the service worker: {error}")));
-        }
-        if field(&reply, "local").as_bool() == Some(true) {
-            return Ok(None);
-        }
-        match (field(&reply, "port").dyn_into::<MessagePort>(), field(&reply, "scope").as_string()) {
-            (Ok(port), Some(scope)) => Ok(Some((port, scope))),
+        match (FromPage::decode(&JsSource(reply.clone())), field(&reply, "port").dyn_into::<MessagePort>()) {
+            (Some(FromPage::PortFailed { error }), _) => {
+                Err(SluiceError::Registration(format!("the page could not reach the service worker: {error}")))
+            }
+            (Some(FromPage::Local), _) => Ok(None),
+            (Some(FromPage::Port { scope }), Ok(port)) => Ok(Some((port, scope))),
             _ => Err(SluiceError::Browser(format!("the page answered {}", describe(&reply)))),
         }
     }
 
-    /// Tells the page what a download needs.
+    /// Tells the page what a download or the connection needs.
     pub(crate) fn tell(&self, what: &ToPage) {
-        let sent = match what {
-            ToPage::Open { url, trigger } => {
-                let trigger = if *trigger == Trigger::Navigate { "navigate" } else { "iframe" };
-                self.port.post_message(&message("open", &[("url", url.into()), ("trigger", trigger.into())]))
-            }
-            ToPage::Ended { url, finished } => {
-                self.port.post_message(&message("ended", &[("url", url.into()), ("finished", (*finished).into())]))
-            }
-            ToPage::Bye => self.port.post_message(&message("bye", &[])),
-        };
-        if let Err(e) = sent {
+        if let Err(e) = self.port.post_message(&written(|o| what.write(o))) {
             log::warn!("the page cannot be told: {}", describe(&e));
         }
-    }
-
-    /// Bytes flow: the page sends the service worker an event.
-    pub(crate) fn tell_active(&self) {
-        let _ = self.port.post_message(&message("active", &[]));
     }
 
     /// Has the page hand `file` (whole, `bytes` long) to the browser as `name`.
@@ -112,10 +82,8 @@ impl PageLink {
     ) -> Result<(), SluiceError> {
         let channel = web_sys::MessageChannel::new()?;
         let (answers, _on_message) = listen(&channel.port1());
-        let staged = staged.map_or(JsValue::UNDEFINED, JsValue::from);
-        let fields =
-            [("file", file.clone()), ("name", name.into()), ("bytes", (bytes as f64).into()), ("staged", staged)];
-        let save = message("save", &fields);
+        let save = written(|o| ToPage::Save { name: name.into(), bytes, staged: staged.map(str::to_owned) }.write(o));
+        let _ = Reflect::set(&save, &"file".into(), file);
         let _ = Reflect::set(&save, &"reply".into(), &channel.port2());
         self.port.post_message_with_transferable(&save, &js_sys::Array::of1(&channel.port2()))?;
         let answer = answer(&answers, timeout).await;
@@ -125,9 +93,12 @@ impl PageLink {
         let answer = answer.ok_or_else(|| {
             SluiceError::Browser(format!("the page took no file in {} ms", timeout.as_millis() as u64))
         })?;
-        match field(&answer, "error").as_string() {
-            Some(error) => Err(SluiceError::Browser(format!("the page could not hand the file over: {error}"))),
-            None => Ok(()),
+        match FromPage::decode(&JsSource(answer)) {
+            Some(FromPage::Saved { error: None }) => Ok(()),
+            Some(FromPage::Saved { error: Some(error) }) => {
+                Err(SluiceError::Browser(format!("the page could not hand the file over: {error}")))
+            }
+            _ => Err(SluiceError::Browser("the page answered no save".into())),
         }
     }
 }

@@ -34,16 +34,6 @@ pub(crate) fn global(name: &str) -> JsValue {
     Reflect::get(&js_sys::global(), &name.into()).unwrap_or(JsValue::UNDEFINED)
 }
 
-/// `{ sluice: kind, ...fields }`: a message of the hand-off between a page and its worker.
-pub(crate) fn message(kind: &str, fields: &[(&str, JsValue)]) -> Object {
-    let message = Object::new();
-    let _ = Reflect::set(&message, &"sluice".into(), &kind.into());
-    for (key, value) in fields {
-        let _ = Reflect::set(&message, &(*key).into(), value);
-    }
-    message
-}
-
 /// `data[key]` (undefined where there is none).
 pub(crate) fn field(data: &JsValue, key: &str) -> JsValue {
     Reflect::get(data, &key.into()).unwrap_or(JsValue::UNDEFINED)

@@ -3,8 +3,9 @@
 //! the opening of download URLs, events for the service worker, and the hand-over of the files
 //! a worker saved on a rung without one.
 
-use sluice_core::DownloadUrl;
+use sluice_core::{DownloadUrl, FromPage, ToPage};
 use sluice_web::describe;
+use sluice_worker_bus::web::{written, JsSource};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::spawn_local;
@@ -12,39 +13,37 @@ use web_sys::{MessagePort, ServiceWorkerRegistration};
 
 use crate::args::Trigger;
 use crate::connection::{open_port, ConnectionHandle, Timing};
-use crate::js_calls::{field, listen, message};
+use crate::js_calls::{field, listen};
 use crate::local;
 
-/// What a page that saves without a service worker does for its worker.
-fn serve_local(request: &JsValue, port: &MessagePort) {
-    match field(request, "sluice").as_string().as_deref() {
-        Some("port") => {
-            if let Err(e) = port.post_message(&message("port", &[("local", true.into())])) {
-                log::warn!("the worker cannot be answered: {}", describe(&e));
-            }
-        }
-        Some("save") => save(request),
-        _ => log::warn!("a worker asked its page {}", describe(request)),
+/// Answers the worker on `port`; a new port to the service worker goes with the answer.
+fn answer(port: &MessagePort, answer: &FromPage, new_port: Option<&MessagePort>) {
+    let message = written(|o| answer.write(o));
+    let transfer = js_sys::Array::new();
+    if let Some(new_port) = new_port {
+        let _ = js_sys::Reflect::set(&message, &"port".into(), new_port);
+        transfer.push(new_port);
+    }
+    if let Err(e) = port.post_message_with_transferable(&message, &transfer) {
+        log::warn!("the worker cannot be answered: {}", describe(&e));
     }
 }
 
 /// Hands a worker's finished file to the browser, and answers on the request's port.
-fn save(request: &JsValue) {
+fn save(request: &JsValue, name: &str, bytes: u64, staged: Option<String>) {
     let Ok(reply) = field(request, "reply").dyn_into::<MessagePort>() else {
         return log::warn!("a worker asked its page to save with no port to answer on");
     };
-    let name = field(request, "name").as_string().unwrap_or_default();
-    let bytes = field(request, "bytes").as_f64().unwrap_or_default() as u64;
-    let answer = match local::hand_over(&field(request, "file"), &name, bytes) {
+    let error = match local::hand_over(&field(request, "file"), name, bytes) {
         Ok(()) => {
-            if let Some(staged) = field(request, "staged").as_string() {
+            if let Some(staged) = staged {
                 local::take_over(staged, bytes);
             }
-            message("saved", &[])
+            None
         }
-        Err(e) => message("saved", &[("error", describe(&e).into())]),
+        Err(e) => Some(describe(&e)),
     };
-    let _ = reply.post_message(&answer);
+    answer(&reply, &FromPage::Saved { error }, None);
     reply.close();
 }
 
@@ -56,53 +55,38 @@ pub(crate) struct Service {
 }
 
 /// Serves, on the page, the worker that got the other end of `port`, until the worker's
-/// connection ends (it says `bye`; before, a worker can ask again after the service worker
-/// restarted). Without a `service`, the worker saves on a rung without one and the page hands
-/// its files over.
+/// connection ends (it says `bye`; a worker can ask again after the service worker restarted).
+/// Without a `service`, the worker saves on a rung without one and the page hands its files over.
 pub(crate) fn serve(port: MessagePort, service: Option<Service>) {
     let (requests, on_message) = listen(&port);
     spawn_local(async move {
         let _on_message = on_message;
-        let Some(Service { registration, timing, connection }) = service else {
-            while let Ok(request) = requests.recv().await {
-                serve_local(&request, &port);
-            }
-            return;
-        };
-        let scope = registration.scope();
         while let Ok(request) = requests.recv().await {
-            let url = field(&request, "url").as_string();
-            // Only this registration's download URLs are opened.
-            let url = url.filter(|url| DownloadUrl::parse(&scope, url).is_some());
-            match (field(&request, "sluice").as_string().as_deref(), url) {
-                (Some("port"), _) => {
-                    let answer = match open_port(&registration, timing).await {
-                        Ok(sw) => port.post_message_with_transferable(
-                            &message("port", &[("port", sw.clone().into()), ("scope", scope.clone().into())]),
-                            &js_sys::Array::of1(&sw),
-                        ),
-                        Err(e) => port.post_message(&message("port", &[("error", e.to_string().into())])),
-                    };
-                    if let Err(e) = answer {
-                        log::warn!("the worker cannot be answered: {}", describe(&e));
-                    }
+            let message = ToPage::decode(&JsSource(request.clone()));
+            let Some(Service { registration, timing, connection }) = &service else {
+                match message {
+                    Some(ToPage::Port) => answer(&port, &FromPage::Local, None),
+                    Some(ToPage::Save { name, bytes, staged }) => save(&request, &name, bytes, staged),
+                    _ => log::warn!("a worker asked its page {}", describe(&request)),
                 }
-                (Some("open"), Some(url)) => {
-                    let trigger = if field(&request, "trigger").as_string().as_deref() == Some("navigate") {
-                        Trigger::Navigate
-                    } else {
-                        Trigger::Iframe
-                    };
+                continue;
+            };
+            match message {
+                Some(ToPage::Port) => match open_port(registration, *timing).await {
+                    Ok(sw) => answer(&port, &FromPage::Port { scope: registration.scope() }, Some(&sw)),
+                    Err(e) => answer(&port, &FromPage::PortFailed { error: e.to_string() }, None),
+                },
+                // Only this registration's download URLs are opened.
+                Some(ToPage::Open { url, navigate }) if DownloadUrl::parse(&registration.scope(), &url).is_some() => {
+                    let trigger = if navigate { Trigger::Navigate } else { Trigger::Iframe };
                     if let Err(e) = connection.open(url, trigger).await {
                         log::warn!("a worker's download cannot be opened: {e}");
                     }
                 }
-                (Some("ended"), Some(url)) => {
-                    connection.ended(url, field(&request, "finished").as_bool() == Some(true))
-                }
-                (Some("active"), _) => connection.active(),
-                (Some("bye"), _) => break,
-                (Some("save"), _) => save(&request),
+                Some(ToPage::Ended { url, finished }) => connection.ended(url, finished),
+                Some(ToPage::Active) => connection.active(),
+                Some(ToPage::Save { name, bytes, staged }) => save(&request, &name, bytes, staged),
+                Some(ToPage::Bye) => break,
                 _ => log::warn!("a worker asked its page {}", describe(&request)),
             }
         }

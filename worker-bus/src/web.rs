@@ -58,6 +58,27 @@ fn encode(frame: &Frame, attachment: Option<JsValue>) -> Result<(JsValue, Array)
     Ok((value, transfer))
 }
 
+/// A JavaScript object that core's encoders write field by field.
+#[derive(Debug, Default)]
+pub struct JsSink(pub js_sys::Object);
+
+impl sluice_core::wire::Sink for JsSink {
+    fn text(&mut self, key: &'static str, value: &str) {
+        let _ = Reflect::set(&self.0, &JsValue::from_str(key), &JsValue::from_str(value));
+    }
+
+    fn number(&mut self, key: &'static str, value: f64) {
+        let _ = Reflect::set(&self.0, &JsValue::from_str(key), &JsValue::from_f64(value));
+    }
+}
+
+/// A new object with what `write` writes (core's encoders: `|o| message.write(o)`).
+pub fn written(write: impl FnOnce(&mut JsSink)) -> js_sys::Object {
+    let mut sink = JsSink::default();
+    write(&mut sink);
+    sink.0
+}
+
 /// A received JavaScript value, read field by field by core's decoders.
 #[derive(Debug)]
 pub struct JsSource(pub JsValue);
