@@ -6,7 +6,7 @@ use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-/// Text of a JS value: an `Error`'s message, a string, or its JSON.
+/// Text of a JS value: an `Error`'s message, a string, its JSON, or else its type.
 pub fn describe(value: &JsValue) -> String {
     if let Some(error) = value.dyn_ref::<js_sys::Error>() {
         return String::from(error.message());
@@ -14,7 +14,12 @@ pub fn describe(value: &JsValue) -> String {
     if let Some(text) = value.as_string() {
         return text;
     }
-    js_sys::JSON::stringify(value).ok().and_then(|s| s.as_string()).unwrap_or_else(|| format!("{value:?}"))
+    // What JSON cannot show (undefined, a symbol, a BigInt, a function, a cycle): its type.
+    js_sys::JSON::stringify(value)
+        .ok()
+        .and_then(|s| s.as_string())
+        .or_else(|| value.js_typeof().as_string())
+        .unwrap_or_default()
 }
 
 /// A promise nobody awaits (a reader's `cancel()`, a writer's `abort()`) must not become an

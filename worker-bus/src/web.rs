@@ -47,7 +47,7 @@ fn encode(frame: &Frame, attachment: Option<JsValue>) -> Result<(JsValue, Array)
     let value = to_js(&frame.encode());
     let transfer = Array::new();
     if let Some(attachment) = attachment {
-        Reflect::set(&value, &DATA.into(), &attachment).map_err(|e| PostError(format!("{e:?}")))?;
+        Reflect::set(&value, &DATA.into(), &attachment).map_err(post_error)?;
         if attachment.is_instance_of::<ArrayBuffer>()
             || attachment.is_instance_of::<ReadableStream>()
             || attachment.is_instance_of::<MessagePort>()
