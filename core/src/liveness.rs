@@ -259,6 +259,105 @@ impl Watch {
     }
 }
 
+/// Why the service worker ends a page's connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// The page said goodbye.
+    Bye,
+    /// The bus to the page failed.
+    BusFailed,
+    /// The page's port closed.
+    PortClosed,
+    /// The page's client is gone (closed or navigated away).
+    ClientGone,
+    /// The page did not answer a ping (the bus's error).
+    NoPong(String),
+    /// The page never finished its handshake.
+    NoHello,
+}
+
+impl Ended {
+    /// Why, in words: what its downloads fail with.
+    pub fn reason(&self) -> String {
+        match self {
+            Ended::Bye => "the page closed its connection".into(),
+            Ended::BusFailed => "the connection to the page failed".into(),
+            Ended::PortClosed => "the page is gone (its port closed)".into(),
+            Ended::ClientGone => "the page is gone (closed or navigated away)".into(),
+            Ended::NoPong(e) => format!("the page stopped answering ({e})"),
+            Ended::NoHello => "the page never finished its handshake".into(),
+        }
+    }
+}
+
+/// The service worker's side of one page's connection, sans-IO: the downloads the page opened,
+/// the [`Watch`] over the page while any is open (and over its handshake), and the end: the
+/// first reason wins, and every download still open is handed back to be failed, once.
+#[derive(Debug)]
+pub struct ServiceConnection<D> {
+    watch: Watch,
+    downloads: Vec<D>,
+    ended: Option<Ended>,
+    told_end: bool,
+}
+
+impl<D: Carried> ServiceConnection<D> {
+    /// A connection that started at `now`, watched by `watch` (its handshake awaited from now).
+    pub fn new(mut watch: Watch, now: Duration) -> Self {
+        watch.handle_started(now);
+        Self { watch, downloads: Vec::new(), ended: None, told_end: false }
+    }
+
+    /// How long a ping may go unanswered.
+    pub fn ping_timeout(&self) -> Duration {
+        self.watch.ping_timeout()
+    }
+
+    /// The page opened `download` at `now`.
+    pub fn handle_opened(&mut self, download: D, now: Duration) {
+        self.downloads.push(download);
+        self.watch.handle_downloads(true, now);
+    }
+
+    /// The connection ends for `why` (unless it ended already).
+    pub fn handle_end(&mut self, why: Ended) {
+        self.ended.get_or_insert(why);
+    }
+
+    /// When to call [`ServiceConnection::handle_timeout`], as of `now` (downloads that ended
+    /// are let go first); `None` while nothing is open and the handshake is done.
+    pub fn poll_deadline(&mut self, now: Duration) -> Option<Duration> {
+        self.downloads.retain(|d| !d.is_finished());
+        self.watch.handle_downloads(!self.downloads.is_empty(), now);
+        self.watch.poll_deadline()
+    }
+
+    /// Time passed to `now` (`hello`: the page's handshake is done): what to look at, if a
+    /// tick is due. A page that never said hello in time ends the connection.
+    pub fn handle_timeout(&mut self, now: Duration, hello: bool) -> Option<Tick> {
+        if hello {
+            self.watch.handle_hello();
+        }
+        let tick = self.watch.handle_timeout(now)?;
+        if tick.silent {
+            self.handle_end(Ended::NoHello);
+            return None;
+        }
+        Some(tick)
+    }
+
+    /// Once ended, and only once: why, and the downloads still open, which fail with it.
+    pub fn poll_end(&mut self) -> Option<(Ended, Vec<D>)> {
+        if self.told_end {
+            return None;
+        }
+        let why = self.ended.clone()?;
+        self.told_end = true;
+        self.downloads.retain(|d| !d.is_finished());
+        Some((why, std::mem::take(&mut self.downloads)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::cell::Cell;

@@ -12,7 +12,8 @@ use js_sys::Reflect;
 use sluice_core::wire::nonce;
 use sluice_core::wire::ErrorCode;
 use sluice_core::{
-    Address, ConnectionId, DownloadId, FileMeta, Message, OpenError, TransferPath, Watch, MAX_CONNECTIONS,
+    Address, ConnectionId, DownloadId, Ended, FileMeta, Message, OpenError, ServiceConnection, TransferPath, Watch,
+    MAX_CONNECTIONS,
 };
 use sluice_web::{now, sleep};
 use sluice_worker_bus::web::WebEndpoint;
@@ -53,29 +54,6 @@ impl Drop for Alive {
     }
 }
 
-/// Why a connection ended.
-enum End {
-    Bye,
-    BusFailed,
-    PortClosed,
-    ClientGone,
-    NoPong(BusError),
-    NoHello,
-}
-
-impl End {
-    fn reason(&self) -> String {
-        match self {
-            End::Bye => "the page closed its connection".into(),
-            End::BusFailed => "the connection to the page failed".into(),
-            End::PortClosed => "the page is gone (its port closed)".into(),
-            End::ClientGone => "the page is gone (closed or navigated away)".into(),
-            End::NoPong(e) => format!("the page stopped answering ({e})"),
-            End::NoHello => "the page never finished its handshake".into(),
-        }
-    }
-}
-
 /// Starts a connection over `port` for the page whose client id is `client` (if known); refused
 /// (the port closed: the page's handshake fails) past [`MAX_CONNECTIONS`].
 pub(crate) fn spawn(port: MessagePort, client: Option<String>) {
@@ -101,11 +79,11 @@ impl Drop for CloseListener {
 async fn run(port: MessagePort, client: Option<String>) {
     let _alive = Alive::new();
     let id = NEXT_ID.with(|n| n.replace(n.get() + 1));
-    let (closed_tx, closed) = sluice_worker_bus::channel::bounded::<End>(4);
+    let (closed_tx, closed) = sluice_worker_bus::channel::bounded::<Ended>(4);
     let close_listener = {
         let tx = closed_tx.clone();
         let callback = Closure::<dyn FnMut()>::new(move || {
-            let _ = tx.try_send(End::PortClosed);
+            let _ = tx.try_send(Ended::PortClosed);
         });
         let _ = port.add_event_listener_with_callback("close", callback.as_ref().unchecked_ref());
         CloseListener { port: port.clone(), callback }
@@ -114,43 +92,34 @@ async fn run(port: MessagePort, client: Option<String>) {
     let close_events = Reflect::has(&port, &"onclose".into()).unwrap_or(false);
     let bus = Bus::new(WebEndpoint::port(port), BusConfig::default());
     let Ok((control, mailbox)) = bus.actor(Address::Control) else { return };
-    let mut downloads: Vec<DownloadHandle> = Vec::new();
-    let mut watch = Watch::with_close_events(close_events);
-    watch.handle_started(now());
-    let end = loop {
-        downloads.retain(|d| !d.is_finished());
-        watch.handle_downloads(!downloads.is_empty(), now());
+    let mut state = ServiceConnection::new(Watch::with_close_events(close_events), now());
+    let (end, open) = loop {
+        if let Some(ended) = state.poll_end() {
+            break ended;
+        }
         // Due at its time, however many messages come meanwhile; never while nothing is open.
-        let tick = match watch.poll_deadline() {
+        let tick = match state.poll_deadline(now()) {
             Some(due) => sleep(due.saturating_sub(now())).left_future(),
             None => futures::future::pending().right_future(),
         };
         futures::select_biased! {
             incoming = mailbox.recv().fuse() => match incoming {
-                None => break End::BusFailed,
-                Some(Incoming { msg: Message::Bye, .. }) => break End::Bye,
+                None => state.handle_end(Ended::BusFailed),
+                Some(Incoming { msg: Message::Bye, .. }) => state.handle_end(Ended::Bye),
                 Some(incoming) => {
                     if let Some(download) = handle_control(&bus, id, incoming).await {
-                        downloads.push(download);
+                        state.handle_opened(download, now());
                     }
                 }
             },
-            end = closed.recv().fuse() => break end.unwrap_or(End::PortClosed),
-            () = tick.fuse() => if let Some(tick) = {
-                if bus.is_ready() {
-                    watch.handle_hello();
-                }
-                watch.handle_timeout(now())
-            } {
-                if tick.silent {
-                    break End::NoHello;
-                }
+            end = closed.recv().fuse() => state.handle_end(end.unwrap_or(Ended::PortClosed)),
+            () = tick.fuse() => if let Some(tick) = state.handle_timeout(now(), bus.is_ready()) {
                 // Both beside the loop: their answers come back as an end, if the page is gone.
                 if let (true, Some(client)) = (tick.check_client, &client) {
                     spawn_local(check_client(client.clone(), closed_tx.clone()));
                 }
                 if tick.ping {
-                    spawn_local(ping(bus.clone(), watch.ping_timeout(), closed_tx.clone()));
+                    spawn_local(ping(bus.clone(), state.ping_timeout(), closed_tx.clone()));
                 }
             },
         }
@@ -158,28 +127,28 @@ async fn run(port: MessagePort, client: Option<String>) {
     let reason = end.reason();
     log::debug!("connection {id}: {reason}");
     registry().connection_closed(id);
-    for download in downloads {
+    for download in open {
         download.fail(ErrorCode::Internal, reason.clone());
     }
     drop((control, close_listener));
 }
 
 /// Pings the page; if it does not answer in time, the connection ends.
-async fn ping(bus: PageBus, timeout: Duration, closed: sluice_worker_bus::channel::Sender<End>) {
+async fn ping(bus: PageBus, timeout: Duration, closed: sluice_worker_bus::channel::Sender<Ended>) {
     if let Err(e @ BusError::Timeout(_)) =
         bus.request_within(Message::Ping { nonce: nonce::WATCH }, None, timeout).await
     {
-        let _ = closed.try_send(End::NoPong(e));
+        let _ = closed.try_send(Ended::NoPong(e.to_string()));
     }
 }
 
 /// Looks whether the page's client still exists (`clients.get`); if not, the connection ends.
-async fn check_client(client: String, closed: sluice_worker_bus::channel::Sender<End>) {
+async fn check_client(client: String, closed: sluice_worker_bus::channel::Sender<Ended>) {
     let global: ServiceWorkerGlobalScope = js_sys::global().unchecked_into();
     // Cannot tell (an error): assume it is there; the pings decide.
     if let Ok(found) = JsFuture::from(global.clients().get(&client)).await {
         if found.is_undefined() || found.is_null() {
-            let _ = closed.try_send(End::ClientGone);
+            let _ = closed.try_send(Ended::ClientGone);
         }
     }
 }

@@ -42,9 +42,11 @@ impl DownloadHandle {
     pub(crate) fn fail(&self, code: ErrorCode, reason: impl Into<String>) {
         let _ = self.tx.try_send(Command::Fail { code, reason: reason.into() });
     }
+}
 
+impl sluice_core::Carried for DownloadHandle {
     /// The actor ended.
-    pub(crate) fn is_finished(&self) -> bool {
+    fn is_finished(&self) -> bool {
         self.tx.is_closed()
     }
 }
