@@ -8,23 +8,14 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
+mod common;
+
+use common::Dl;
 use proptest::prelude::*;
-use sluice_core::{Action, Carried, Checked, PageConnection, Refusal};
+use sluice_core::{Action, Checked, PageConnection, Refusal};
 
 /// A bus: its number (the service worker's run it reaches is dead once killed).
 type Bus = u32;
-
-#[derive(Debug, Clone)]
-struct Dl {
-    id: usize,
-    finished: Rc<Cell<bool>>,
-}
-
-impl Carried for Dl {
-    fn is_finished(&self) -> bool {
-        self.finished.get()
-    }
-}
 
 #[derive(Debug, Clone)]
 enum Op {

@@ -4,24 +4,14 @@
 //! timeout, keeps the first reason it ends for, and hands back every download still open, once.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
+mod common;
+
+use common::Dl;
 use proptest::prelude::*;
 use sluice_core::{Carried, Ended, ServiceConnection, Watch};
-
-#[derive(Debug, Clone)]
-struct Dl {
-    id: usize,
-    finished: Rc<Cell<bool>>,
-}
-
-impl Carried for Dl {
-    fn is_finished(&self) -> bool {
-        self.finished.get()
-    }
-}
 
 #[derive(Debug, Clone)]
 enum Op {
