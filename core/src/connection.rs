@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::liveness::{Carried, Keepalive, LinkId, Links};
+use crate::liveness::{Carried, LinkId, Links, Schedule};
 
 /// What the driver must do next.
 #[derive(Debug, PartialEq)]
@@ -68,7 +68,7 @@ pub enum Checked<B> {
 #[derive(Debug)]
 pub struct PageConnection<B, D, R, E> {
     links: Links<B, D>,
-    keepalive: Keepalive,
+    keepalive: Schedule,
     /// Attaches waiting for the running check.
     waiting: Vec<(D, R)>,
     checking: bool,
@@ -84,7 +84,7 @@ impl<B: Clone, D: Carried, R, E: Clone> PageConnection<B, D, R, E> {
     pub fn new(bus: B, keepalive: Duration) -> Self {
         Self {
             links: Links::new(bus),
-            keepalive: Keepalive::new(keepalive),
+            keepalive: Schedule::new(keepalive),
             waiting: Vec::new(),
             checking: false,
             pinging: false,

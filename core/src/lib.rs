@@ -61,7 +61,7 @@ pub use control::{FromPage, ToPage, ToServiceWorker};
 pub use headers::{content_disposition, response_headers, sanitize_filename, HeaderError};
 pub use id::{DownloadId, DownloadUrl, PROBE_TITLE};
 pub use lease::{Lease, LeaseError};
-pub use liveness::{Carried, Ended, Keepalive, LinkId, Links, ServiceConnection, Tick, Watch, MAX_CONNECTIONS};
+pub use liveness::{Carried, Ended, LinkId, Links, Schedule, ServiceConnection, Tick, Watch, MAX_CONNECTIONS};
 pub use registry::{ClaimError, Claimed, ConnectionId, Limits, OpenError, Registry};
 pub use transfer::{TransferCheck, TransferEnd};
 pub use window::{incomplete_notice, FlowConfig, ProtocolError, ReceiveWindow, SendError, SendWindow, INCOMPLETE_MARK};

@@ -121,16 +121,17 @@ impl<B: Clone, D: Carried> Links<B, D> {
     }
 }
 
-/// When the page's connection makes its keepalive round (an event for the service worker, and a
-/// ping over every bus that carries downloads): every `period` while downloads run, counted from
-/// the last round, whatever else the connection does meanwhile. Times are since any fixed origin.
+/// A round every `period` while downloads run, counted from the last round, whatever else
+/// happens meanwhile: the page's keepalive rounds (an event for the service worker, and a ping
+/// over every bus that carries downloads) and the ticks of the service worker's [`Watch`]. Times
+/// are since any fixed origin.
 #[derive(Debug, Clone, Copy)]
-pub struct Keepalive {
+pub struct Schedule {
     period: Duration,
     due: Option<Duration>,
 }
 
-impl Keepalive {
+impl Schedule {
     /// A round every `period` while downloads run.
     pub fn new(period: Duration) -> Self {
         Self { period, due: None }
@@ -186,7 +187,7 @@ pub const MAX_CONNECTIONS: usize = 256;
 #[derive(Debug, Clone)]
 pub struct Watch {
     /// The ticks: the same schedule as the page's keepalive rounds.
-    schedule: Keepalive,
+    schedule: Schedule,
     ping_every_ticks: u32,
     ping_timeout: Duration,
     /// The port's `close` event tells when the page goes: no client checks.
@@ -201,14 +202,7 @@ impl Watch {
     /// `ping_timeout`; client checks only without `close_events`.
     pub fn new(every: Duration, ping_every_ticks: u32, ping_timeout: Duration, close_events: bool) -> Self {
         let ping_every_ticks = ping_every_ticks.max(1);
-        Self {
-            schedule: Keepalive::new(every),
-            ping_every_ticks,
-            ping_timeout,
-            close_events,
-            ticks: 0,
-            hello_due: None,
-        }
+        Self { schedule: Schedule::new(every), ping_every_ticks, ping_timeout, close_events, ticks: 0, hello_due: None }
     }
 
     /// The defaults: a tick every second, a ping every fifth, answered within 15 s.
@@ -437,7 +431,7 @@ mod tests {
     #[test]
     fn keepalive_rounds_keep_their_period_whatever_happens_between_them() {
         let s = Duration::from_secs;
-        let mut keepalive = Keepalive::new(s(10));
+        let mut keepalive = Schedule::new(s(10));
         keepalive.handle_carrying(false, s(0));
         assert_eq!(keepalive.poll_deadline(), None, "no download, no round");
         keepalive.handle_carrying(true, s(1));
