@@ -202,19 +202,36 @@ impl Sluice {
             }
             None => (None, None, String::new()),
         };
+        let served = connected.zip(registration.clone()).map(|(c, r)| (scope, c, Host::Page(r)));
+        Sluice::take_rung(&options, probe, failure, served, registration, None)
+    }
+
+    /// Takes the best rung `probe` found (or the forced one), and starts the connection actor
+    /// over `served` (the scope, a bus, and where the service worker is reached from) if that
+    /// rung needs one.
+    fn take_rung(
+        options: &Options,
+        probe: Probe,
+        failure: Option<SluiceError>,
+        served: Option<(String, Connected, Host)>,
+        registration: Option<ServiceWorkerRegistration>,
+        page: Option<Rc<PageLink>>,
+    ) -> Result<Sluice, SluiceError> {
         let mode = choose(&probe, options.mode, &failure)?;
-        let timing = timing_of(&options);
-        let connection = match (connected, &registration) {
-            (Some(connected), Some(registration)) if mode.path().is_some() => {
-                Some(connection::spawn(Host::Page(registration.clone()), connected, timing))
+        let timing = timing_of(options);
+        let (scope, connection) = match served {
+            Some((scope, connected, host)) if mode.path().is_some() => {
+                (scope, Some(connection::spawn(host, connected, timing)))
             }
-            _ => None,
+            Some((scope, ..)) => (scope, None),
+            None => (String::new(), None),
         };
         let setup = Setup {
             scope,
             mode,
             forced: options.mode,
-            picker: options.picker,
+            // The save picker is a page's (a worker has no user gesture).
+            picker: options.picker && page.is_none(),
             blob_limit: options.blob_limit,
             probe,
             service_worker_failure: failure.map(|e| e.to_string()),
@@ -223,7 +240,7 @@ impl Sluice {
             expire_after: options.expire_after,
             timing,
             registration,
-            page: None,
+            page,
         };
         Ok(Sluice { setup: Rc::new(setup), connection })
     }
@@ -250,28 +267,8 @@ impl Sluice {
             probe.stream_transferable = stream_transferable(&connected.bus, options.timeout).await;
             probe.response_from_stream = response_from_stream();
         }
-        let mode = choose(&probe, options.mode, &failure)?;
-        let timing = timing_of(options);
-        let (scope, connection) = match served {
-            Some((scope, connected)) => (scope, Some(connection::spawn(Host::Worker(page.clone()), connected, timing))),
-            None => (String::new(), None),
-        };
-        let setup = Setup {
-            scope,
-            mode,
-            forced: options.mode,
-            picker: false,
-            blob_limit: options.blob_limit,
-            probe,
-            service_worker_failure: failure.map(|e| e.to_string()),
-            closed: Default::default(),
-            flow: options.flow,
-            expire_after: options.expire_after,
-            timing,
-            registration: None,
-            page: Some(page),
-        };
-        Ok(Sluice { setup: Rc::new(setup), connection })
+        let served = served.map(|(scope, connected)| (scope, connected, Host::Worker(page.clone())));
+        Sluice::take_rung(options, probe, failure, served, None, Some(page))
     }
 
     /// Hands this Sluice to a worker: transfer the port to it (`postMessage(msg, [port])`), and
