@@ -29,7 +29,7 @@ async function writeAll(writer, size, rate) {
   await writer.close();
 }
 
-async function produce({ port, name, size, declared = size, mode, rate = Infinity, control, close = false }) {
+async function produce({ port, name, size, declared = size, mode, rate = Infinity, control, close = false, closeAfterMs }) {
   // The control (compat-tests/demo/control/sw.js): the same bytes into a stream transferred to
   // a service worker that answers with it, no Sluice.
   if (control) {
@@ -42,6 +42,8 @@ async function produce({ port, name, size, declared = size, mode, rate = Infinit
   const sluice = await Sluice.adopt(port, { mode });
   const start = performance.now();
   const dl = sluice.createDownload(name, { size: declared });
+  // `closeAfterMs`: the worker ends its Sluice while the download runs.
+  if (closeAfterMs !== undefined) setTimeout(() => sluice.close(), closeAfterMs);
   await writeAll(dl.writable.getWriter(), size, rate);
   const done = await dl.done;
   const reasons = sluice.capabilities.filter((r) => !r.available).map((r) => `${r.mode}: ${r.reason}`);

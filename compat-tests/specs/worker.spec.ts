@@ -193,3 +193,28 @@ test("a worker that closes its Sluice lets its page's go: the page's connection 
   }
   expect(connections, `the service worker's connections, ${Math.round((Date.now() - began) / 1000)} s after (${how})`).toBe(start.before);
 });
+
+test("a worker that closes its Sluice mid-download: the download fails, and the page lets go of the frame that opened it", rowsOf('worker-dedicated'), async ({ driver }) => {
+  await driver.open();
+  const result = await driver.evaluate(async () => {
+    window.sluiceTest.current = await window.sluice.Sluice.register({});
+    const frames = () => [...document.querySelectorAll('iframe')].filter((f) => f.src.includes('worker-closed-mid')).length;
+    const port = window.sluiceTest.current.handOff();
+    const producing = window.sluiceTest.produce('dedicated', { port, name: 'worker-closed-mid.bin', size: 64 * 1048576, rate: 4 * 1048576, closeAfterMs: 2000 });
+    let seen = 0;
+    for (let i = 0; i < 20 && seen === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      seen = frames();
+    }
+    const answer = (await producing) as { code?: string; error?: string };
+    let left = frames();
+    for (let i = 0; i < 30 && left > 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      left = frames();
+    }
+    return { seen, answer, left };
+  });
+  expect(result.seen, 'the frame that opened the download, while it ran').toBe(1);
+  expect(result.answer.code, JSON.stringify(result.answer)).toBe('closed');
+  expect(result.left, 'frames left 3 s after the worker closed').toBe(0);
+});

@@ -176,8 +176,10 @@ pub struct Tick {
 }
 
 /// The most connections a service worker keeps at once (from every page and worker); a
-/// `connect` past it is refused.
-pub const MAX_CONNECTIONS: usize = 256;
+/// `connect` past it is refused. Far above what pages hold (one per Sluice), so that the idle
+/// connections of closed pages, which linger where ports have no `close` event, cannot fill it
+/// within a worker's life.
+pub const MAX_CONNECTIONS: usize = 1024;
 
 /// The service worker's watch over one page, while the page has downloads open (none
 /// otherwise: an idle connection costs nothing): a short client check at every tick, so that a

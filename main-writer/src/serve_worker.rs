@@ -61,6 +61,8 @@ pub(crate) fn serve(port: MessagePort, service: Option<Service>) {
     let (requests, on_message) = listen(&port);
     spawn_local(async move {
         let _on_message = on_message;
+        // The URLs opened for this worker that did not end yet: only these are its to end.
+        let mut opened: Vec<String> = Vec::new();
         while let Ok(request) = requests.recv().await {
             let message = ToPage::decode(&JsSource(request.clone()));
             let Some(Service { registration, timing, connection }) = &service else {
@@ -79,16 +81,29 @@ pub(crate) fn serve(port: MessagePort, service: Option<Service>) {
                 // Only this registration's download URLs are opened.
                 Some(ToPage::Open { url, navigate }) if DownloadUrl::parse(&registration.scope(), &url).is_some() => {
                     let trigger = if navigate { Trigger::Navigate } else { Trigger::Iframe };
-                    if let Err(e) = connection.open(url, trigger).await {
-                        log::warn!("a worker's download cannot be opened: {e}");
+                    match connection.open(url.clone(), trigger).await {
+                        Ok(()) => opened.push(url),
+                        Err(e) => log::warn!("a worker's download cannot be opened: {e}"),
                     }
                 }
-                Some(ToPage::Ended { url, finished }) => connection.ended(url, finished),
+                Some(ToPage::Ended { url, finished }) if opened.contains(&url) => {
+                    opened.retain(|u| *u != url);
+                    connection.ended(url, finished);
+                }
                 Some(ToPage::Active) => connection.active(),
                 Some(ToPage::Save { name, bytes, staged }) => save(&request, &name, bytes, staged),
                 Some(ToPage::Bye) => break,
                 _ => log::warn!("a worker asked its page {}", describe(&request)),
             }
         }
+        // The worker's connection ended, and its downloads with it: what opened them goes, and
+        // the port with its listener (a late message finds it closed, not a closure that is gone).
+        if let Some(service) = &service {
+            for url in opened {
+                service.connection.ended(url, false);
+            }
+        }
+        port.set_onmessage(None);
+        port.close();
     });
 }
