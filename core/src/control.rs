@@ -2,7 +2,7 @@
 //! page (or a newer version of the worker) posts to the worker. Anything else is not Sluice's,
 //! and decodes to `None`.
 
-use crate::wire::{Sink, Source, Value};
+use crate::wire::{Sink, Source};
 
 /// A message to the service worker itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,13 +57,12 @@ impl ToServiceWorker {
         Some(message)
     }
 
-    /// The message as `postMessage` carries it.
-    pub fn encode(self) -> Value {
-        let mut fields = vec![("sluice", Value::Text(self.kind().into()))];
+    /// Writes the message as `postMessage` carries it.
+    pub fn write(self, out: &mut impl Sink) {
+        out.text("sluice", self.kind());
         if self == (ToServiceWorker::Connect { debug: true }) {
-            fields.push(("logLevel", Value::Text("debug".into())));
+            out.text("logLevel", "debug");
         }
-        Value::Object(fields)
     }
 }
 
@@ -162,13 +161,15 @@ impl ToPage {
             ToPage::Bye => "bye",
         };
         out.text("sluice", kind);
+        let flag = |on: bool| f64::from(u8::from(on));
         match self {
-            ToPage::Open { url, navigate: flag } | ToPage::Ended { url, finished: flag } => {
+            ToPage::Open { url, navigate } => {
                 out.text("url", url);
-                out.number(
-                    if matches!(self, ToPage::Open { .. }) { "navigate" } else { "finished" },
-                    f64::from(u8::from(*flag)),
-                );
+                out.number("navigate", flag(*navigate));
+            }
+            ToPage::Ended { url, finished } => {
+                out.text("url", url);
+                out.number("finished", flag(*finished));
             }
             ToPage::Save { name, bytes, staged } => {
                 out.text("name", name);

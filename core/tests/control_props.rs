@@ -68,7 +68,7 @@ fn garbage() -> impl Strategy<Value = Value> {
 proptest! {
     #[test]
     fn what_is_encoded_decodes_back(message in message()) {
-        let value = Value::from(message.encode());
+        let value = written(|o| message.write(o));
         prop_assert_eq!(ToServiceWorker::decode(&value), Some(message));
     }
 

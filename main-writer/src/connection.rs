@@ -15,7 +15,7 @@ use litemap::LiteMap;
 use sluice_core::wire::nonce;
 use sluice_core::{Action, Checked, LinkId, Message, PageConnection, Refusal, ToPage, ToServiceWorker};
 use sluice_web::{now, sleep};
-use sluice_worker_bus::web::{to_js, WebEndpoint};
+use sluice_worker_bus::web::{written, WebEndpoint};
 use sluice_worker_bus::{Bus, BusConfig, BusError};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -85,7 +85,7 @@ impl Host {
         match self {
             Host::Page(registration) => {
                 if let Some(worker) = registration.active() {
-                    if let Err(e) = worker.post_message(&to_js(&ToServiceWorker::Keepalive.encode())) {
+                    if let Err(e) = worker.post_message(&written(|o| ToServiceWorker::Keepalive.write(o))) {
                         log::warn!("keepalive: {}", sluice_web::describe(&e));
                     }
                 }
@@ -447,7 +447,7 @@ async fn worker_run(registration: &ServiceWorkerRegistration, timeout: Duration)
         }
     });
     channel.port1().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    let question = to_js(&ToServiceWorker::Run.encode());
+    let question = written(|o| ToServiceWorker::Run.write(o));
     worker.post_message_with_transferable(&question, &js_sys::Array::of1(&channel.port2())).ok()?;
     let run = futures::select_biased! {
         run = rx.recv().fuse() => run.ok().flatten(),
@@ -473,7 +473,7 @@ pub(crate) async fn open_port(
 ) -> Result<MessagePort, SluiceError> {
     let worker = active_worker(registration, timing.timeout).await?;
     let channel = MessageChannel::new()?;
-    let hello = to_js(&ToServiceWorker::Connect { debug: timing.debug }.encode());
+    let hello = written(|o| ToServiceWorker::Connect { debug: timing.debug }.write(o));
     worker.post_message_with_transferable(&hello, &js_sys::Array::of1(&channel.port2()))?;
     Ok(channel.port1())
 }

@@ -64,35 +64,31 @@ pub(crate) fn serve(port: MessagePort, service: Option<Service>) {
         // The URLs opened for this worker that did not end yet: only these are its to end.
         let mut opened: Vec<String> = Vec::new();
         while let Ok(request) = requests.recv().await {
-            let message = ToPage::decode(&JsSource(request.clone()));
-            let Some(Service { registration, timing, connection }) = &service else {
-                match message {
-                    Some(ToPage::Port) => answer(&port, &FromPage::Local, None),
-                    Some(ToPage::Save { name, bytes, staged }) => save(&request, &name, bytes, staged),
-                    _ => log::warn!("a worker asked its page {}", describe(&request)),
+            match (ToPage::decode(&JsSource(request.clone())), &service) {
+                (Some(ToPage::Save { name, bytes, staged }), _) => save(&request, &name, bytes, staged),
+                (Some(ToPage::Port), None) => answer(&port, &FromPage::Local, None),
+                (Some(ToPage::Port), Some(Service { registration, timing, .. })) => {
+                    match open_port(registration, *timing).await {
+                        Ok(sw) => answer(&port, &FromPage::Port { scope: registration.scope() }, Some(&sw)),
+                        Err(e) => answer(&port, &FromPage::PortFailed { error: e.to_string() }, None),
+                    }
                 }
-                continue;
-            };
-            match message {
-                Some(ToPage::Port) => match open_port(registration, *timing).await {
-                    Ok(sw) => answer(&port, &FromPage::Port { scope: registration.scope() }, Some(&sw)),
-                    Err(e) => answer(&port, &FromPage::PortFailed { error: e.to_string() }, None),
-                },
                 // Only this registration's download URLs are opened.
-                Some(ToPage::Open { url, navigate }) if DownloadUrl::parse(&registration.scope(), &url).is_some() => {
+                (Some(ToPage::Open { url, navigate }), Some(Service { registration, connection, .. }))
+                    if DownloadUrl::parse(&registration.scope(), &url).is_some() =>
+                {
                     let trigger = if navigate { Trigger::Navigate } else { Trigger::Iframe };
                     match connection.open(url.clone(), trigger).await {
                         Ok(()) => opened.push(url),
                         Err(e) => log::warn!("a worker's download cannot be opened: {e}"),
                     }
                 }
-                Some(ToPage::Ended { url, finished }) if opened.contains(&url) => {
+                (Some(ToPage::Ended { url, finished }), Some(service)) if opened.contains(&url) => {
                     opened.retain(|u| *u != url);
-                    connection.ended(url, finished);
+                    service.connection.ended(url, finished);
                 }
-                Some(ToPage::Active) => connection.active(),
-                Some(ToPage::Save { name, bytes, staged }) => save(&request, &name, bytes, staged),
-                Some(ToPage::Bye) => break,
+                (Some(ToPage::Active), Some(service)) => service.connection.active(),
+                (Some(ToPage::Bye), Some(_)) => break,
                 _ => log::warn!("a worker asked its page {}", describe(&request)),
             }
         }

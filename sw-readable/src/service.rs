@@ -5,7 +5,7 @@ use js_sys::{Promise, Reflect};
 use sluice_core::wire::ErrorCode;
 use sluice_core::{response_headers, ClaimError, Claimed, DownloadUrl, ToServiceWorker};
 use sluice_web::describe;
-use sluice_worker_bus::web::{to_js, JsSource};
+use sluice_worker_bus::web::{written, JsSource};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, spawn_local};
@@ -65,7 +65,7 @@ pub fn handle_message(event: ExtendableMessageEvent) {
             if let Some(newer) = event.source().and_then(|s| s.dyn_into::<ServiceWorker>().ok()) {
                 spawn_local(async move {
                     registry().when_idle().await;
-                    let _ = newer.post_message(&to_js(&ToServiceWorker::TakeOver.encode()));
+                    let _ = newer.post_message(&written(|o| ToServiceWorker::TakeOver.write(o)));
                 });
             }
         }
@@ -101,7 +101,7 @@ pub fn handle_install() {
     let global: ServiceWorkerGlobalScope = js_sys::global().unchecked_into();
     match global.registration().active() {
         Some(active) => {
-            if let Err(e) = active.post_message(&to_js(&ToServiceWorker::Idle.encode())) {
+            if let Err(e) = active.post_message(&written(|o| ToServiceWorker::Idle.write(o))) {
                 log::warn!("cannot ask the active worker to hand over: {}", describe(&e));
             }
         }

@@ -26,8 +26,8 @@ use crate::endpoint::{Endpoint, Inbound, Listener, PostError, Rejected};
 /// Key of the attachment beside the frame.
 const DATA: &str = "data";
 
-/// A frame's (or another message's) plain object as a JavaScript value.
-pub fn to_js(value: &Value) -> JsValue {
+/// A frame's plain object as a JavaScript value.
+fn to_js(value: &Value) -> JsValue {
     match value {
         Value::Number(n) => JsValue::from_f64(*n),
         Value::Text(s) => JsValue::from_str(s),
