@@ -245,7 +245,9 @@ async function webdriverBrowser(
     });
   } else if (engine === 'firefox') {
     const geckodriver = process.env.GECKODRIVER ?? join(homedir(), '.cargo/bin/geckodriver');
-    driver = await WebDriver.start(geckodriver, (port) => ['--port', String(port)], {
+    // System access: the chrome context, where the fixture stops service workers as
+    // about:debugging's "Stop" does.
+    driver = await WebDriver.start(geckodriver, (port) => ['--port', String(port), '--allow-system-access'], {
       browserName: 'firefox',
       'moz:firefoxOptions': {
         ...(existsSync(DEBIAN_FIREFOX) ? { binary: DEBIAN_FIREFOX } : {}),
@@ -285,7 +287,22 @@ async function webdriverBrowser(
     currentTab: () => driver.currentWindow(),
     switchTab: (handle: string) => driver.switchTo(handle),
     closeTab: (handle: string, then: string) => driver.closeTab(handle, then),
-    stopServiceWorkers: null,
+    stopServiceWorkers:
+      engine === 'firefox'
+        ? async () => {
+            const stopped = await driver.chrome<number>(`
+              const manager = Cc['@mozilla.org/serviceworkers/manager;1'].getService(Ci.nsIServiceWorkerManager);
+              const registrations = manager.getAllRegistrations();
+              let stopped = 0;
+              for (let i = 0; i < registrations.length; i++) {
+                const worker = registrations.queryElementAt(i, Ci.nsIServiceWorkerRegistrationInfo).activeWorker;
+                if (worker) { worker.terminateWorker(); stopped++; }
+              }
+              return stopped;`);
+            if (stopped === 0) throw new Error('no active service worker to stop');
+            return `nsIServiceWorkerInfo.terminateWorker() (about:debugging's Stop), ${stopped} worker(s)`;
+          }
+        : null,
     collectGarbage: null,
     downloadFinished: (_name: string): Promise<number> | null => null,
     cancelDownload: null,
@@ -372,11 +389,6 @@ export const test = base.extend<{
       },
       stopServiceWorkers: async () => {
         if (raw.stopServiceWorkers) return raw.stopServiceWorkers();
-        if (engine === 'firefox') {
-          const ms = Number(firefoxPrefs['dom.serviceWorkers.idle_timeout'] ?? 30_000) + 4000;
-          await sleep(ms);
-          return `idle in the page for ${ms / 1000} s`;
-        }
         await goto('about:blank');
         await sleep(15_000);
         await open();

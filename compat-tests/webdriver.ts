@@ -121,6 +121,17 @@ export class WebDriver {
     });
   }
 
+  /** Runs `script` (a function body) in the browser's own chrome context, then returns to the
+   * page (Firefox only, with geckodriver's `--allow-system-access`). */
+  async chrome<T>(script: string): Promise<T> {
+    await this.command('POST', 'moz/context', { context: 'chrome' });
+    try {
+      return await this.command<T>('POST', 'execute/sync', { script, args: [] });
+    } finally {
+      await this.command('POST', 'moz/context', { context: 'content' });
+    }
+  }
+
   async goto(url: string): Promise<void> {
     await this.command('POST', 'url', { url });
   }

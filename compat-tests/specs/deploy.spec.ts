@@ -56,7 +56,6 @@ for (const c of CASES) {
 }
 
 test.describe('a deployment that breaks while the page runs', () => {
-  test.use({ firefoxPrefs: { 'dom.serviceWorkers.idle_timeout': 1000, 'dom.serviceWorkers.idle_extended_timeout': 1000 } });
 
   test("a producer in a worker with auto saves on the worker's own rung when the restarted service worker cannot load its wasm", rowsOf('broken-deploy'), async ({ driver, engine }) => {
     if (engine === 'webkit') notApplicable("WebKit's automation cannot stop a service worker while its page stays open");

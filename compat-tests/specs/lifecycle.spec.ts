@@ -91,19 +91,23 @@ test.describe('a stopped service worker', () => {
       await driver.open();
       const name = `stopped-${mode}.bin`;
       const size = await startSlowDownload(driver, mode, name);
-      const how = await driver.stopServiceWorkers();
-      const start = Date.now();
-      const state = await slowState(driver, name);
-      const settledAfter = ((Date.now() - start) / 1000).toFixed(0);
       if (driver.engine === 'firefox') {
-        // Firefox's only stop here is its idle limit (1 s in this file): the events Sluice sends
-        // the worker while bytes flow keep it running, so the download must finish. Without
-        // them Firefox stops the worker and keeps a partial file under the final name.
+        // Firefox stops a worker on its own by its idle limit (1 s in this file). The events
+        // Sluice sends the worker while bytes flow keep it running, so the download must
+        // finish. Without them Firefox stops the worker and keeps a partial file under the
+        // final name. (Firefox killing the worker outright: "a service worker killed outright".)
+        const how = 'idle in the page for 5 s, past the 1 s idle limit';
+        await new Promise((r) => setTimeout(r, 5000));
+        const state = await slowState(driver, name);
         expect(state, `after "${how}"`).toEqual({ mode: state.mode, writer: 'closed', done: `resolved ${size}` });
         expect(await fileSha256(await waitForFile(driver.downloadDir, name, size, 60_000))).toBe(expectedSha256(size));
         figure('sw-stopped-mid-download', `${state.mode}: not stopped by "${how}" (Sluice's events while bytes flow): byte-exact on disk`);
         return;
       }
+      const how = await driver.stopServiceWorkers();
+      const start = Date.now();
+      const state = await slowState(driver, name);
+      const settledAfter = ((Date.now() - start) / 1000).toFixed(0);
       expect(state.writer).toMatch(/^service_worker_gone: /);
       expect(state.done).toMatch(/^service_worker_gone: /);
       // And the browser shows it failed: no partial file under the final name.
@@ -115,15 +119,39 @@ test.describe('a stopped service worker', () => {
   }
 });
 
+test.describe('a service worker killed outright', () => {
+  test('during two downloads (transfer and fallback): both writers fail and both done reject', rowsOf('sw-killed'), async ({ driver }) => {
+    if (driver.engine !== 'firefox') {
+      notApplicable('Chromium: its stop is a kill, see sw-stopped-mid-download; WebKit: its automation cannot stop a service worker');
+    }
+    await driver.open();
+    const size = 256 * 1048576;
+    const names = { auto: 'killed-auto.bin', fallback: 'killed-fallback.bin' };
+    await startPaced(driver, { name: names.auto, mode: 'auto', size, pace: 50 });
+    await startPaced(driver, { name: names.fallback, mode: 'fallback', size, pace: 50 });
+    await new Promise((r) => setTimeout(r, 2000));
+    const how = await driver.stopServiceWorkers();
+    const seen: string[] = [];
+    for (const name of Object.values(names)) {
+      const state = await slowState(driver, name);
+      expect(state.writer, `${name} after "${how}"`).toMatch(/^service_worker_gone: /);
+      expect(state.done, `${name} after "${how}"`).toMatch(/^service_worker_gone: /);
+      await new Promise((r) => setTimeout(r, 10_000));
+      // What the download folder shows is the browser's: nothing is left in the killed worker
+      // to error the response or to append the incomplete-notice.
+      const disk = onDisk(driver.downloadDir, name);
+      expect(disk.final === size && disk.beside.length === 0, `${name} looks complete after a kill`).toBe(false);
+      seen.push(`${state.mode}: ${visiblyFailed(disk) ? 'failed' : 'a short file under the final name'} (${describeOnDisk(disk)})`);
+    }
+    figure('sw-killed', `after "${how}": the app told (service_worker_gone); on disk ${seen.join('; ')}`);
+  });
+});
+
 test.describe('a stopped service worker, then a new download', () => {
-  test.use({ firefoxPrefs: { 'dom.serviceWorkers.idle_timeout': 1000, 'dom.serviceWorkers.idle_extended_timeout': 1000 } });
 
   test('a download left on the old bus still fails, while a new one goes over a new bus', rowsOf('sw-stopped-mid-download'), async ({ driver }) => {
     if (driver.engine === 'webkit' || driver.engine === 'safari') {
       notApplicable('WebKit does not stop a service worker while its page is open, and its automation cannot');
-    }
-    if (driver.engine === 'firefox') {
-      notApplicable("Firefox's automation stops a worker only by its idle limit, which a download whose bytes flow keeps off (see sw-stopped-mid-download)");
     }
     await driver.open();
     const name = 'old-bus.bin';
@@ -141,8 +169,8 @@ test.describe('a stopped service worker, then a new download', () => {
 
 test.describe('a stopped service worker, while another download flows', () => {
   test('a download left on the dead bus fails within the keepalive, while a new one still sends', rowsOf('sw-stopped-mid-download'), async ({ driver }) => {
-    if (driver.engine !== 'chromium') {
-      notApplicable('only Chromium\'s automation stops a service worker while a download keeps it busy');
+    if (driver.engine === 'webkit' || driver.engine === 'safari') {
+      notApplicable('WebKit does not stop a service worker while its page is open, and its automation cannot');
     }
     await driver.open();
     // Keepalive 1 s, timeout 2 s: the old bus must be found dead within about 3 s.
@@ -191,8 +219,8 @@ test.describe('a stopped service worker, while another download flows', () => {
 
 test.describe('a keepalive round that waits on a dead bus', () => {
   test('holds no new download back', rowsOf('sw-stopped-mid-download'), async ({ driver }) => {
-    if (driver.engine !== 'chromium') {
-      notApplicable("only Chromium's automation stops a service worker while its page stays open and busy");
+    if (driver.engine === 'webkit' || driver.engine === 'safari') {
+      notApplicable('WebKit does not stop a service worker while its page is open, and its automation cannot');
     }
     await driver.open();
     // Keepalive 1 s, timeout 8 s: a round that pings the dead bus waits 8 s for its answer.
