@@ -153,8 +153,12 @@ pub fn respond(event: FetchEvent) -> Promise {
             return refuse(404, "not a Sluice download URL");
         };
         let headers = request.headers();
-        let purpose = |name| headers.get(name).ok().flatten().unwrap_or_default().to_ascii_lowercase();
-        let prefetch = purpose("sec-purpose").contains("prefetch") || purpose("purpose").contains("prefetch");
+        // (A byte search: `str::contains` would bring a string searcher into the wasm for this alone.)
+        let says_prefetch = |name| {
+            let value = headers.get(name).ok().flatten().unwrap_or_default().to_ascii_lowercase();
+            value.as_bytes().windows(8).any(|w| w == b"prefetch")
+        };
+        let prefetch = says_prefetch("sec-purpose") || says_prefetch("purpose");
         match registry().request(parsed.id, request.method(), prefetch).await {
             Ok(claimed) => {
                 // The URL is used up: a response that cannot be built fails the download.
