@@ -10,6 +10,7 @@
 // service worker and the browser's network and download processes take both cores of this
 // machine, and any page's timer then slips past 33 ms; 64 chunks a second still show any work
 // the page did per chunk.
+import { describeOnDisk, onDisk, visiblyFailed } from '../downloads';
 import { test, expect, figure, notApplicable, rowsOf, waitForFile } from '../fixtures';
 import { blockSha256, fileSha256 } from '../data';
 
@@ -217,4 +218,43 @@ test("a worker that closes its Sluice mid-download: the download fails, and the 
   expect(result.seen, 'the frame that opened the download, while it ran').toBe(1);
   expect(result.answer.code, JSON.stringify(result.answer)).toBe('closed');
   expect(result.left, 'frames left 3 s after the worker closed').toBe(0);
+});
+
+test('a worker terminated mid-download: its download fails on disk, and the page lets go of the frame that opened it', rowsOf('worker-dedicated'), async ({ driver }) => {
+  await driver.open();
+  const name = 'worker-terminated-mid.bin';
+  const result = await driver.evaluate(async (name) => {
+    window.sluiceTest.current = await window.sluice.Sluice.register({});
+    const frames = () => [...document.querySelectorAll('iframe')].filter((f) => f.src.includes(name)).length;
+    const port = window.sluiceTest.current.handOff();
+    const worker = new Worker('./producer-worker.js', { type: 'module' });
+    worker.postMessage({ port, name, size: 64 * 1048576, rate: 4 * 1048576 }, [port]);
+    let seen = 0;
+    for (let i = 0; i < 50 && seen === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      seen = frames();
+    }
+    // Bytes flow for a moment, then the worker is gone without a word (no close, no bye).
+    await new Promise((r) => setTimeout(r, 1500));
+    worker.terminate();
+    const start = performance.now();
+    let left = frames();
+    while (left > 0 && performance.now() - start < 5000) {
+      await new Promise((r) => setTimeout(r, 100));
+      left = frames();
+    }
+    return { seen, left, ms: Math.round(performance.now() - start) };
+  }, name);
+  expect(result.seen, 'the frame that opened the download, while it ran').toBe(1);
+  expect(result.left, `frames left ${result.ms} ms after the worker was terminated`).toBe(0);
+  // The service worker's stream fails once it finds the worker's bus gone (its port's close
+  // event, or no pong within its ping timeout): nothing looks complete.
+  const began = Date.now();
+  let seen = onDisk(driver.downloadDir, name);
+  while (!visiblyFailed(seen) && Date.now() - began < 45_000) {
+    await new Promise((r) => setTimeout(r, 1000));
+    seen = onDisk(driver.downloadDir, name);
+  }
+  expect(visiblyFailed(seen), `on disk, ${Math.round((Date.now() - began) / 1000)} s later: ${describeOnDisk(seen)}`).toBe(true);
+  figure('worker-dedicated', `terminated mid-download: the page let go of its frame in ${result.ms} ms; on disk: ${describeOnDisk(seen)}`);
 });

@@ -101,6 +101,13 @@ pub enum ToPage {
     },
     /// The worker's connection ended: the page stops serving it, and lets go of its downloads.
     Bye,
+    /// The worker holds the Web Lock `lock` for as long as it lives: once the page is granted
+    /// it, the worker is gone (terminated, or closed without a [`ToPage::Bye`]), and the page's
+    /// serving of it ends as on a `Bye`.
+    Alive {
+        /// The lock's name.
+        lock: String,
+    },
 }
 
 /// The page's answers to a worker over the hand-off's port. A [`FromPage::Port`] also carries
@@ -145,6 +152,7 @@ impl ToPage {
                 ToPage::Save { name: text_at("name")?, bytes: bytes as u64, staged: text_at("staged") }
             }
             "bye" => ToPage::Bye,
+            "alive" => ToPage::Alive { lock: text_at("lock")? },
             _ => return None,
         };
         Some(message)
@@ -159,6 +167,7 @@ impl ToPage {
             ToPage::Active => "active",
             ToPage::Save { .. } => "save",
             ToPage::Bye => "bye",
+            ToPage::Alive { .. } => "alive",
         };
         out.text("sluice", kind);
         let flag = |on: bool| f64::from(u8::from(on));
@@ -178,6 +187,7 @@ impl ToPage {
                     out.text("staged", staged);
                 }
             }
+            ToPage::Alive { lock } => out.text("lock", lock),
             ToPage::Port | ToPage::Active | ToPage::Bye => {}
         }
     }

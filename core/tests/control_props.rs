@@ -37,6 +37,7 @@ fn to_page() -> impl Strategy<Value = ToPage> {
             staged
         }),
         Just(ToPage::Bye),
+        ".*".prop_map(|lock| ToPage::Alive { lock }),
     ]
 }
 
@@ -59,7 +60,7 @@ fn garbage() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(3, 24, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
-            prop::collection::vec(("(sluice|logLevel|url|name|bytes|scope|error|local|[a-z]{1,6})", inner), 0..4)
+            prop::collection::vec(("(sluice|logLevel|url|name|bytes|scope|error|local|lock|[a-z]{1,6})", inner), 0..4)
                 .prop_map(|fields| Value::Object(fields.into_iter().collect())),
         ]
     })

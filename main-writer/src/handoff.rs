@@ -22,7 +22,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{MessageEvent, MessagePort};
 
 use crate::error::SluiceError;
-use crate::js_calls::{field, listen};
+use crate::js_calls::{field, global, listen, method, object};
 
 /// The next message of `messages`, if one comes within `timeout`.
 async fn answer(messages: &sluice_worker_bus::channel::Receiver<JsValue>, timeout: Duration) -> Option<JsValue> {
@@ -60,6 +60,24 @@ impl PageLink {
             (Some(FromPage::Port { scope }), Ok(port)) => Ok(Some((port, scope))),
             _ => Err(SluiceError::Browser(format!("the page answered {}", describe(&reply)))),
         }
+    }
+
+    /// Holds a Web Lock for as long as this worker lives and tells the page its name (once the
+    /// lock is ours), so that the page learns when the worker is gone (terminated, or closed
+    /// without a goodbye). Where there is no `navigator.locks` (an insecure context), nothing.
+    pub(crate) fn hold_lock(&self, lock: &str) -> Result<(), JsValue> {
+        let locks = field(&global("navigator"), "locks");
+        // Held while its callback's promise is pending: `Promise.race([])` never settles.
+        let promise = global("Promise");
+        let forever = method(&field(&promise, "race"), "bind", &[&promise, &js_sys::Array::new()])?;
+        method(&locks, "request", &[&lock.into(), &forever])?;
+        // A request for the lock only if it is free is refused once ours is first in its queue:
+        // then the page is told, and its own request comes after ours.
+        let taken =
+            method(&locks, "request", &[&lock.into(), &object("ifAvailable", &JsValue::TRUE), &global("Boolean")])?;
+        let alive = written(|o| ToPage::Alive { lock: lock.into() }.write(o));
+        let tell = method(&field(&self.port, "postMessage"), "bind", &[&self.port, &alive, &js_sys::Array::new()])?;
+        method(&taken, "then", &[&tell]).map(drop)
     }
 
     /// Tells the page what a download or the connection needs.

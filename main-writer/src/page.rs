@@ -301,6 +301,9 @@ impl Sluice {
         sluice_web::install_diagnostics(options.log_level, report_panic);
         options.validate()?;
         let page = Rc::new(PageLink::new(port));
+        if let Ok(id) = DownloadId::random() {
+            let _ = page.hold_lock(&format!("sluice-worker-{id}"));
+        }
         // A page that does not answer leaves no rung; a service worker that does not (or is
         // broken) leaves the worker's own rungs to `auto`.
         let served = match page.port(options.timeout).await {

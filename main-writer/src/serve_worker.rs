@@ -9,11 +9,11 @@ use sluice_worker_bus::web::{written, JsSource};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::spawn_local;
-use web_sys::{MessagePort, ServiceWorkerRegistration};
+use web_sys::{MessageEvent, MessagePort, ServiceWorkerRegistration};
 
 use crate::args::Trigger;
 use crate::connection::{open_port, ConnectionHandle, Timing};
-use crate::js_calls::{field, listen};
+use crate::js_calls::{field, global, listen, method};
 use crate::local;
 
 /// Answers the worker on `port`; a new port to the service worker goes with the answer.
@@ -47,6 +47,14 @@ fn save(request: &JsValue, name: &str, bytes: u64, staged: Option<String>) {
     reply.close();
 }
 
+/// Once the page is granted the worker's `lock` (the worker is gone), a message without data
+/// on its `port`.
+fn watch(port: &MessagePort, lock: String) -> Result<(), JsValue> {
+    let granted = method(&field(&global("navigator"), "locks"), "request", &[&lock.into(), &global("Boolean")])?;
+    let gone = method(&field(port, "dispatchEvent"), "bind", &[port, &MessageEvent::new("message")?.into()])?;
+    method(&granted, "then", &[&gone]).map(drop)
+}
+
 /// The page's service worker, for the worker it serves.
 pub(crate) struct Service {
     pub(crate) registration: ServiceWorkerRegistration,
@@ -55,7 +63,8 @@ pub(crate) struct Service {
 }
 
 /// Serves, on the page, the worker that got the other end of `port`, until the worker's
-/// connection ends (it says `bye`; a worker can ask again after the service worker restarted).
+/// connection ends (it says `bye`; a worker can ask again after the service worker restarted)
+/// or the worker is gone (the page is granted the lock the worker held).
 /// Without a `service`, the worker saves on a rung without one and the page hands its files over.
 pub(crate) fn serve(port: MessagePort, service: Option<Service>) {
     let (requests, on_message) = listen(&port);
@@ -63,8 +72,11 @@ pub(crate) fn serve(port: MessagePort, service: Option<Service>) {
         let _on_message = on_message;
         // The URLs opened for this worker that did not end yet: only these are its to end.
         let mut opened: Vec<String> = Vec::new();
-        while let Ok(request) = requests.recv().await {
+        // `null`: the worker is gone (see `watch`).
+        while let Some(request) = requests.recv().await.ok().filter(|r| !r.is_null()) {
             match (ToPage::decode(&JsSource(request.clone())), &service) {
+                // Where it cannot be watched, the serving ends with the page's connection.
+                (Some(ToPage::Alive { lock }), _) => drop(watch(&port, lock)),
                 (Some(ToPage::Save { name, bytes, staged }), _) => save(&request, &name, bytes, staged),
                 (Some(ToPage::Port), None) => answer(&port, &FromPage::Local, None),
                 (Some(ToPage::Port), Some(Service { registration, timing, .. })) => {
