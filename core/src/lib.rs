@@ -51,6 +51,7 @@ pub mod transfer;
 pub mod window;
 pub mod wire;
 pub mod writer;
+pub mod zip;
 
 pub use capability::{
     capabilities, decide, for_download, why_not, ForcedMode, Mode, Probe, Rung, TransferPath, Unsupported,
@@ -67,3 +68,4 @@ pub use transfer::{TransferCheck, TransferEnd};
 pub use window::{incomplete_notice, FlowConfig, ProtocolError, ReceiveWindow, SendError, SendWindow, INCOMPLETE_MARK};
 pub use wire::{Address, DecodeError, Envelope, FileMeta, Frame, Message, RequestId, WIRE_VERSION};
 pub use writer::{Buffer, Output, Refused, Writer};
+pub use zip::{archive_size, safe_name, Entry, Method, ZipError, ZipWriter};

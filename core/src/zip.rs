@@ -1,0 +1,660 @@
+//! Many files as one zip archive, streamed (APPNOTE 6.3.x), sans-IO: [`ZipWriter`] gives the
+//! bytes of each record, and the caller passes each entry's data through itself (the writer
+//! only counts it and takes its CRC-32), so no entry is ever held whole.
+//!
+//! The layout every reader accepts (unzip, Python's `zipfile`, 7-Zip, libarchive, macOS Archive
+//! Utility): each entry has a data descriptor (general-purpose bit 3) and a UTF-8 name (bit 11).
+//! An entry whose size is unknown or at least 4 GiB, or that starts at or past 4 GiB, is a ZIP64
+//! entry: its local header has a ZIP64 extra field (sizes 0) exactly when its descriptor is 64-bit,
+//! and its central header gives every size and the offset in a ZIP64 extra. More than 65,534
+//! entries, or a central directory at or past 4 GiB, get the ZIP64 end records. Every header
+//! carries the 9-byte extended timestamp (some unzip builds carry a ZIP64 flag over to the next
+//! entry that has no extra field at all).
+
+use std::collections::{BTreeSet, VecDeque};
+
+/// A 32-bit field's "see the ZIP64 extra" value, and the first value that needs ZIP64.
+const MAX_32: u64 = 0xFFFF_FFFF;
+/// The entry count from which the ZIP64 end records are written.
+const MAX_16: u64 = 0xFFFF;
+
+const LOCAL_HEADER: u32 = 0x0403_4b50;
+const DESCRIPTOR: u32 = 0x0807_4b50;
+const CENTRAL_HEADER: u32 = 0x0201_4b50;
+const ZIP64_END: u32 = 0x0606_4b50;
+const ZIP64_LOCATOR: u32 = 0x0706_4b50;
+const END: u32 = 0x0605_4b50;
+
+/// Bit 3 (sizes and CRC in the descriptor) and bit 11 (UTF-8 names).
+const FLAGS: u16 = 0x0808;
+/// The extended timestamp extra field: tag, length, flags (mtime), mtime.
+const TIMESTAMP_LEN: u64 = 9;
+/// A regular file, `rw-r--r--`, in the external attributes (host Unix).
+const FILE_MODE: u32 = 0o100_644 << 16;
+
+/// What goes wrong with an archive: the caller's mistakes, and data that is not what was declared.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ZipError {
+    /// Nothing is left of the name once made safe (`..`, `/`, empty).
+    #[error("the entry name {0:?} names no file (nothing is left of it once made safe)")]
+    EmptyName(String),
+    /// The name is longer than a zip header holds (65,535 bytes of UTF-8).
+    #[error("the entry name is {0} bytes long; a zip entry name holds at most 65535")]
+    NameTooLong(usize),
+    /// Two entries with the same name (once made safe).
+    #[error("the archive already has an entry named {0:?}")]
+    Duplicate(String),
+    /// An entry that is not the next one declared (name or size), or one past the declared list.
+    #[error("entry {index} is {got}, but the declared entries say {expected}")]
+    NotDeclared {
+        /// The entry's position (from 0).
+        index: u64,
+        /// What was added.
+        got: String,
+        /// What the declared list has there.
+        expected: String,
+    },
+    /// The archive ended before every declared entry was added.
+    #[error("the archive was closed after {added} entries, but {declared} were declared")]
+    MissingEntries {
+        /// Entries added.
+        added: u64,
+        /// Entries declared.
+        declared: u64,
+    },
+    /// An entry's data is longer or shorter than its declared size.
+    #[error("entry {name:?} was declared {declared} bytes long, but {written} bytes came")]
+    SizeMismatch {
+        /// The entry's name.
+        name: String,
+        /// Its declared size.
+        declared: u64,
+        /// Bytes written (so far, where there are too many).
+        written: u64,
+    },
+    /// A call out of order: data or an entry's end without an entry, an entry while one is open,
+    /// anything after the archive's end.
+    #[error("{0}")]
+    Order(&'static str),
+    /// The archive would pass 2^64 bytes.
+    #[error("the archive would be larger than 2^64 bytes")]
+    TooLarge,
+}
+
+/// How an entry's data is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// As is (method 0).
+    Stored,
+    /// Raw deflate (method 8); the caller compresses, and reports the compressed length.
+    Deflated,
+}
+
+/// One entry, as [`ZipWriter::start_entry`] takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The name as the app gave it; stored made safe ([`safe_name`]).
+    pub name: String,
+    /// Its uncompressed size, if known: the data must then be exactly this long.
+    pub size: Option<u64>,
+    /// Last modified, in seconds since the Unix epoch (UTC).
+    pub modified: i64,
+    /// How its data is stored.
+    pub method: Method,
+}
+
+/// `name` as an entry may be named in an archive that extracts safely everywhere, Windows
+/// included: `\` becomes `/`; a drive letter, leading slashes, and empty, `.` and `..` segments
+/// go; control characters and `<>:"|?*` become `_`; trailing dots and spaces of a segment go; a
+/// device name (`CON`, `nul.txt`, `COM1`) gets a leading `_`. A name of which nothing is left,
+/// or that is too long, is an error.
+pub fn safe_name(name: &str) -> Result<String, ZipError> {
+    let slashes = name.replace('\\', "/");
+    let without_drive = match slashes.as_bytes() {
+        [letter, b':', ..] if letter.is_ascii_alphabetic() => &slashes[2..],
+        _ => &slashes[..],
+    };
+    let replaced: String =
+        without_drive.chars().map(|c| if c.is_control() || "<>:\"|?*".contains(c) { '_' } else { c }).collect();
+    let mut safe = String::with_capacity(replaced.len());
+    for segment in replaced.split('/').map(|s| s.trim_end_matches(['.', ' '])).filter(|s| !s.is_empty()) {
+        if !safe.is_empty() {
+            safe.push('/');
+        }
+        let stem = segment.split('.').next().unwrap_or_default().trim_end().to_ascii_uppercase();
+        let device = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+            || (stem.len() == 4
+                && (stem.starts_with("COM") || stem.starts_with("LPT"))
+                && stem.ends_with(|c: char| c.is_ascii_digit()));
+        if device {
+            safe.push('_');
+        }
+        safe.push_str(segment);
+    }
+    if safe.is_empty() {
+        return Err(ZipError::EmptyName(name.to_owned()));
+    }
+    if safe.len() > 0xFFFF {
+        return Err(ZipError::NameTooLong(safe.len()));
+    }
+    Ok(safe)
+}
+
+/// Whether an entry of `size` (`None`: unknown) stored at `offset` is a ZIP64 entry.
+fn is_zip64(size: Option<u64>, offset: u64) -> bool {
+    size.is_none_or(|s| s >= MAX_32) || offset >= MAX_32
+}
+
+/// The most bytes raw deflate makes of `size` bytes (zlib's `deflateBound`).
+fn deflate_bound(size: u64) -> Option<u64> {
+    size.checked_add((size >> 12) + (size >> 14) + (size >> 25) + 13)
+}
+
+/// The exact size of an archive of these entries (name, size), stored, in this order: what
+/// [`ZipWriter`] writes for them. Names are made safe as the writer makes them.
+pub fn archive_size<'a>(entries: impl IntoIterator<Item = (&'a str, u64)>) -> Result<u64, ZipError> {
+    let mut offset = 0u64;
+    let mut central = 0u64;
+    let mut count = 0u64;
+    let mut names = BTreeSet::new();
+    for (name, size) in entries {
+        let name = unique(&mut names, name)?;
+        let n = name.len() as u64;
+        let zip64 = is_zip64(Some(size), offset);
+        let z = u64::from(zip64);
+        let local = (30 + n + TIMESTAMP_LEN + 20 * z).checked_add(size).and_then(|l| l.checked_add(16 + 8 * z));
+        offset = local.and_then(|l| offset.checked_add(l)).ok_or(ZipError::TooLarge)?;
+        central = central.checked_add(46 + n + TIMESTAMP_LEN + 28 * z).ok_or(ZipError::TooLarge)?;
+        count += 1;
+    }
+    let zip64_end = needs_zip64_end(count, central, offset);
+    offset.checked_add(central).and_then(|s| s.checked_add(76 * u64::from(zip64_end) + 22)).ok_or(ZipError::TooLarge)
+}
+
+/// `name` made safe, if no earlier entry has it.
+fn unique(names: &mut BTreeSet<String>, name: &str) -> Result<String, ZipError> {
+    let safe = safe_name(name)?;
+    if !names.insert(safe.clone()) {
+        return Err(ZipError::Duplicate(safe));
+    }
+    Ok(safe)
+}
+
+/// Whether the archive needs the ZIP64 end records.
+fn needs_zip64_end(count: u64, central_size: u64, central_offset: u64) -> bool {
+    count >= MAX_16 || central_size >= MAX_32 || central_offset >= MAX_32
+}
+
+/// The entry being written.
+#[derive(Debug)]
+struct Open {
+    name: String,
+    size: Option<u64>,
+    method: Method,
+    zip64: bool,
+    offset: u64,
+    crc: Crc32,
+    written: u64,
+    compressed: u64,
+    time: u16,
+    date: u16,
+    modified: i64,
+}
+
+/// A streamed zip archive: [`ZipWriter::start_entry`], then the entry's data (the caller
+/// writes it, after telling [`ZipWriter::data`]), [`ZipWriter::end_entry`], ..., and
+/// [`ZipWriter::finish`]. Each call returns the bytes that come next in the archive.
+#[derive(Debug)]
+pub struct ZipWriter {
+    /// Bytes of the archive so far.
+    offset: u64,
+    central: Vec<u8>,
+    count: u64,
+    names: BTreeSet<String>,
+    open: Option<Open>,
+    /// The entries still to come, where the app declared them (name made safe, size).
+    declared: Option<VecDeque<(String, u64)>>,
+    declared_count: u64,
+    finished: bool,
+}
+
+impl ZipWriter {
+    /// A new archive. With `declared` entries (name and size, in order), every entry must be
+    /// the next one of them, stored, with exactly that size: the archive's size is then
+    /// [`archive_size`] of them, known before the first byte.
+    pub fn new(declared: Option<Vec<(String, u64)>>) -> Result<ZipWriter, ZipError> {
+        let declared = match declared {
+            Some(entries) => {
+                let mut names = BTreeSet::new();
+                let mut queue = VecDeque::with_capacity(entries.len());
+                for (name, size) in entries {
+                    queue.push_back((unique(&mut names, &name)?, size));
+                }
+                Some(queue)
+            }
+            None => None,
+        };
+        Ok(ZipWriter {
+            offset: 0,
+            central: Vec::new(),
+            count: 0,
+            names: BTreeSet::new(),
+            open: None,
+            declared_count: declared.as_ref().map_or(0, |d| d.len() as u64),
+            declared,
+            finished: false,
+        })
+    }
+
+    /// Bytes of the archive returned so far, entries' data included.
+    pub fn written(&self) -> u64 {
+        self.offset
+    }
+
+    /// The safe name of the entry being written, if one is.
+    pub fn current(&self) -> Option<&str> {
+        self.open.as_ref().map(|o| o.name.as_str())
+    }
+
+    /// Starts an entry: its local header.
+    pub fn start_entry(&mut self, entry: Entry) -> Result<Vec<u8>, ZipError> {
+        if self.finished {
+            return Err(ZipError::Order("the archive is already finished"));
+        }
+        if self.open.is_some() {
+            return Err(ZipError::Order("an entry is still open: end it first"));
+        }
+        let name = safe_name(&entry.name)?;
+        if let Some(declared) = &mut self.declared {
+            let got = |size: Option<u64>| match size {
+                Some(size) => format!("{name:?} ({size} bytes, {})", method_name(entry.method)),
+                None => format!("{name:?} (size unknown, {})", method_name(entry.method)),
+            };
+            let matches = declared
+                .front()
+                .is_some_and(|(n, s)| *n == name && entry.size == Some(*s) && entry.method == Method::Stored);
+            if !matches {
+                let expected = match declared.front() {
+                    Some((n, s)) => format!("{n:?} ({s} bytes, stored)"),
+                    None => "no more entries".to_owned(),
+                };
+                return Err(ZipError::NotDeclared { index: self.count, got: got(entry.size), expected });
+            }
+            declared.pop_front();
+        }
+        if self.names.contains(&name) {
+            return Err(ZipError::Duplicate(name));
+        }
+        // A deflated entry's compressed size is what decides (deflate can grow the data).
+        let bound = match entry.method {
+            Method::Stored => entry.size,
+            Method::Deflated => entry.size.and_then(deflate_bound),
+        };
+        let zip64 = is_zip64(bound, self.offset);
+        let (time, date) = dos_time(entry.modified);
+        let mut out = Vec::with_capacity(30 + name.len() + 29);
+        put32(&mut out, LOCAL_HEADER);
+        put16(&mut out, version_needed(zip64, entry.method));
+        put16(&mut out, FLAGS);
+        put16(&mut out, method_code(entry.method));
+        put16(&mut out, time);
+        put16(&mut out, date);
+        put32(&mut out, 0); // CRC-32: in the descriptor
+        let sizes = if zip64 { u32::MAX } else { 0 };
+        put32(&mut out, sizes);
+        put32(&mut out, sizes);
+        put16(&mut out, name.len() as u16);
+        put16(&mut out, (TIMESTAMP_LEN + if zip64 { 20 } else { 0 }) as u16);
+        out.extend_from_slice(name.as_bytes());
+        if zip64 {
+            // The ZIP64 extra with both sizes 0: the 64-bit descriptor has them.
+            put16(&mut out, 0x0001);
+            put16(&mut out, 16);
+            put64(&mut out, 0);
+            put64(&mut out, 0);
+        }
+        put_timestamp(&mut out, entry.modified);
+        self.names.insert(name.clone());
+        self.open = Some(Open {
+            name,
+            size: entry.size,
+            method: entry.method,
+            zip64,
+            offset: self.offset,
+            crc: Crc32::new(),
+            written: 0,
+            compressed: 0,
+            time,
+            date,
+            modified: entry.modified,
+        });
+        self.advance(out.len() as u64)?;
+        Ok(out)
+    }
+
+    /// Takes the next `bytes` of the open entry's data (uncompressed), before the caller writes
+    /// them (stored) or their compressed form (see [`ZipWriter::compressed`]). Bytes past the
+    /// declared size are refused: nothing of them may be written.
+    pub fn data(&mut self, bytes: &[u8]) -> Result<(), ZipError> {
+        let open = self.open.as_mut().ok_or(ZipError::Order("no entry is open: start one first"))?;
+        let written = open.written.checked_add(bytes.len() as u64).ok_or(ZipError::TooLarge)?;
+        if let Some(declared) = open.size.filter(|&declared| written > declared) {
+            return Err(ZipError::SizeMismatch { name: open.name.clone(), declared, written });
+        }
+        if written >= MAX_32 && !open.zip64 {
+            // Only where a declared size allowed a 32-bit entry, which the check above keeps.
+            return Err(ZipError::Order("an entry declared under 4 GiB passed it"));
+        }
+        open.crc.update(bytes);
+        open.written = written;
+        if open.method == Method::Stored {
+            open.compressed = written;
+            self.advance(bytes.len() as u64)?;
+        }
+        Ok(())
+    }
+
+    /// Counts `len` compressed bytes of a deflated entry, which the caller writes.
+    pub fn compressed(&mut self, len: u64) -> Result<(), ZipError> {
+        let open = self.open.as_mut().ok_or(ZipError::Order("no entry is open: start one first"))?;
+        if open.method != Method::Deflated {
+            return Err(ZipError::Order("compressed bytes for a stored entry"));
+        }
+        open.compressed = open.compressed.checked_add(len).ok_or(ZipError::TooLarge)?;
+        if open.compressed >= MAX_32 && !open.zip64 {
+            return Err(ZipError::Order("a deflated entry passed the 4 GiB its header allowed"));
+        }
+        self.advance(len)
+    }
+
+    /// Ends the open entry: its data descriptor. Data shorter than its declared size is an error.
+    pub fn end_entry(&mut self) -> Result<Vec<u8>, ZipError> {
+        let open = self.open.take().ok_or(ZipError::Order("no entry is open"))?;
+        if let Some(declared) = open.size.filter(|&declared| declared != open.written) {
+            return Err(ZipError::SizeMismatch { name: open.name, declared, written: open.written });
+        }
+        let crc = open.crc.finish();
+        let mut out = Vec::with_capacity(24);
+        put32(&mut out, DESCRIPTOR);
+        put32(&mut out, crc);
+        if open.zip64 {
+            put64(&mut out, open.compressed);
+            put64(&mut out, open.written);
+        } else {
+            put32(&mut out, open.compressed as u32);
+            put32(&mut out, open.written as u32);
+        }
+        self.central_header(&open, crc);
+        self.count += 1;
+        self.advance(out.len() as u64)?;
+        Ok(out)
+    }
+
+    /// The entry's central directory header.
+    fn central_header(&mut self, open: &Open, crc: u32) {
+        let out = &mut self.central;
+        put32(out, CENTRAL_HEADER);
+        let needed = version_needed(open.zip64, open.method);
+        put16(out, (3 << 8) | needed); // made by: Unix, the same version
+        put16(out, needed);
+        put16(out, FLAGS);
+        put16(out, method_code(open.method));
+        put16(out, open.time);
+        put16(out, open.date);
+        put32(out, crc);
+        let small = |v: u64| if open.zip64 { u32::MAX } else { v as u32 };
+        put32(out, small(open.compressed));
+        put32(out, small(open.written));
+        put16(out, open.name.len() as u16);
+        put16(out, (TIMESTAMP_LEN + if open.zip64 { 28 } else { 0 }) as u16);
+        put16(out, 0); // comment
+        put16(out, 0); // disk
+        put16(out, 0); // internal attributes
+        put32(out, FILE_MODE);
+        put32(out, small(open.offset));
+        out.extend_from_slice(open.name.as_bytes());
+        if open.zip64 {
+            put16(out, 0x0001);
+            put16(out, 24);
+            put64(out, open.written);
+            put64(out, open.compressed);
+            put64(out, open.offset);
+        }
+        put_timestamp(out, open.modified);
+    }
+
+    /// Ends the archive: the central directory and the end records. Entries declared but not
+    /// added, or an entry still open, are errors.
+    pub fn finish(&mut self) -> Result<Vec<u8>, ZipError> {
+        if self.finished {
+            return Err(ZipError::Order("the archive is already finished"));
+        }
+        if self.open.is_some() {
+            return Err(ZipError::Order("an entry is still open: end it first"));
+        }
+        if self.declared.as_ref().is_some_and(|d| !d.is_empty()) {
+            return Err(ZipError::MissingEntries { added: self.count, declared: self.declared_count });
+        }
+        self.finished = true;
+        let central_offset = self.offset;
+        let central_size = self.central.len() as u64;
+        let mut out = std::mem::take(&mut self.central);
+        if needs_zip64_end(self.count, central_size, central_offset) {
+            let end_offset = central_offset.checked_add(central_size).ok_or(ZipError::TooLarge)?;
+            put32(&mut out, ZIP64_END);
+            put64(&mut out, 44);
+            put16(&mut out, (3 << 8) | 45);
+            put16(&mut out, 45);
+            put32(&mut out, 0);
+            put32(&mut out, 0);
+            put64(&mut out, self.count);
+            put64(&mut out, self.count);
+            put64(&mut out, central_size);
+            put64(&mut out, central_offset);
+            put32(&mut out, ZIP64_LOCATOR);
+            put32(&mut out, 0);
+            put64(&mut out, end_offset);
+            put32(&mut out, 1);
+        }
+        put32(&mut out, END);
+        put16(&mut out, 0);
+        put16(&mut out, 0);
+        let count = self.count.min(MAX_16) as u16;
+        put16(&mut out, count);
+        put16(&mut out, count);
+        put32(&mut out, central_size.min(MAX_32) as u32);
+        put32(&mut out, central_offset.min(MAX_32) as u32);
+        put16(&mut out, 0);
+        self.advance(out.len() as u64)?;
+        Ok(out)
+    }
+
+    fn advance(&mut self, len: u64) -> Result<(), ZipError> {
+        self.offset = self.offset.checked_add(len).ok_or(ZipError::TooLarge)?;
+        Ok(())
+    }
+}
+
+fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Stored => "stored",
+        Method::Deflated => "deflated",
+    }
+}
+
+fn method_code(method: Method) -> u16 {
+    match method {
+        Method::Stored => 0,
+        Method::Deflated => 8,
+    }
+}
+
+/// 4.5 for a ZIP64 entry (APPNOTE 4.4.3.2), else 2.0 (deflate's; what Microsoft Office
+/// documents must say).
+fn version_needed(zip64: bool, _method: Method) -> u16 {
+    if zip64 {
+        45
+    } else {
+        20
+    }
+}
+
+/// The extended timestamp extra field (0x5455) with the modification time, the same in the
+/// local and the central header. Times outside what 32 bits hold are clamped.
+fn put_timestamp(out: &mut Vec<u8>, modified: i64) {
+    put16(out, 0x5455);
+    put16(out, 5);
+    out.push(1);
+    put32(out, modified.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32 as u32);
+}
+
+/// MS-DOS time and date of `unix` seconds (UTC; the extended timestamp has the exact time),
+/// clamped to 1980-01-01 .. 2107-12-31.
+fn dos_time(unix: i64) -> (u16, u16) {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    if year < 1980 {
+        return (0, (1 << 5) | 1);
+    }
+    if year > 2107 {
+        return ((23 << 11) | (59 << 5) | 29, (127 << 9) | (12 << 5) | 31);
+    }
+    let time = ((secs / 3600) << 11) | ((secs % 3600 / 60) << 5) | ((secs % 60) / 2);
+    let date = ((year - 1980) << 9) | (month << 5) | day;
+    (time as u16, date as u16)
+}
+
+fn put16(out: &mut Vec<u8>, v: u16) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put32(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+/// CRC-32 (IEEE, as zip uses it), a byte at a time through a 256-entry table made at start.
+#[derive(Clone)]
+pub struct Crc32 {
+    table: [u32; 256],
+    value: u32,
+}
+
+impl std::fmt::Debug for Crc32 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Crc32({:08x})", !self.value)
+    }
+}
+
+impl Default for Crc32 {
+    fn default() -> Self {
+        Crc32::new()
+    }
+}
+
+impl Crc32 {
+    /// The CRC of no bytes.
+    pub fn new() -> Crc32 {
+        let mut table = [0u32; 256];
+        for (n, entry) in table.iter_mut().enumerate() {
+            let mut c = n as u32;
+            for _ in 0..8 {
+                c = if c & 1 == 1 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            }
+            *entry = c;
+        }
+        Crc32 { table, value: !0 }
+    }
+
+    /// Takes `bytes` in.
+    pub fn update(&mut self, bytes: &[u8]) {
+        let mut c = self.value;
+        for &b in bytes {
+            c = self.table[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8);
+        }
+        self.value = c;
+    }
+
+    /// The CRC of every byte taken in.
+    pub fn finish(&self) -> u32 {
+        !self.value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc_of_the_check_string() {
+        let mut crc = Crc32::new();
+        crc.update(b"123456789");
+        assert_eq!(crc.finish(), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn one_small_entry_is_242_bytes() {
+        assert_eq!(archive_size([("a.txt", 100)]), Ok(242));
+    }
+
+    #[test]
+    fn hostile_names_are_made_safe() {
+        for (name, safe) in [
+            ("../../etc/passwd", "etc/passwd"),
+            ("C:\\x", "x"),
+            ("a/../../b", "a/b"),
+            ("/abs", "abs"),
+            ("a\0b", "a_b"),
+            ("//host/share/f", "host/share/f"),
+            ("./a/./b/", "a/b"),
+            ("dir\\sub\\f.txt", "dir/sub/f.txt"),
+            ("é/ü.txt", "é/ü.txt"),
+            ("a/U:b", "a/U_b"),
+            ("file:stream", "file_stream"),
+            ("what?.txt", "what_.txt"),
+            ("dir./f. ", "dir/f"),
+            ("CON", "_CON"),
+            ("docs/nul.txt", "docs/_nul.txt"),
+            ("COM1.log", "_COM1.log"),
+            ("console.txt", "console.txt"),
+            ("a/.../b", "a/b"),
+        ] {
+            assert_eq!(safe_name(name).as_deref(), Ok(safe), "{name:?}");
+        }
+        for name in ["", "..", "/", "C:", "./..//"] {
+            assert!(matches!(safe_name(name), Err(ZipError::EmptyName(_))), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn dos_times() {
+        // 2024-02-29 13:45:58 UTC
+        assert_eq!(dos_time(1_709_214_358), ((13 << 11) | (45 << 5) | 29, (44 << 9) | (2 << 5) | 29));
+        assert_eq!(dos_time(0), (0, (1 << 5) | 1), "before 1980: 1980-01-01");
+    }
+
+    #[test]
+    fn zip64_is_decided_by_size_and_offset() {
+        assert!(!is_zip64(Some(MAX_32 - 1), MAX_32 - 1));
+        assert!(is_zip64(Some(MAX_32), 0));
+        assert!(is_zip64(None, 0));
+        assert!(is_zip64(Some(0), MAX_32));
+        assert!(!needs_zip64_end(MAX_16 - 1, MAX_32 - 1, MAX_32 - 1));
+        assert!(needs_zip64_end(MAX_16, 0, 0));
+        assert!(needs_zip64_end(1, MAX_32, 0));
+        assert!(needs_zip64_end(1, 0, MAX_32));
+    }
+}
