@@ -11,7 +11,34 @@
 //! carries the 9-byte extended timestamp (some unzip builds carry a ZIP64 flag over to the next
 //! entry that has no extra field at all).
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// The names an archive has (a hash set without random state: no randomness needed, and
+/// less code in the wasm than a B-tree).
+type Names = HashSet<String, BuildHasherDefault<Fnv>>;
+
+/// FNV-1a, 64-bit.
+#[derive(Debug)]
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
 
 /// A 32-bit field's "see the ZIP64 extra" value, and the first value that needs ZIP64.
 const MAX_32: u64 = 0xFFFF_FFFF;
@@ -36,13 +63,13 @@ const FILE_MODE: u32 = 0o100_644 << 16;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ZipError {
     /// Nothing is left of the name once made safe (`..`, `/`, empty).
-    #[error("the entry name {0:?} names no file (nothing is left of it once made safe)")]
+    #[error("the entry name \"{0}\" names no file (nothing is left of it once made safe)")]
     EmptyName(String),
     /// The name is longer than a zip header holds (65,535 bytes of UTF-8).
     #[error("the entry name is {0} bytes long; a zip entry name holds at most 65535")]
     NameTooLong(usize),
     /// Two entries with the same name (once made safe).
-    #[error("the archive already has an entry named {0:?}")]
+    #[error("the archive already has an entry named \"{0}\"")]
     Duplicate(String),
     /// An entry that is not the next one declared (name or size), or one past the declared list.
     #[error("entry {index} is {got}, but the declared entries say {expected}")]
@@ -63,7 +90,7 @@ pub enum ZipError {
         declared: u64,
     },
     /// An entry's data is longer or shorter than its declared size.
-    #[error("entry {name:?} was declared {declared} bytes long, but {written} bytes came")]
+    #[error("entry \"{name}\" was declared {declared} bytes long, but {written} bytes came")]
     SizeMismatch {
         /// The entry's name.
         name: String,
@@ -114,8 +141,10 @@ pub fn safe_name(name: &str) -> Result<String, ZipError> {
         [letter, b':', ..] if letter.is_ascii_alphabetic() => &slashes[2..],
         _ => &slashes[..],
     };
-    let replaced: String =
-        without_drive.chars().map(|c| if c.is_control() || "<>:\"|?*".contains(c) { '_' } else { c }).collect();
+    let replaced: String = without_drive
+        .chars()
+        .map(|c| if c.is_control() || matches!(c, '<' | '>' | ':' | '"' | '|' | '?' | '*') { '_' } else { c })
+        .collect();
     let mut safe = String::with_capacity(replaced.len());
     for segment in replaced.split('/').map(|s| s.trim_end_matches(['.', ' '])).filter(|s| !s.is_empty()) {
         if !safe.is_empty() {
@@ -156,7 +185,7 @@ pub fn archive_size<'a>(entries: impl IntoIterator<Item = (&'a str, u64)>) -> Re
     let mut offset = 0u64;
     let mut central = 0u64;
     let mut count = 0u64;
-    let mut names = BTreeSet::new();
+    let mut names = Names::default();
     for (name, size) in entries {
         let name = unique(&mut names, name)?;
         let n = name.len() as u64;
@@ -172,7 +201,7 @@ pub fn archive_size<'a>(entries: impl IntoIterator<Item = (&'a str, u64)>) -> Re
 }
 
 /// `name` made safe, if no earlier entry has it.
-fn unique(names: &mut BTreeSet<String>, name: &str) -> Result<String, ZipError> {
+fn unique(names: &mut Names, name: &str) -> Result<String, ZipError> {
     let safe = safe_name(name)?;
     if !names.insert(safe.clone()) {
         return Err(ZipError::Duplicate(safe));
@@ -210,7 +239,7 @@ pub struct ZipWriter {
     offset: u64,
     central: Vec<u8>,
     count: u64,
-    names: BTreeSet<String>,
+    names: Names,
     open: Option<Open>,
     /// The entries still to come, where the app declared them (name made safe, size).
     declared: Option<VecDeque<(String, u64)>>,
@@ -225,7 +254,7 @@ impl ZipWriter {
     pub fn new(declared: Option<Vec<(String, u64)>>) -> Result<ZipWriter, ZipError> {
         let declared = match declared {
             Some(entries) => {
-                let mut names = BTreeSet::new();
+                let mut names = Names::default();
                 let mut queue = VecDeque::with_capacity(entries.len());
                 for (name, size) in entries {
                     queue.push_back((unique(&mut names, &name)?, size));
@@ -238,7 +267,7 @@ impl ZipWriter {
             offset: 0,
             central: Vec::new(),
             count: 0,
-            names: BTreeSet::new(),
+            names: Names::default(),
             open: None,
             declared_count: declared.as_ref().map_or(0, |d| d.len() as u64),
             declared,
@@ -267,15 +296,15 @@ impl ZipWriter {
         let name = safe_name(&entry.name)?;
         if let Some(declared) = &mut self.declared {
             let got = |size: Option<u64>| match size {
-                Some(size) => format!("{name:?} ({size} bytes, {})", method_name(entry.method)),
-                None => format!("{name:?} (size unknown, {})", method_name(entry.method)),
+                Some(size) => format!("\"{name}\" ({size} bytes, {})", method_name(entry.method)),
+                None => format!("\"{name}\" (size unknown, {})", method_name(entry.method)),
             };
             let matches = declared
                 .front()
                 .is_some_and(|(n, s)| *n == name && entry.size == Some(*s) && entry.method == Method::Stored);
             if !matches {
                 let expected = match declared.front() {
-                    Some((n, s)) => format!("{n:?} ({s} bytes, stored)"),
+                    Some((n, s)) => format!("\"{n}\" ({s} bytes, stored)"),
                     None => "no more entries".to_owned(),
                 };
                 return Err(ZipError::NotDeclared { index: self.count, got: got(entry.size), expected });
@@ -293,25 +322,27 @@ impl ZipWriter {
         let zip64 = is_zip64(bound, self.offset);
         let (time, date) = dos_time(entry.modified);
         let mut out = Vec::with_capacity(30 + name.len() + 29);
-        put32(&mut out, LOCAL_HEADER);
-        put16(&mut out, version_needed(zip64, entry.method));
-        put16(&mut out, FLAGS);
-        put16(&mut out, method_code(entry.method));
-        put16(&mut out, time);
-        put16(&mut out, date);
-        put32(&mut out, 0); // CRC-32: in the descriptor
-        let sizes = if zip64 { u32::MAX } else { 0 };
-        put32(&mut out, sizes);
-        put32(&mut out, sizes);
-        put16(&mut out, name.len() as u16);
-        put16(&mut out, (TIMESTAMP_LEN + if zip64 { 20 } else { 0 }) as u16);
+        let sizes = if zip64 { MAX_32 } else { 0 };
+        put(
+            &mut out,
+            &[
+                (LOCAL_HEADER.into(), 4),
+                (version_needed(zip64).into(), 2),
+                (FLAGS.into(), 2),
+                (method_code(entry.method).into(), 2),
+                (time.into(), 2),
+                (date.into(), 2),
+                (0, 4), // CRC-32: in the descriptor
+                (sizes, 4),
+                (sizes, 4),
+                (name.len() as u64, 2),
+                (TIMESTAMP_LEN + if zip64 { 20 } else { 0 }, 2),
+            ],
+        );
         out.extend_from_slice(name.as_bytes());
         if zip64 {
             // The ZIP64 extra with both sizes 0: the 64-bit descriptor has them.
-            put16(&mut out, 0x0001);
-            put16(&mut out, 16);
-            put64(&mut out, 0);
-            put64(&mut out, 0);
+            put(&mut out, &[(0x0001, 2), (16, 2), (0, 8), (0, 8)]);
         }
         put_timestamp(&mut out, entry.modified);
         self.names.insert(name.clone());
@@ -375,15 +406,8 @@ impl ZipWriter {
         }
         let crc = open.crc.finish();
         let mut out = Vec::with_capacity(24);
-        put32(&mut out, DESCRIPTOR);
-        put32(&mut out, crc);
-        if open.zip64 {
-            put64(&mut out, open.compressed);
-            put64(&mut out, open.written);
-        } else {
-            put32(&mut out, open.compressed as u32);
-            put32(&mut out, open.written as u32);
-        }
+        let width = if open.zip64 { 8 } else { 4 };
+        put(&mut out, &[(DESCRIPTOR.into(), 4), (crc.into(), 4), (open.compressed, width), (open.written, width)]);
         self.central_header(&open, crc);
         self.count += 1;
         self.advance(out.len() as u64)?;
@@ -393,32 +417,33 @@ impl ZipWriter {
     /// The entry's central directory header.
     fn central_header(&mut self, open: &Open, crc: u32) {
         let out = &mut self.central;
-        put32(out, CENTRAL_HEADER);
-        let needed = version_needed(open.zip64, open.method);
-        put16(out, (3 << 8) | needed); // made by: Unix, the same version
-        put16(out, needed);
-        put16(out, FLAGS);
-        put16(out, method_code(open.method));
-        put16(out, open.time);
-        put16(out, open.date);
-        put32(out, crc);
-        let small = |v: u64| if open.zip64 { u32::MAX } else { v as u32 };
-        put32(out, small(open.compressed));
-        put32(out, small(open.written));
-        put16(out, open.name.len() as u16);
-        put16(out, (TIMESTAMP_LEN + if open.zip64 { 28 } else { 0 }) as u16);
-        put16(out, 0); // comment
-        put16(out, 0); // disk
-        put16(out, 0); // internal attributes
-        put32(out, FILE_MODE);
-        put32(out, small(open.offset));
+        let needed = u64::from(version_needed(open.zip64));
+        let small = |v: u64| if open.zip64 { MAX_32 } else { v };
+        put(
+            out,
+            &[
+                (CENTRAL_HEADER.into(), 4),
+                ((3 << 8) | needed, 2), // made by: Unix, the same version
+                (needed, 2),
+                (FLAGS.into(), 2),
+                (method_code(open.method).into(), 2),
+                (open.time.into(), 2),
+                (open.date.into(), 2),
+                (crc.into(), 4),
+                (small(open.compressed), 4),
+                (small(open.written), 4),
+                (open.name.len() as u64, 2),
+                (TIMESTAMP_LEN + if open.zip64 { 28 } else { 0 }, 2),
+                (0, 2), // comment
+                (0, 2), // disk
+                (0, 2), // internal attributes
+                (FILE_MODE.into(), 4),
+                (small(open.offset), 4),
+            ],
+        );
         out.extend_from_slice(open.name.as_bytes());
         if open.zip64 {
-            put16(out, 0x0001);
-            put16(out, 24);
-            put64(out, open.written);
-            put64(out, open.compressed);
-            put64(out, open.offset);
+            put(out, &[(0x0001, 2), (24, 2), (open.written, 8), (open.compressed, 8), (open.offset, 8)]);
         }
         put_timestamp(out, open.modified);
     }
@@ -441,30 +466,40 @@ impl ZipWriter {
         let mut out = std::mem::take(&mut self.central);
         if needs_zip64_end(self.count, central_size, central_offset) {
             let end_offset = central_offset.checked_add(central_size).ok_or(ZipError::TooLarge)?;
-            put32(&mut out, ZIP64_END);
-            put64(&mut out, 44);
-            put16(&mut out, (3 << 8) | 45);
-            put16(&mut out, 45);
-            put32(&mut out, 0);
-            put32(&mut out, 0);
-            put64(&mut out, self.count);
-            put64(&mut out, self.count);
-            put64(&mut out, central_size);
-            put64(&mut out, central_offset);
-            put32(&mut out, ZIP64_LOCATOR);
-            put32(&mut out, 0);
-            put64(&mut out, end_offset);
-            put32(&mut out, 1);
+            put(
+                &mut out,
+                &[
+                    (ZIP64_END.into(), 4),
+                    (44, 8), // the record's size after this field
+                    ((3 << 8) | 45, 2),
+                    (45, 2),
+                    (0, 4), // this disk
+                    (0, 4), // the central directory's disk
+                    (self.count, 8),
+                    (self.count, 8),
+                    (central_size, 8),
+                    (central_offset, 8),
+                    (ZIP64_LOCATOR.into(), 4),
+                    (0, 4),
+                    (end_offset, 8),
+                    (1, 4), // disks
+                ],
+            );
         }
-        put32(&mut out, END);
-        put16(&mut out, 0);
-        put16(&mut out, 0);
-        let count = self.count.min(MAX_16) as u16;
-        put16(&mut out, count);
-        put16(&mut out, count);
-        put32(&mut out, central_size.min(MAX_32) as u32);
-        put32(&mut out, central_offset.min(MAX_32) as u32);
-        put16(&mut out, 0);
+        let count = self.count.min(MAX_16);
+        put(
+            &mut out,
+            &[
+                (END.into(), 4),
+                (0, 2),
+                (0, 2),
+                (count, 2),
+                (count, 2),
+                (central_size.min(MAX_32), 4),
+                (central_offset.min(MAX_32), 4),
+                (0, 2), // comment
+            ],
+        );
         self.advance(out.len() as u64)?;
         Ok(out)
     }
@@ -491,7 +526,7 @@ fn method_code(method: Method) -> u16 {
 
 /// 4.5 for a ZIP64 entry (APPNOTE 4.4.3.2), else 2.0 (deflate's; what Microsoft Office
 /// documents must say).
-fn version_needed(zip64: bool, _method: Method) -> u16 {
+fn version_needed(zip64: bool) -> u16 {
     if zip64 {
         45
     } else {
@@ -502,10 +537,8 @@ fn version_needed(zip64: bool, _method: Method) -> u16 {
 /// The extended timestamp extra field (0x5455) with the modification time, the same in the
 /// local and the central header. Times outside what 32 bits hold are clamped.
 fn put_timestamp(out: &mut Vec<u8>, modified: i64) {
-    put16(out, 0x5455);
-    put16(out, 5);
-    out.push(1);
-    put32(out, modified.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32 as u32);
+    let mtime = modified.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32 as u32;
+    put(out, &[(0x5455, 2), (5, 2), (1, 1), (mtime.into(), 4)]);
 }
 
 /// MS-DOS time and date of `unix` seconds (UTC; the extended timestamp has the exact time),
@@ -534,16 +567,13 @@ fn dos_time(unix: i64) -> (u16, u16) {
     (time as u16, date as u16)
 }
 
-fn put16(out: &mut Vec<u8>, v: u16) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-fn put32(out: &mut Vec<u8>, v: u32) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-fn put64(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(&v.to_le_bytes());
+/// Writes each value little-endian in its width (1, 2, 4 or 8 bytes). One loop for every
+/// record: less wasm than a call per field.
+#[inline(never)]
+fn put(out: &mut Vec<u8>, fields: &[(u64, usize)]) {
+    for &(value, width) in fields {
+        out.extend_from_slice(&value.to_le_bytes()[..width]);
+    }
 }
 
 /// CRC-32 (IEEE, as zip uses it), a byte at a time through a 256-entry table made at start.
