@@ -114,6 +114,9 @@ pub struct Writer<B: Buffer, E> {
     outcome: Option<Result<u64, E>>,
     /// The caller closed the download: it goes on to its end without a caller.
     closed: bool,
+    /// The most bytes the download takes, and the bytes of the writes taken so far.
+    limit: Option<u64>,
+    taken: u64,
 }
 
 impl<B: Buffer, E: std::fmt::Debug> std::fmt::Debug for Writer<B, E> {
@@ -150,7 +153,21 @@ impl<B: Buffer, E: Clone + std::fmt::Display + From<SendError>> Writer<B, E> {
             outputs: VecDeque::new(),
             outcome: None,
             closed: false,
+            limit: None,
+            taken: 0,
         })
+    }
+
+    /// The download takes at most `limit` bytes: a write past it fails the download
+    /// ([`SendError::OverLimit`]), and so does a declared size past it, at once.
+    pub fn with_limit(mut self, limit: Option<u64>) -> Result<Self, SendError> {
+        if let (Some(limit), Some(bytes)) = (limit, self.window.progress(Duration::ZERO).total) {
+            if bytes > limit {
+                return Err(SendError::OverLimit { bytes, limit });
+            }
+        }
+        self.limit = limit;
+        Ok(self)
     }
 
     // ---- getters ----
@@ -179,7 +196,13 @@ impl<B: Buffer, E: Clone + std::fmt::Display + From<SendError>> Writer<B, E> {
 
     /// The caller writes `bytes`; [`Output::Settled`] answers once they are all taken.
     pub fn handle_write(&mut self, bytes: B) -> Result<(), Refused<E>> {
-        self.take_job(Job::Write { bytes, at: 0 })
+        let taken = self.taken.saturating_add(bytes.len() as u64);
+        self.take_job(Job::Write { bytes, at: 0 })?;
+        self.taken = taken;
+        if let Some(limit) = self.limit.filter(|&limit| taken > limit) {
+            self.fail(SendError::OverLimit { bytes: taken, limit }.into());
+        }
+        Ok(())
     }
 
     /// The caller closes: what is buffered goes out, then the close (or, with a declared size
@@ -395,6 +418,32 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn a_limit_refuses_a_larger_declared_size_and_fails_the_write_that_passes_it() {
+        let over = writer(TransferPath::Transfer, Some(101)).with_limit(Some(100));
+        assert_eq!(over.err(), Some(SendError::OverLimit { bytes: 101, limit: 100 }));
+        let mut w = writer(TransferPath::Transfer, None).with_limit(Some(100)).unwrap();
+        w.handle_write(vec![1; 60]).unwrap();
+        // A second write while the first runs is refused, and does not count.
+        assert!(matches!(w.handle_write(vec![2; 60]), Err(Refused::Busy)));
+        let mut settled = false;
+        while !settled {
+            for output in drain(&mut w) {
+                match output {
+                    Output::Write(_) => w.handle_written(Ok(())),
+                    Output::Settled(result) => settled = result.is_ok(),
+                    _ => {}
+                }
+            }
+        }
+        assert!(!w.is_ended(), "60 of 100 bytes");
+        w.handle_write(vec![3; 41]).unwrap();
+        let out = drain(&mut w);
+        let failed = SendError::OverLimit { bytes: 101, limit: 100 };
+        assert!(out.contains(&Output::Settled(Err(failed.clone()))), "{out:?}");
+        assert!(out.contains(&Output::Failed(failed)), "{out:?}");
     }
 
     #[test]

@@ -181,12 +181,10 @@ impl Download {
     /// Starts the download's actor: it opens the download at once, over `connection` on the
     /// service worker's rungs (`None` on the others).
     pub(crate) fn start(connection: Option<ConnectionHandle>, plan: Plan) -> Result<Download, SluiceError> {
-        if let Some(limit) = plan.limit.filter(|&limit| plan.meta.size.is_some_and(|size| size > limit)) {
-            return Err(SluiceError::NoRoom(over_limit(plan.meta.size.unwrap_or_default(), limit)));
-        }
         let path = plan.mode.path().unwrap_or(TransferPath::Transfer);
         let writer = Writer::new(plan.id, path, plan.flow, plan.meta.size, now())
-            .map_err(|e| SluiceError::InvalidArgument(e.to_string()))?;
+            .map_err(|e| SluiceError::InvalidArgument(e.to_string()))?
+            .with_limit(plan.limit)?;
         let (download, commands, done_tx) = Download::handle(plan.id, plan.url.clone(), plan.mode, &plan.flow);
         let actor = Actor {
             id: plan.id,
@@ -202,8 +200,6 @@ impl Download {
             told_active: None,
             finish: None,
             closing: false,
-            limit: plan.limit,
-            taken: 0,
             mode: download.handle.mode.clone(),
         };
         let (tx, failures) = sluice_worker_bus::channel::bounded(1);
@@ -319,16 +315,8 @@ struct Actor {
     finish: Option<Finish>,
     /// The stream is being closed.
     closing: bool,
-    /// The most bytes this download takes, and the bytes taken so far.
-    limit: Option<u64>,
-    taken: u64,
     /// The rung, as the download's handle shows it.
     mode: Rc<Cell<Mode>>,
-}
-
-/// Why a save over the `Blob` rung's limit fails.
-fn over_limit(bytes: u64, limit: u64) -> String {
-    format!("{bytes} bytes pass the blob rung's limit of {limit} bytes (blobLimit)")
 }
 
 enum Input {
@@ -429,15 +417,13 @@ impl Actor {
 
     /// Takes rung `mode` instead of the service worker's (nothing was written yet).
     fn take_next(&mut self, mode: Mode, limit: Option<u64>, plan: &Plan) {
-        if let Ok(writer) = Writer::new(plan.id, TransferPath::Transfer, plan.flow, plan.meta.size, now()) {
-            self.writer = writer;
-        }
-        self.limit = limit;
         self.mode.set(mode);
-        if let (Some(limit), Some(size)) = (limit, plan.meta.size) {
-            if size > limit {
-                self.writer.handle_fail(SluiceError::NoRoom(over_limit(size, limit)));
-            }
+        match Writer::new(plan.id, TransferPath::Transfer, plan.flow, plan.meta.size, now())
+            .map(|w| w.with_limit(limit))
+        {
+            Ok(Ok(writer)) => self.writer = writer,
+            Ok(Err(e)) => self.writer.handle_fail(e.into()),
+            Err(_) => {}
         }
     }
 
@@ -500,12 +486,6 @@ impl Actor {
     }
 
     fn command(&mut self, command: Command) {
-        if let (Command::Write(bytes, _), Some(limit)) = (&command, self.limit) {
-            self.taken += bytes.len() as u64;
-            if self.taken > limit {
-                self.writer.handle_fail(SluiceError::NoRoom(over_limit(self.taken, limit)));
-            }
-        }
         let (taken, reply) = match command {
             Command::Write(bytes, reply) => (self.writer.handle_write(bytes), reply),
             Command::Close(reply) => (self.writer.handle_close(), reply),

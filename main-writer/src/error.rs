@@ -72,6 +72,7 @@ impl SluiceError {
             SluiceError::Download(SendError::Aborted(_)) => "aborted",
             SluiceError::Download(SendError::SizeMismatch { .. } | SendError::SizeExceeded { .. }) => "size_mismatch",
             SluiceError::Download(SendError::Closed) | SluiceError::SluiceClosed => "closed",
+            SluiceError::Download(SendError::OverLimit { .. }) => "too_large",
             SluiceError::Download(_) => "failed",
             SluiceError::InvalidArgument(_) => "invalid_argument",
             SluiceError::TooLarge { .. } | SluiceError::NoRoom(_) => "too_large",

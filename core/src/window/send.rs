@@ -56,6 +56,14 @@ pub enum SendError {
     /// The service worker broke the protocol or reported an error.
     #[error("the service worker failed the download: {0}")]
     Failed(String),
+    /// The bytes pass the most this way of saving takes (the `Blob` rung's `blobLimit`).
+    #[error("{bytes} bytes pass the blob rung's limit of {limit} bytes (blobLimit)")]
+    OverLimit {
+        /// Bytes declared, or written so far with this write.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
 }
 
 impl SendError {
