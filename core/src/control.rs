@@ -234,3 +234,43 @@ impl FromPage {
         }
     }
 }
+
+/// The download URLs a page opened for a worker it serves (sans-IO): only this registration's
+/// URLs are opened, and each one is let go of once, when the worker says it ended or when the
+/// serving ends (the worker said [`ToPage::Bye`] or is gone), never twice and never one the
+/// page did not open for it.
+#[derive(Debug, Default)]
+pub struct Opened {
+    /// The service worker's scope; `None` where the page saves without one (nothing opens).
+    scope: Option<String>,
+    urls: Vec<String>,
+}
+
+impl Opened {
+    /// For a page whose service worker has `scope` (`None`: none).
+    pub fn new(scope: Option<String>) -> Opened {
+        Opened { scope, urls: Vec::new() }
+    }
+
+    /// Whether the page opens `url` for the worker: one of its registration's download URLs.
+    pub fn may_open(&self, url: &str) -> bool {
+        self.scope.as_deref().is_some_and(|scope| crate::DownloadUrl::parse(scope, url).is_some())
+    }
+
+    /// The page opened `url`.
+    pub fn handle_opened(&mut self, url: String) {
+        self.urls.push(url);
+    }
+
+    /// The worker says `url` ended: whether the page opened it and lets go of it now.
+    pub fn handle_ended(&mut self, url: &str) -> bool {
+        let before = self.urls.len();
+        self.urls.retain(|u| u != url);
+        self.urls.len() < before
+    }
+
+    /// The serving ends: the URLs still open, to let go of (each once).
+    pub fn end(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.urls)
+    }
+}

@@ -58,7 +58,7 @@ pub use capability::{
 };
 pub use coalesce::{Coalescer, Step};
 pub use connection::{Action, Checked, PageConnection, Refusal};
-pub use control::{FromPage, ToPage, ToServiceWorker};
+pub use control::{FromPage, Opened, ToPage, ToServiceWorker};
 pub use headers::{content_disposition, response_headers, sanitize_filename, HeaderError};
 pub use id::{DownloadId, DownloadUrl, PROBE_TITLE};
 pub use lease::{Lease, LeaseError};

@@ -127,3 +127,73 @@ fn a_hand_off_message_missing_what_it_needs_is_none() {
         "only 1 means finished"
     );
 }
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// The worker asks to open a new download URL: the registration's, or another scope's.
+    Open { ours: bool },
+    /// The worker says the `n`th URL it asked for ended.
+    Ended(usize),
+    /// The serving ends (bye, or the worker is gone).
+    End,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => any::<bool>().prop_map(|ours| Op::Open { ours }),
+        3 => (0usize..16).prop_map(Op::Ended),
+        1 => Just(Op::End),
+    ]
+}
+
+proptest! {
+    /// Every URL the page opened for a worker is let go of exactly once (when the worker says
+    /// it ended, or when the serving ends); no other scope's URL is opened; an `ended` for a URL
+    /// the page did not open (or let go of already) lets go of nothing.
+    #[test]
+    fn each_opened_url_is_let_go_of_once(ops in prop::collection::vec(op(), 0..40), scoped in any::<bool>()) {
+        let scope = "https://app.example/";
+        let mut opened = sluice_core::Opened::new(scoped.then(|| scope.to_owned()));
+        let mut asked: Vec<String> = Vec::new();
+        let mut let_go: Vec<String> = Vec::new();
+        let mut open_now: Vec<String> = Vec::new();
+        let mut ended = false;
+        for op in ops {
+            match op {
+                Op::Open { ours } => {
+                    let base = if ours { scope } else { "https://other.example/" };
+                    let url = format!("{base}sluice/{:032x}/f.bin", asked.len() + 1);
+                    asked.push(url.clone());
+                    let may = opened.may_open(&url);
+                    prop_assert_eq!(may, ours && scoped, "{}", url);
+                    if may && !ended {
+                        opened.handle_opened(url.clone());
+                        open_now.push(url);
+                    }
+                }
+                Op::Ended(n) => {
+                    let Some(url) = asked.get(n) else { continue };
+                    let released = opened.handle_ended(url);
+                    prop_assert_eq!(released, open_now.contains(url));
+                    if released {
+                        open_now.retain(|u| u != url);
+                        let_go.push(url.clone());
+                    }
+                }
+                Op::End => {
+                    let rest = opened.end();
+                    prop_assert_eq!(&rest, &open_now);
+                    let_go.extend(rest);
+                    open_now.clear();
+                    ended = true;
+                }
+            }
+        }
+        let_go.extend(opened.end());
+        let mut once = let_go.clone();
+        once.sort();
+        once.dedup();
+        prop_assert_eq!(once.len(), let_go.len(), "a URL let go of twice: {:?}", let_go);
+        prop_assert!(let_go.iter().all(|u| u.starts_with(scope)), "only the registration's URLs");
+    }
+}

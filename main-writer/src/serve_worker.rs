@@ -3,7 +3,7 @@
 //! the opening of download URLs, events for the service worker, and the hand-over of the files
 //! a worker saved on a rung without one.
 
-use sluice_core::{DownloadUrl, FromPage, ToPage};
+use sluice_core::{FromPage, Opened, ToPage};
 use sluice_web::describe;
 use sluice_worker_bus::web::{written, JsSource};
 use wasm_bindgen::JsCast;
@@ -70,8 +70,7 @@ pub(crate) fn serve(port: MessagePort, service: Option<Service>) {
     let (requests, on_message) = listen(&port);
     spawn_local(async move {
         let _on_message = on_message;
-        // The URLs opened for this worker that did not end yet: only these are its to end.
-        let mut opened: Vec<String> = Vec::new();
+        let mut opened = Opened::new(service.as_ref().map(|s| s.registration.scope()));
         // `null`: the worker is gone (see `watch`).
         while let Some(request) = requests.recv().await.ok().filter(|r| !r.is_null()) {
             match (ToPage::decode(&JsSource(request.clone())), &service) {
@@ -85,18 +84,14 @@ pub(crate) fn serve(port: MessagePort, service: Option<Service>) {
                         Err(e) => answer(&port, &FromPage::PortFailed { error: e.to_string() }, None),
                     }
                 }
-                // Only this registration's download URLs are opened.
-                (Some(ToPage::Open { url, navigate }), Some(Service { registration, connection, .. }))
-                    if DownloadUrl::parse(&registration.scope(), &url).is_some() =>
-                {
+                (Some(ToPage::Open { url, navigate }), Some(Service { connection, .. })) if opened.may_open(&url) => {
                     let trigger = if navigate { Trigger::Navigate } else { Trigger::Iframe };
                     match connection.open(url.clone(), trigger).await {
-                        Ok(()) => opened.push(url),
+                        Ok(()) => opened.handle_opened(url),
                         Err(e) => log::warn!("a worker's download cannot be opened: {e}"),
                     }
                 }
-                (Some(ToPage::Ended { url, finished }), Some(service)) if opened.contains(&url) => {
-                    opened.retain(|u| *u != url);
+                (Some(ToPage::Ended { url, finished }), Some(service)) if opened.handle_ended(&url) => {
                     service.connection.ended(url, finished);
                 }
                 (Some(ToPage::Active), Some(service)) => service.connection.active(),
@@ -107,7 +102,7 @@ pub(crate) fn serve(port: MessagePort, service: Option<Service>) {
         // The worker's connection ended, and its downloads with it: what opened them goes, and
         // the port with its listener (a late message finds it closed, not a closure that is gone).
         if let Some(service) = &service {
-            for url in opened {
+            for url in opened.end() {
                 service.connection.ended(url, false);
             }
         }
