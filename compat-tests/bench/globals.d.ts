@@ -4,7 +4,8 @@ declare global {
     benchReady: boolean;
     bench: {
       setup(impl: string, options: Record<string, unknown>): Promise<string>;
-      start(impl: string, options: { name: string; size: number; chunk: number; yieldEach: boolean }): void;
+      /** Starts one download of `size` bytes per name, all at once. */
+      start(impl: string, options: { names: string[]; size: number; chunk: number; yieldEach: boolean }): void;
       state(): string;
       handed(): number;
       producerAlone(options: { size: number; chunk: number; yieldEach: boolean }): Promise<number>;

@@ -13,6 +13,10 @@ export const OUT = process.env.SLUICE_BENCH_OUT ?? join(process.cwd(), 'target/b
 /** The large workloads (512 MiB and 2 GiB; --quick: 32 and 128 MiB) and the tiny-write count. */
 export const LARGE = QUICK ? [32 * MiB, 128 * MiB] : [512 * MiB, 2048 * MiB];
 export const TINY_WRITES = QUICK ? 100_000 : 1_000_000;
+/** Each of several concurrent downloads (4 and 16 at once; --quick: 16 MiB each). */
+export const EACH = QUICK ? 16 * MiB : 256 * MiB;
+/** One long download, for memory that must stay flat (--quick: 512 MiB). */
+export const HUGE = QUICK ? 512 * MiB : 8192 * MiB;
 
 /** `producer`: the producer alone, into a `WritableStream` that keeps nothing (no download). */
 export type Impl = 'sluice' | 'streamsaver' | 'ceiling' | 'messages' | 'producer';
@@ -25,6 +29,8 @@ export interface Case {
   sizes: number[];
   chunk: number;
   yieldEach: boolean;
+  /** Downloads at once, each of the size (the figure is their aggregate MB/s); 1 if unset. */
+  count?: number;
 }
 
 const large = { chunk: MiB, yieldEach: true };
@@ -40,6 +46,11 @@ export const CASES: Case[] = [
   { id: 'ceiling', impl: 'ceiling', sizes: LARGE, ...large },
   { id: 'messages', impl: 'messages', sizes: LARGE, ...large },
   { id: 'streamsaver', impl: 'streamsaver', sizes: LARGE, ...large },
+  // Scale: several downloads at once, and one long download (memory against the 2 GiB one).
+  ...(['transfer', 'fallback'] as const).flatMap((path) => [
+    ...[4, 16].map((count) => ({ id: `sluice-${path}-x${count}`, impl: 'sluice' as const, options: { mode: path === 'transfer' ? 'auto' : 'fallback' }, path, sizes: [EACH], count, ...large })),
+    { id: `sluice-${path}-huge`, impl: 'sluice' as const, options: { mode: path === 'transfer' ? 'auto' : 'fallback' }, path, sizes: [HUGE], ...large },
+  ]),
   { id: 'sluice-tiny', impl: 'sluice', options: { mode: 'auto' }, ...tiny },
   { id: 'streamsaver-tiny', impl: 'streamsaver', ...tiny },
   { id: 'producer-tiny', impl: 'producer', ...tiny },
@@ -121,28 +132,37 @@ async function saved(driver: Browser, name: string, size: number, deadline: numb
   return file;
 }
 
-/** One timed download; throws when it is not byte-exact on disk. */
+/** The file names of a run named `name` of `count` downloads at once. */
+function namesOf(name: string, count: number): string[] {
+  // `-3of16`: no name is the start of another's (the browser's partial files are found by it).
+  return count > 1 ? Array.from({ length: count }, (_, i) => name.replace(/\.bin$/, `-${i + 1}of${count}.bin`)) : [name];
+}
+
+/** One timed run (`c.count` downloads of `size` at once); throws when a file is not byte-exact on disk. */
 export async function timed(driver: Browser, c: Case, name: string, size: number): Promise<Run> {
+  const names = namesOf(name, c.count ?? 1);
   if (c.impl === 'producer') {
     const ms = await driver.evaluate((options) => window.bench.producerAlone(options), { size, chunk: c.chunk, yieldEach: c.yieldEach });
     return { seconds: ms / 1000, mbps: size / 1e3 / ms, pssGrowth: null };
   }
   // A generous limit (down to 0.2 MB/s; --quick: 15 s and 1 MB/s), so a slow implementation is
   // measured, not cut off; one that is cut off gets an upper bound instead of a figure.
-  const deadline = Date.now() + (QUICK ? 15_000 + size / 1000 : 120_000 + size / 200);
+  const total = size * names.length;
+  const deadline = Date.now() + (QUICK ? 15_000 + total / 1000 : 120_000 + total / 200);
   const before = browserPss();
   const peak = samplePeakPss(100);
   const start = Date.now();
   await driver.evaluate(({ impl, options }) => window.bench.start(impl, options), {
     impl: c.impl,
-    options: { name, size, chunk: c.chunk, yieldEach: c.yieldEach },
+    options: { names, size, chunk: c.chunk, yieldEach: c.yieldEach },
   });
-  const end = await finished(driver, name, size, deadline).catch(async (e) => {
+  const ends = Promise.all(names.map((n) => finished(driver, n, size, deadline)));
+  const end = await ends.then((at) => Math.max(...at)).catch(async (e) => {
     const state = await driver.evaluate(() => window.bench.state());
     if (state !== 'running') throw new Error(`${e.message}; the producer: ${state}`);
     const handed = await driver.evaluate(() => window.bench.handed());
     const seconds = (Date.now() - start) / 1000;
-    const bound = handed / 1e6 / seconds;
+    const bound = handed / 1e6 / seconds; // all the downloads' bytes
     throw new CutOff(`${e.message}; the producer had handed ${(handed / 1e6).toFixed(1)} MB to the writer in ${seconds.toFixed(0)} s (at most ${bound.toFixed(2)} MB/s)`, bound);
   });
   const top = peak.stop();
@@ -152,12 +172,14 @@ export async function timed(driver: Browser, c: Case, name: string, size: number
     if (Date.now() > deadline) throw new Error(`the producer did not finish: ${state}`);
     if (state !== 'done') await sleep(20);
   }
-  const file = await saved(driver, name, size, deadline);
-  const sha = await fileSha256(file);
-  unlinkSync(file);
-  if (sha !== expectedSha256(size)) throw new Error(`${name} is not byte-exact on disk`);
+  for (const n of names) {
+    const file = await saved(driver, n, size, deadline);
+    const sha = await fileSha256(file);
+    unlinkSync(file);
+    if (sha !== expectedSha256(size)) throw new Error(`${n} is not byte-exact on disk`);
+  }
   const seconds = (end - start) / 1000;
-  return { seconds, mbps: size / 1e6 / seconds, pssGrowth: before !== null && top !== null ? top - before : null };
+  return { seconds, mbps: total / 1e6 / seconds, pssGrowth: before !== null && top !== null ? top - before : null };
 }
 
 /** Opens the producer page in `driver` and sets up `c` there: how it saves (its path), once warm. */
@@ -171,6 +193,6 @@ export async function prepare(driver: Browser, c: Case): Promise<string> {
   const how = await driver.evaluate(({ impl, options }) => window.bench.setup(impl, options), { impl: c.impl, options: c.options ?? {} });
   if (c.path && how !== c.path) return how;
   // A first small download warms up each implementation (its service worker, StreamSaver's mitm).
-  await timed(driver, { ...c, sizes: [] }, `warm-up-${c.id}.bin`, 65536 + 1);
+  await timed(driver, { ...c, sizes: [], count: 1 }, `warm-up-${c.id}.bin`, 65536 + 1);
   return how;
 }

@@ -224,7 +224,9 @@ fn size_name(bytes: u64) -> String {
 }
 
 fn workload(r: &Figure) -> String {
-    if r.writes * 100 == r.size {
+    if let Some(count) = r.case.rsplit_once("-x").and_then(|(_, n)| n.parse::<u64>().ok()) {
+        format!("{count} x {} of 1 MiB writes, at once", size_name(r.size))
+    } else if r.writes * 100 == r.size {
         format!("{} x 100 B", group(r.writes))
     } else {
         format!("{} of 1 MiB writes", size_name(r.size))
@@ -404,6 +406,43 @@ fn report(results: &[Figure], command: &str, runs: u32, sizes: &DistSizes) -> St
                 if memory.is_empty() { "-".into() } else { memory.join(", ") }
             ),
         );
+        // Scale: downloads at once against one, and one long download against the 2 GiB one.
+        for path in ["transfer", "fallback"] {
+            let one = format!("sluice-{path}");
+            let size_of = |nth: usize| r(&one, nth).map(|x| size_name(x.size)).unwrap_or_default();
+            for count in [4, 16] {
+                let many = format!("sluice-{path}-x{count}");
+                if let Some(m) = r(&many, 0) {
+                    let memory = match (growth(Some(m)), growth(r(&one, 0))) {
+                        (Some(x), Some(y)) => format!("; memory {:+.0} vs {:+.0} MiB", x / MIB, y / MIB),
+                        _ => String::new(),
+                    };
+                    line(
+                        &mut md,
+                        &format!(
+                            "- {count} {path} downloads of {} at once (aggregate) / one of {}: {}{memory}",
+                            size_name(m.size),
+                            size_of(0),
+                            ratio(Some(m), r(&one, 0))
+                        ),
+                    );
+                }
+            }
+            let huge = r(&format!("sluice-{path}-huge"), 0);
+            if let (Some(h), Some(x), Some(y)) = (huge, growth(huge), growth(r(&one, 1))) {
+                line(
+                    &mut md,
+                    &format!(
+                        "- Memory growth, {path}, {} vs {}: {:+.0} vs {:+.0} MiB ({:.1} MB/s)",
+                        size_name(h.size),
+                        size_of(1),
+                        x / MIB,
+                        y / MIB,
+                        h.mbps.unwrap_or_default()
+                    ),
+                );
+            }
+        }
         line(&mut md, "");
     }
     line(&mut md, &format!("Size served to a browser (gzip -9): Sluice `dist/` (page + service worker + wasm) {:.1} KiB; StreamSaver.js (script + sw.js + mitm.html) {:.1} KiB.", sizes.sluice as f64 / 1024.0, sizes.streamsaver as f64 / 1024.0));
@@ -443,7 +482,7 @@ fn report(results: &[Figure], command: &str, runs: u32, sizes: &DistSizes) -> St
         }
     }
     line(&mut md, "");
-    line(&mut md, "Cases: Sluice on each path (the fallback with its default window of 8 chunks / 8 MiB, with a window of one 1 MiB chunk, and with 64 KiB chunks), and on the rungs without a service worker (`mode: 'opfs'`: staged in the origin-private file system, then handed over; `mode: 'blob'`: in memory); StreamSaver.js 2.0.6 as its README says (its `mitm.html` and `sw.js` served from this origin; where it falls back to a Blob it holds the whole file in memory); the ceiling, a service worker that generates the same bytes itself with no page involved (compat-tests/demo/bench/ceiling/sw.js); postMessage alone, the fallback path's transport without Sluice: each 1 MiB write copied and posted to a service worker over a `MessageChannel` once its response stream granted it, 8 chunks in flight (compat-tests/demo/bench/messages/sw.js).");
+    line(&mut md, "Cases: Sluice on each path (the fallback with its default window of 8 chunks / 8 MiB, with a window of one 1 MiB chunk, and with 64 KiB chunks), and on the rungs without a service worker (`mode: 'opfs'`: staged in the origin-private file system, then handed over; `mode: 'blob'`: in memory); StreamSaver.js 2.0.6 as its README says (its `mitm.html` and `sw.js` served from this origin; where it falls back to a Blob it holds the whole file in memory); the ceiling, a service worker that generates the same bytes itself with no page involved (compat-tests/demo/bench/ceiling/sw.js); postMessage alone, the fallback path's transport without Sluice: each 1 MiB write copied and posted to a service worker over a `MessageChannel` once its response stream granted it, 8 chunks in flight (compat-tests/demo/bench/messages/sw.js). Scale: 4 and 16 Sluice downloads of 256 MiB at once on each path (16 MiB with --quick; their aggregate MB/s against one download, and the memory growth of all of them), and one 8 GiB download per path (512 MiB with --quick; its memory growth against the 2 GiB one's, which must stay flat).");
     md
 }
 
@@ -461,6 +500,10 @@ fn label(case: &str) -> &'static str {
         "sluice-tiny" => "Sluice, tiny writes",
         "streamsaver-tiny" => "StreamSaver.js, tiny writes",
         "producer-tiny" => "Producer alone, tiny writes",
+        "sluice-transfer-x4" | "sluice-transfer-x16" => "Sluice transfer, at once",
+        "sluice-fallback-x4" | "sluice-fallback-x16" => "Sluice fallback, at once",
+        "sluice-transfer-huge" => "Sluice transfer, one long download",
+        "sluice-fallback-huge" => "Sluice fallback, one long download",
         _ => "other",
     }
 }
