@@ -53,7 +53,7 @@ export interface Browser {
   cancelDownload: ((name: string) => Promise<string>) | null;
   /**
    * Gets the service worker stopped, the way this engine allows; says how. Chromium: at once,
-   * through DevTools. Firefox: idle in the page past `dom.serviceWorkers.idle_timeout`. WebKit:
+   * through DevTools. Firefox: at once, as about:debugging's Stop does (chrome context). WebKit:
    * away from the page (it stops a service worker that has no clients), then the test page again.
    */
   stopServiceWorkers(): Promise<string>;

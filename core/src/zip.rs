@@ -4,10 +4,11 @@
 //!
 //! The layout every reader accepts (unzip, Python's `zipfile`, 7-Zip, libarchive, macOS Archive
 //! Utility): each entry has a data descriptor (general-purpose bit 3) and a UTF-8 name (bit 11).
-//! An entry whose size is unknown or at least 4 GiB, or that starts at or past 4 GiB, is a ZIP64
-//! entry: its local header has a ZIP64 extra field (sizes 0) exactly when its descriptor is 64-bit,
-//! and its central header gives every size and the offset in a ZIP64 extra. More than 65,534
-//! entries, or a central directory at or past 4 GiB, get the ZIP64 end records. Every header
+//! An entry whose size is unknown or 0xFFFF_FFFF bytes or more (deflated: 2 GiB or more, as
+//! deflate can grow data), or that starts at 0xFFFF_FFFF or past it, is a ZIP64 entry: its local
+//! header has a ZIP64 extra field (sizes 0) exactly when its descriptor is 64-bit, and its central
+//! header gives every size and the offset in a ZIP64 extra. 65,535 entries or more, or a central
+//! directory whose size or offset reaches 0xFFFF_FFFF, get the ZIP64 end records. Every header
 //! carries the 9-byte extended timestamp (some unzip builds carry a ZIP64 flag over to the next
 //! entry that has no extra field at all).
 
@@ -174,11 +175,6 @@ fn is_zip64(size: Option<u64>, offset: u64) -> bool {
     size.is_none_or(|s| s >= MAX_32) || offset >= MAX_32
 }
 
-/// The most bytes raw deflate makes of `size` bytes (zlib's `deflateBound`).
-fn deflate_bound(size: u64) -> Option<u64> {
-    size.checked_add((size >> 12) + (size >> 14) + (size >> 25) + 13)
-}
-
 /// The exact size of an archive of these entries (name, size), stored, in this order: what
 /// [`ZipWriter`] writes for them. Names are made safe as the writer makes them.
 pub fn archive_size<'a>(entries: impl IntoIterator<Item = (&'a str, u64)>) -> Result<u64, ZipError> {
@@ -222,7 +218,6 @@ struct Open {
     method: Method,
     zip64: bool,
     offset: u64,
-    crc: Crc32,
     written: u64,
     compressed: u64,
     time: u16,
@@ -244,7 +239,10 @@ pub struct ZipWriter {
     /// The entries still to come, where the app declared them (name made safe, size).
     declared: Option<VecDeque<(String, u64)>>,
     declared_count: u64,
-    finished: bool,
+    /// The CRC-32 of the open entry's data.
+    crc: Crc32,
+    /// Why the archive takes nothing more: it is finished, or an entry's data was not its size.
+    stopped: Option<&'static str>,
 }
 
 impl ZipWriter {
@@ -271,8 +269,20 @@ impl ZipWriter {
             open: None,
             declared_count: declared.as_ref().map_or(0, |d| d.len() as u64),
             declared,
-            finished: false,
+            crc: Crc32::new(),
+            stopped: None,
         })
+    }
+
+    /// An error if the archive takes nothing more.
+    fn usable(&self) -> Result<(), ZipError> {
+        self.stopped.map_or(Ok(()), |why| Err(ZipError::Order(why)))
+    }
+
+    /// The open entry's data is not its size: the archive fails with `e` (it cannot be whole).
+    fn stop(&mut self, e: ZipError) -> ZipError {
+        self.stopped = Some("the archive failed: an entry's data was not its declared size");
+        e
     }
 
     /// Bytes of the archive returned so far, entries' data included.
@@ -287,13 +297,14 @@ impl ZipWriter {
 
     /// Starts an entry: its local header.
     pub fn start_entry(&mut self, entry: Entry) -> Result<Vec<u8>, ZipError> {
-        if self.finished {
-            return Err(ZipError::Order("the archive is already finished"));
-        }
+        self.usable()?;
         if self.open.is_some() {
             return Err(ZipError::Order("an entry is still open: end it first"));
         }
         let name = safe_name(&entry.name)?;
+        if self.names.contains(&name) {
+            return Err(ZipError::Duplicate(name));
+        }
         if let Some(declared) = &mut self.declared {
             let got = |size: Option<u64>| match size {
                 Some(size) => format!("\"{name}\" ({size} bytes, {})", method_name(entry.method)),
@@ -311,15 +322,13 @@ impl ZipWriter {
             }
             declared.pop_front();
         }
-        if self.names.contains(&name) {
-            return Err(ZipError::Duplicate(name));
-        }
-        // A deflated entry's compressed size is what decides (deflate can grow the data).
-        let bound = match entry.method {
+        // A deflated entry's compressed size decides too: deflate can grow the data (by a few
+        // bytes per 64 KiB in zlib, more in others), so 2 GiB or more is ZIP64 whatever it makes.
+        let size = match entry.method {
             Method::Stored => entry.size,
-            Method::Deflated => entry.size.and_then(deflate_bound),
+            Method::Deflated => entry.size.filter(|&size| size < MAX_32 / 2),
         };
-        let zip64 = is_zip64(bound, self.offset);
+        let zip64 = is_zip64(size, self.offset);
         let (time, date) = dos_time(entry.modified);
         let mut out = Vec::with_capacity(30 + name.len() + 29);
         let sizes = if zip64 { MAX_32 } else { 0 };
@@ -352,13 +361,13 @@ impl ZipWriter {
             method: entry.method,
             zip64,
             offset: self.offset,
-            crc: Crc32::new(),
             written: 0,
             compressed: 0,
             time,
             date,
             modified: entry.modified,
         });
+        self.crc.reset();
         self.advance(out.len() as u64)?;
         Ok(out)
     }
@@ -367,16 +376,18 @@ impl ZipWriter {
     /// them (stored) or their compressed form (see [`ZipWriter::compressed`]). Bytes past the
     /// declared size are refused: nothing of them may be written.
     pub fn data(&mut self, bytes: &[u8]) -> Result<(), ZipError> {
+        self.usable()?;
         let open = self.open.as_mut().ok_or(ZipError::Order("no entry is open: start one first"))?;
         let written = open.written.checked_add(bytes.len() as u64).ok_or(ZipError::TooLarge)?;
         if let Some(declared) = open.size.filter(|&declared| written > declared) {
-            return Err(ZipError::SizeMismatch { name: open.name.clone(), declared, written });
+            let e = ZipError::SizeMismatch { name: open.name.clone(), declared, written };
+            return Err(self.stop(e));
         }
         if written >= MAX_32 && !open.zip64 {
             // Only where a declared size allowed a 32-bit entry, which the check above keeps.
-            return Err(ZipError::Order("an entry declared under 4 GiB passed it"));
+            return Err(self.stop(ZipError::Order("an entry declared under 4 GiB passed it")));
         }
-        open.crc.update(bytes);
+        self.crc.update(bytes);
         open.written = written;
         if open.method == Method::Stored {
             open.compressed = written;
@@ -387,24 +398,28 @@ impl ZipWriter {
 
     /// Counts `len` compressed bytes of a deflated entry, which the caller writes.
     pub fn compressed(&mut self, len: u64) -> Result<(), ZipError> {
+        self.usable()?;
         let open = self.open.as_mut().ok_or(ZipError::Order("no entry is open: start one first"))?;
         if open.method != Method::Deflated {
             return Err(ZipError::Order("compressed bytes for a stored entry"));
         }
         open.compressed = open.compressed.checked_add(len).ok_or(ZipError::TooLarge)?;
         if open.compressed >= MAX_32 && !open.zip64 {
-            return Err(ZipError::Order("a deflated entry passed the 4 GiB its header allowed"));
+            return Err(self.stop(ZipError::Order("a deflated entry passed the 4 GiB its header allowed")));
         }
         self.advance(len)
     }
 
     /// Ends the open entry: its data descriptor. Data shorter than its declared size is an error.
     pub fn end_entry(&mut self) -> Result<Vec<u8>, ZipError> {
-        let open = self.open.take().ok_or(ZipError::Order("no entry is open"))?;
+        self.usable()?;
+        let open = self.open.as_ref().ok_or(ZipError::Order("no entry is open"))?;
         if let Some(declared) = open.size.filter(|&declared| declared != open.written) {
-            return Err(ZipError::SizeMismatch { name: open.name, declared, written: open.written });
+            let e = ZipError::SizeMismatch { name: open.name.clone(), declared, written: open.written };
+            return Err(self.stop(e));
         }
-        let crc = open.crc.finish();
+        let Some(open) = self.open.take() else { return Err(ZipError::Order("no entry is open")) };
+        let crc = self.crc.finish();
         let mut out = Vec::with_capacity(24);
         let width = if open.zip64 { 8 } else { 4 };
         put(&mut out, &[(DESCRIPTOR.into(), 4), (crc.into(), 4), (open.compressed, width), (open.written, width)]);
@@ -451,16 +466,14 @@ impl ZipWriter {
     /// Ends the archive: the central directory and the end records. Entries declared but not
     /// added, or an entry still open, are errors.
     pub fn finish(&mut self) -> Result<Vec<u8>, ZipError> {
-        if self.finished {
-            return Err(ZipError::Order("the archive is already finished"));
-        }
+        self.usable()?;
         if self.open.is_some() {
             return Err(ZipError::Order("an entry is still open: end it first"));
         }
         if self.declared.as_ref().is_some_and(|d| !d.is_empty()) {
             return Err(ZipError::MissingEntries { added: self.count, declared: self.declared_count });
         }
-        self.finished = true;
+        self.stopped = Some("the archive is already finished");
         let central_offset = self.offset;
         let central_size = self.central.len() as u64;
         let mut out = std::mem::take(&mut self.central);
@@ -535,10 +548,11 @@ fn version_needed(zip64: bool) -> u16 {
 }
 
 /// The extended timestamp extra field (0x5455) with the modification time, the same in the
-/// local and the central header. Times outside what 32 bits hold are clamped.
+/// local and the central header. Clamped to 1970 .. 2038, which readers that take it as signed
+/// and those that take it as unsigned read alike (the DOS date has the year up to 2107).
 fn put_timestamp(out: &mut Vec<u8>, modified: i64) {
-    let mtime = modified.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32 as u32;
-    put(out, &[(0x5455, 2), (5, 2), (1, 1), (mtime.into(), 4)]);
+    let mtime = modified.clamp(0, i64::from(i32::MAX)) as u64;
+    put(out, &[(0x5455, 2), (5, 2), (1, 1), (mtime, 4)]);
 }
 
 /// MS-DOS time and date of `unix` seconds (UTC; the extended timestamp has the exact time),
@@ -607,6 +621,11 @@ impl Crc32 {
             *entry = c;
         }
         Crc32 { table, value: !0 }
+    }
+
+    /// Starts again, with no bytes.
+    pub fn reset(&mut self) {
+        self.value = !0;
     }
 
     /// Takes `bytes` in.

@@ -273,6 +273,9 @@ proptest! {
             let taken = writer.data(&s.data);
             prop_assert!(matches!(taken, Err(ZipError::SizeMismatch { .. })), "{:?}", taken);
         }
+        // The archive cannot be whole: nothing more is taken, and it never ends as if complete.
+        prop_assert!(matches!(writer.end_entry(), Err(ZipError::Order(_))));
+        prop_assert!(matches!(writer.finish(), Err(ZipError::Order(_))));
     }
 }
 

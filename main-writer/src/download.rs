@@ -423,7 +423,7 @@ impl Actor {
         {
             Ok(Ok(writer)) => self.writer = writer,
             Ok(Err(e)) => self.writer.handle_fail(e.into()),
-            Err(_) => {}
+            Err(e) => self.writer.handle_fail(SluiceError::InvalidArgument(e.to_string())),
         }
     }
 

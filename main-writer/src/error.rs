@@ -35,7 +35,7 @@ pub enum SluiceError {
         /// The limit.
         max: usize,
     },
-    /// The save does not fit: over `blobLimit` on the `blob` rung, or the site's storage is full.
+    /// The save does not fit: the site's storage is full (over `blobLimit`: `SendError::OverLimit`).
     #[error("the file does not fit: {0}")]
     NoRoom(String),
     /// Nobody requested the download's URL in time.

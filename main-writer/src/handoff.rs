@@ -15,7 +15,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use js_sys::Reflect;
 use sluice_core::{FromPage, ToPage};
-use sluice_web::{describe, sleep};
+use sluice_web::{describe, ignore_rejection, sleep};
 use sluice_worker_bus::web::{written, JsSource};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -70,14 +70,15 @@ impl PageLink {
         // Held while its callback's promise is pending: `Promise.race([])` never settles.
         let promise = global("Promise");
         let forever = method(&field(&promise, "race"), "bind", &[&promise, &js_sys::Array::new()])?;
-        method(&locks, "request", &[&lock.into(), &forever])?;
+        ignore_rejection(&method(&locks, "request", &[&lock.into(), &forever])?.unchecked_into());
         // A request for the lock only if it is free is refused once ours is first in its queue:
         // then the page is told, and its own request comes after ours.
         let taken =
             method(&locks, "request", &[&lock.into(), &object("ifAvailable", &JsValue::TRUE), &global("Boolean")])?;
         let alive = written(|o| ToPage::Alive { lock: lock.into() }.write(o));
         let tell = method(&field(&self.port, "postMessage"), "bind", &[&self.port, &alive, &js_sys::Array::new()])?;
-        method(&taken, "then", &[&tell]).map(drop)
+        ignore_rejection(&method(&taken, "then", &[&tell])?.unchecked_into());
+        Ok(())
     }
 
     /// Tells the page what a download or the connection needs.

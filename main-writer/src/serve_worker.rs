@@ -4,7 +4,7 @@
 //! a worker saved on a rung without one.
 
 use sluice_core::{FromPage, Opened, ToPage};
-use sluice_web::describe;
+use sluice_web::{describe, ignore_rejection};
 use sluice_worker_bus::web::{written, JsSource};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::JsValue;
@@ -47,12 +47,18 @@ fn save(request: &JsValue, name: &str, bytes: u64, staged: Option<String>) {
     reply.close();
 }
 
-/// Once the page is granted the worker's `lock` (the worker is gone), a message without data
-/// on its `port`.
+/// How long after the worker is gone its last messages may still come (they take another way
+/// than the lock's grant).
+const LAST_MESSAGES: f64 = 500.0;
+
+/// Once the page is granted the worker's `lock` (the worker is gone), and [`LAST_MESSAGES`]
+/// later, a message without data on its `port`.
 fn watch(port: &MessagePort, lock: String) -> Result<(), JsValue> {
     let granted = method(&field(&global("navigator"), "locks"), "request", &[&lock.into(), &global("Boolean")])?;
     let gone = method(&field(port, "dispatchEvent"), "bind", &[port, &MessageEvent::new("message")?.into()])?;
-    method(&granted, "then", &[&gone]).map(drop)
+    let later = method(&global("setTimeout"), "bind", &[&JsValue::NULL, &gone, &LAST_MESSAGES.into()])?;
+    ignore_rejection(&method(&granted, "then", &[&later])?.unchecked_into());
+    Ok(())
 }
 
 /// The page's service worker, for the worker it serves.

@@ -75,7 +75,8 @@ pub fn ensure(root: &Path, bindgen: &Path) -> Result<Drivers, Fail> {
         )));
     }
     lan_host()?;
-    let geckodriver = setup::cargo_binary(root, "geckodriver", "geckodriver", None)?;
+    // Pinned: the specs need its `--allow-system-access` (0.36 and later).
+    let geckodriver = setup::cargo_binary(root, "geckodriver", "geckodriver", Some("0.37.1"))?;
     let test_runner = bindgen.with_file_name("wasm-bindgen-test-runner");
     let test_runner = if test_runner.is_file() { test_runner } else { PathBuf::from("wasm-bindgen-test-runner") };
     Ok(Drivers { geckodriver, test_runner })

@@ -57,7 +57,7 @@ pub enum SendError {
     #[error("the service worker failed the download: {0}")]
     Failed(String),
     /// The bytes pass the most this way of saving takes (the `Blob` rung's `blobLimit`).
-    #[error("{bytes} bytes pass the blob rung's limit of {limit} bytes (blobLimit)")]
+    #[error("the file does not fit: {bytes} bytes pass the limit of {limit} bytes of this way of saving (blobLimit)")]
     OverLimit {
         /// Bytes declared, or written so far with this write.
         bytes: u64,
