@@ -173,8 +173,11 @@ test("chunks made in another realm (an iframe's) are bytes too", rowsOf('caller-
 test('a call before init() says to call it first, as a SluiceError', rowsOf('caller-errors'), async ({ driver }) => {
   await driver.open();
   const result = await driver.evaluate(async () => {
-    // A module instance of its own (another URL), whose init() has not run.
-    const fresh = (await import('./sluice.js?before-init')) as typeof window.sluice;
+    // Sluice in a realm of its own (a same-origin frame), whose init() has not run.
+    const frame = document.createElement('iframe');
+    document.body.append(frame);
+    const url = new URL('./sluice.js', location.href).href;
+    const fresh = (await (frame.contentWindow as unknown as { eval(code: string): Promise<unknown> }).eval(`import(${JSON.stringify(url)})`)) as typeof window.sluice;
     const outcome = (call: () => unknown) =>
       Promise.resolve().then(call).then(() => 'ok', (e) => `${e?.name} ${e?.code}: ${e?.message}`);
     const before = [await outcome(() => fresh.Sluice.register({})), await outcome(() => fresh.version())];

@@ -8,7 +8,9 @@
 // first if the wasm is not beside the service worker script), then call
 // `self.sluice.handleFetch(event)` / `self.sluice.handleMessage(event)` from your listeners;
 // both are safe to call for an event this shim already handled.
+// Only in a service worker: a page's or a worker's sluice.js runs this file too, for the glue.
 (() => {
+  if (typeof ServiceWorkerGlobalScope !== 'function' || !(self instanceof ServiceWorkerGlobalScope)) return;
   const wasmUrl = self.sluiceWasmUrl || new URL('sluice_bg.wasm', self.location.href).href;
   // A missing or mismatched wasm is named here (and so in the page's register(), which sees
   // this worker fail to install).

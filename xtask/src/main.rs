@@ -142,6 +142,40 @@ fn guard_uninitialised(glue: &str) -> Result<String, Fail> {
         .replace(checked, "if (wasmInstance !== undefined) return wasm;"))
 }
 
+/// `dist/sluice.js`: an ES module that runs `sluice-sw.js` (the glue, as a classic script that
+/// sets a global) and exports what wasm-bindgen's module would (the exports of its `web` glue).
+fn page_module(web_glue: &str) -> Result<String, Fail> {
+    let mut names: Vec<&str> = web_glue
+        .lines()
+        .filter_map(|l| l.strip_prefix("export class ").or_else(|| l.strip_prefix("export function ")))
+        .filter_map(|l| l.split(|c: char| !(c.is_alphanumeric() || c == '_')).next())
+        .collect();
+    if !web_glue.contains("export { initSync, __wbg_init as default };") || names.is_empty() {
+        return Err(Fail("wasm-bindgen's glue changed: update page_module".into()));
+    }
+    names.push("initSync");
+    Ok(format!(
+        "import './sluice-sw.js';\n\
+         const glue = globalThis.sluice_sw_wasm;\n\
+         /** Loads the wasm (beside this file unless told where). */\n\
+         export default function init(input) {{\n\
+         \x20 return glue(input ?? {{ module_or_path: new URL('sluice_bg.wasm', import.meta.url) }});\n\
+         }}\n\
+         export const {{ {} }} = glue;\n",
+        names.join(", ")
+    ))
+}
+
+/// wasm-bindgen's classic-script glue, setting `globalThis.sluice_sw_wasm` (so that it also
+/// works when a module imports it).
+fn shared_glue(glue: &str) -> Result<String, Fail> {
+    let declared = "let sluice_sw_wasm = (function(exports) {";
+    if glue.matches(declared).count() != 1 {
+        return Err(Fail("wasm-bindgen's glue changed: update shared_glue".into()));
+    }
+    Ok(glue.replace(declared, "globalThis.sluice_sw_wasm = (function(exports) {"))
+}
+
 /// Builds `dist/`; returns the wasm toolchain it used.
 fn build() -> Result<(setup::WasmToolchain, PathBuf), Fail> {
     let root = root();
@@ -169,9 +203,12 @@ fn build() -> Result<(setup::WasmToolchain, PathBuf), Fail> {
         util::run(&mut cmd)?;
         let glue = util::read(&out.join("sluice.js"))?;
         let glue = String::from_utf8(glue).map_err(|e| Fail(format!("wasm-bindgen's glue: {e}")))?;
+        let glue = guard_uninitialised(&glue)?;
         let glue = match target {
-            "web" => guard_uninitialised(&glue)?,
-            _ => glue,
+            // The page's module is a small wrapper around the service worker's script, which
+            // holds the glue for both (one copy of it in dist/).
+            "web" => page_module(&glue)?,
+            _ => shared_glue(&glue)?,
         };
         util::write(&dist.join(format!("{name}.js")), glue)?;
         util::copy(&out.join("sluice.d.ts"), &dist.join(format!("{name}.d.ts")))?;
@@ -198,8 +235,8 @@ fn build() -> Result<(setup::WasmToolchain, PathBuf), Fail> {
     cmd.args(["-Os", "--converge"]).args(WASM_FEATURES.map(|f| format!("--enable-{f}")));
     cmd.args(["--strip-producers", "--strip-target-features"]).arg(&file).arg("-o").arg(&file);
     util::run(&mut cmd)?;
-    step("short import names in dist/sluice_bg.wasm, dist/sluice.js and dist/sluice-sw.js");
-    imports::shorten(&file, &[&dist.join("sluice.js"), &dist.join("sluice-sw.js")])?;
+    step("short import names in dist/sluice_bg.wasm and dist/sluice-sw.js");
+    imports::shorten(&file, &[&dist.join("sluice-sw.js")])?;
     // The service worker needs its listeners from the first evaluation: append the shim.
     let sw = dist.join("sluice-sw.js");
     let shim = root.join("sw-readable/js/shim.js");
