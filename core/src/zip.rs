@@ -295,8 +295,9 @@ impl ZipWriter {
         self.open.as_ref().map(|o| o.name.as_str())
     }
 
-    /// Starts an entry: its local header.
-    pub fn start_entry(&mut self, entry: Entry) -> Result<Vec<u8>, ZipError> {
+    /// Starts an entry: its local header. In a declared archive, an entry of unknown size
+    /// takes the declared one.
+    pub fn start_entry(&mut self, mut entry: Entry) -> Result<Vec<u8>, ZipError> {
         self.usable()?;
         if self.open.is_some() {
             return Err(ZipError::Order("an entry is still open: end it first"));
@@ -310,9 +311,9 @@ impl ZipWriter {
                 Some(size) => format!("\"{name}\" ({size} bytes, {})", method_name(entry.method)),
                 None => format!("\"{name}\" (size unknown, {})", method_name(entry.method)),
             };
-            let matches = declared
-                .front()
-                .is_some_and(|(n, s)| *n == name && entry.size == Some(*s) && entry.method == Method::Stored);
+            let matches = declared.front().is_some_and(|(n, s)| {
+                *n == name && entry.size.is_none_or(|size| size == *s) && entry.method == Method::Stored
+            });
             if !matches {
                 let expected = match declared.front() {
                     Some((n, s)) => format!("\"{n}\" ({s} bytes, stored)"),
@@ -320,7 +321,7 @@ impl ZipWriter {
                 };
                 return Err(ZipError::NotDeclared { index: self.count, got: got(entry.size), expected });
             }
-            declared.pop_front();
+            entry.size = declared.pop_front().map(|(_, size)| size);
         }
         // A deflated entry's compressed size decides too: deflate can grow the data (by a few
         // bytes per 64 KiB in zlib, more in others), so 2 GiB or more is ZIP64 whatever it makes.
@@ -583,7 +584,6 @@ fn dos_time(unix: i64) -> (u16, u16) {
 
 /// Writes each value little-endian in its width (1, 2, 4 or 8 bytes). One loop for every
 /// record: less wasm than a call per field.
-#[inline(never)]
 fn put(out: &mut Vec<u8>, fields: &[(u64, usize)]) {
     for &(value, width) in fields {
         out.extend_from_slice(&value.to_le_bytes()[..width]);

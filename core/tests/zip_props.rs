@@ -329,6 +329,12 @@ fn duplicates_order_and_missing_entries_are_errors() {
     assert_eq!(writer.finish(), Err(ZipError::MissingEntries { added: 1, declared: 2 }));
     let deflated = Entry { method: Method::Deflated, ..entry("b", 2) };
     assert!(matches!(writer.start_entry(deflated), Err(ZipError::NotDeclared { .. })), "declared entries are stored");
+
+    // An entry of unknown size takes the declared one, and its data must be that long.
+    let mut writer = ZipWriter::new(Some(vec![("a".into(), 2)])).expect("a writer");
+    writer.start_entry(Entry { size: None, ..entry("a", 0) }).expect("the declared size");
+    writer.data(b"1").expect("data");
+    assert!(matches!(writer.end_entry(), Err(ZipError::SizeMismatch { declared: 2, written: 1, .. })));
 }
 
 /// Writes sample archives to `$SLUICE_ZIP_OUT` for the external readers (`unzip -t`,
