@@ -245,11 +245,6 @@ impl Download {
         self.ask(|reply| Command::Write(Bytes::Rust(bytes.to_vec()), reply)).await
     }
 
-    /// Writes bytes that are the caller's no more (no copy).
-    pub(crate) async fn write_vec(&self, bytes: Vec<u8>) -> Result<(), SluiceError> {
-        self.ask(|reply| Command::Write(Bytes::Rust(bytes), reply)).await
-    }
-
     /// The smallest and the largest chunk: writes below the first are gathered before they
     /// are sent.
     pub(crate) fn chunk_sizes(&self) -> (usize, usize) {

@@ -1,13 +1,14 @@
 //! The sink below the download's `WritableStream`: small writes are gathered here and
 //! answered at once, and they keep gathering while the gathered bytes before them are sent.
 //!
-//! A write below `min_chunk` costs a copy, not a round trip to the download's actor. Once
+//! A write below `min_chunk` costs a copy into a staging buffer on the JavaScript side (one
+//! call; its bytes never cross into wasm), not a round trip to the download's actor. Once
 //! `min_chunk` bytes are staged, a flush sends them; writes that come meanwhile stage up to
 //! `max_chunk` bytes, so the chunks grow when sending is slow and the producer runs on.
 //! Only a write that finds no room, a large write and the close wait. Memory stays below
 //! two `max_chunk`s: the staged bytes and the chunk being sent.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
@@ -25,7 +26,9 @@ pub(crate) struct Gather {
     download: Download,
     min: usize,
     max: usize,
-    staged: RefCell<Vec<u8>>,
+    /// The staged bytes are the first `staged` of `staging` (made at the first small write).
+    staging: RefCell<Option<Uint8Array>>,
+    staged: Cell<usize>,
     /// The flush that runs, if one does.
     flushing: RefCell<Option<Flush>>,
 }
@@ -41,7 +44,14 @@ pub(crate) enum Written {
 impl Gather {
     pub(crate) fn new(download: Download) -> Rc<Gather> {
         let (min, max) = download.chunk_sizes();
-        Rc::new(Gather { download, min, max, staged: RefCell::default(), flushing: RefCell::default() })
+        Rc::new(Gather {
+            download,
+            min,
+            max,
+            staging: RefCell::default(),
+            staged: Cell::new(0),
+            flushing: RefCell::default(),
+        })
     }
 
     /// Stages a small write that fits, or returns what the write must wait for.
@@ -51,14 +61,14 @@ impl Gather {
             return Written::Wait(futures::future::ready(Err(e)).boxed_local());
         }
         let len = view.length() as usize;
-        if len < self.min && self.stage(&view) {
+        if len < self.min && self.stage(&view, len) {
             return Written::Staged;
         }
         let this = self.clone();
         Written::Wait(
             async move {
                 this.drain().await?;
-                if len < this.min && this.stage(&view) {
+                if len < this.min && this.stage(&view, len) {
                     return Ok(());
                 }
                 this.download.write_js(view).await
@@ -75,22 +85,21 @@ impl Gather {
 
     /// Drops what is staged (the stream was aborted).
     pub(crate) fn clear(&self) {
-        self.staged.borrow_mut().clear();
+        self.staged.set(0);
     }
 
-    /// Copies `view` in if it fits below `max_chunk`, and starts a flush once `min_chunk`
+    /// Copies `view` (`len` bytes) in if it fits below `max_chunk`, and starts a flush once `min_chunk`
     /// bytes are staged and none runs.
-    fn stage(self: &Rc<Self>, view: &Uint8Array) -> bool {
-        let mut staged = self.staged.borrow_mut();
-        let at = staged.len();
-        let len = view.length() as usize;
+    fn stage(self: &Rc<Self>, view: &Uint8Array, len: usize) -> bool {
+        let at = self.staged.get();
         if at + len > self.max {
             return false;
         }
-        staged.resize(at + len, 0);
-        view.copy_to(&mut staged[at..]);
-        let due = staged.len() >= self.min;
-        drop(staged);
+        let mut staging = self.staging.borrow_mut();
+        staging.get_or_insert_with(|| Uint8Array::new_with_length(self.max as u32)).set(view, at as u32);
+        drop(staging);
+        self.staged.set(at + len);
+        let due = at + len >= self.min;
         if due && self.flushing.borrow().is_none() {
             let flush = self.clone().flush().boxed_local().shared();
             *self.flushing.borrow_mut() = Some(flush.clone());
@@ -102,14 +111,10 @@ impl Gather {
     /// Sends the staged bytes while at least `min_chunk` of them wait.
     async fn flush(self: Rc<Self>) -> Result<(), SluiceError> {
         let sent = loop {
-            let bytes = {
-                let mut staged = self.staged.borrow_mut();
-                if staged.len() < self.min {
-                    break Ok(());
-                }
-                std::mem::take(&mut *staged)
-            };
-            if let Err(e) = self.download.write_vec(bytes).await {
+            if self.staged.get() < self.min {
+                break Ok(());
+            }
+            if let Err(e) = self.download.write_js(self.take()).await {
                 break Err(e);
             }
         };
@@ -126,10 +131,15 @@ impl Gather {
         if let Some(flush) = running {
             flush.await?;
         }
-        let rest = std::mem::take(&mut *self.staged.borrow_mut());
-        if rest.is_empty() {
+        if self.staged.get() == 0 {
             return Ok(());
         }
-        self.download.write_vec(rest).await
+        self.download.write_js(self.take()).await
+    }
+
+    /// The staged bytes, copied out of the staging buffer (which takes the next writes).
+    fn take(&self) -> Uint8Array {
+        let len = self.staged.replace(0) as u32;
+        self.staging.borrow().as_ref().map_or_else(|| Uint8Array::new_with_length(0), |s| s.slice(0, len))
     }
 }

@@ -304,7 +304,15 @@ fn detached(buffer: &JsValue) -> bool {
 
 /// A view of the bytes of a written chunk (a Uint8Array, any ArrayBuffer view, or an
 /// ArrayBuffer): nothing is copied here.
-fn chunk_view(chunk: &JsValue) -> Result<Uint8Array, SluiceError> {
+fn chunk_view(chunk: JsValue) -> Result<Uint8Array, SluiceError> {
+    // The common case in two calls: a Uint8Array of this realm with bytes in it (a detached
+    // buffer's views have none).
+    let chunk = match chunk.dyn_into::<Uint8Array>() {
+        Ok(view) if view.length() > 0 => return Ok(view),
+        Ok(view) => JsValue::from(view),
+        Err(chunk) => chunk,
+    };
+    let chunk = &chunk;
     // Realm-blind checks: a chunk made in another frame (or by the automation) is bytes too.
     let view = js_sys::ArrayBuffer::is_view(chunk);
     let tag = Reflect::get(chunk, &js_sys::Symbol::to_string_tag()).ok().and_then(|t| t.as_string());
@@ -416,15 +424,16 @@ fn writable(download: &Download) -> Result<WritableStream, SluiceError> {
     let write = {
         let download = download.clone();
         let gather = gather.clone();
-        Closure::<dyn FnMut(JsValue) -> Promise>::new(move |chunk: JsValue| match chunk_view(&chunk) {
+        // A staged write answers `undefined`: the stream takes it as done, with no promise made.
+        Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |chunk: JsValue| match chunk_view(chunk) {
             Ok(view) => match gather.write(view) {
-                Written::Staged => Promise::resolve(&JsValue::UNDEFINED),
-                Written::Wait(written) => future_to_promise(async move { settled(written.await) }),
+                Written::Staged => JsValue::UNDEFINED,
+                Written::Wait(written) => future_to_promise(async move { settled(written.await) }).into(),
             },
             Err(e) => {
                 // A bad chunk errors the writable, so the download cannot go on: it fails too.
                 download.abort(&e.to_string());
-                Promise::reject(&to_js(&e))
+                Promise::reject(&to_js(&e)).into()
             }
         })
     };
