@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { test, expect, figure, notApplicable, rowsOf, waitForFile } from '../fixtures';
 import { expectedSha256, fileSha256 } from '../data';
+import { checkZip } from '../zipcheck';
 
 /** What examples/rust-sink writes for `count` rows. */
 function table(count: number): string {
@@ -30,6 +31,55 @@ test('examples/rust-sink: a Rust/wasm app streams a generated CSV through the Si
   const file = await waitForFile(driver.downloadDir, 'table.csv', expected.length, 60_000);
   expect(readFileSync(file, 'utf8') === expected, 'table.csv holds every row, in order').toBe(true);
   figure('example-rust-sink', `${rows} rows, ${expected.length} bytes`);
+});
+
+/** What examples/rust-zip writes as entry `i` of `size` bytes. */
+function zipEntry(i: number, size: number): Buffer {
+  let text = '';
+  for (let line = 0; text.length < size; line++) text += `file ${i} line ${line}\n`;
+  return Buffer.from(text.slice(0, size));
+}
+
+test('examples/rust-zip: a Rust/wasm app streams generated files as one zip, declared (exact size) and deflated, and four readers accept it', rowsOf('example-rust-zip'), async ({ driver }) => {
+  await driver.goto('/examples/rust-zip/index.html');
+  await driver.evaluate(async () => {
+    const deadline = Date.now() + 30_000;
+    while (document.getElementById('status')!.textContent !== 'ready' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  });
+  const figures: string[] = [];
+  let stored = 0;
+  const cases = [
+    { name: 'declared.zip', count: 300, size: 10_000, mode: 'declared' },
+    { name: 'deflated.zip', count: 300, size: 10_000, mode: 'deflated' },
+    { name: 'unsized.zip', count: 300, size: 10_000, mode: 'unsized' },
+    // Where the browser has no CompressionStream, entries asked to be deflated are stored.
+    { name: 'no-compressor.zip', count: 300, size: 10_000, mode: 'deflated', hide: true },
+  ];
+  for (const c of cases) {
+    const [known, served] = await driver.evaluate(async (c) => {
+      const save = (window as any).saveZip;
+      const compressor = (globalThis as any).CompressionStream;
+      if (c.hide) delete (globalThis as any).CompressionStream;
+      try {
+        return Array.from(await save(c.name, c.count, c.size, c.mode)) as number[];
+      } finally {
+        (globalThis as any).CompressionStream = compressor;
+      }
+    }, c);
+    if (c.mode === 'declared') expect(known, `${c.name}: the size known before the first byte is the size served`).toBe(served);
+    else expect(known, `${c.name}: no size is known before the first byte`).toBe(-1);
+    const file = await waitForFile(driver.downloadDir, c.name, served, 60_000);
+    const expected = Array.from({ length: c.count }, (_, i) => ({ name: `files/file-${String(i).padStart(4, '0')}.txt`, bytes: zipEntry(i, c.size) }));
+    const readers = checkZip(file, expected);
+    if (c.hide) expect(served, `${c.name}: stored, as declared.zip's entries`).toBe(stored);
+    else if (c.mode === 'deflated') expect(served, `${c.name}: deflated (text compresses)`).toBeLessThan((c.count * c.size) / 2);
+    // Each entry of unknown size is a ZIP64 entry: 20 B of ZIP64 extra in its local header, 8 B
+    // more in its 64-bit descriptor, 28 B of ZIP64 extra in its central header.
+    if (c.mode === 'declared') stored = served;
+    if (c.mode === 'unsized') expect(served, `${c.name}: ZIP64 entries, 56 B each over declared.zip`).toBe(stored + c.count * 56);
+    figures.push(`${c.name}: ${c.count} files, ${served} B${c.mode === 'declared' ? ' (size known before the first byte)' : ''}; ${readers}`);
+  }
+  figure('example-rust-zip', figures.join('<br>'));
 });
 
 test('examples/object-storage: a private object from another origin, with a token, saved under its real name with progress', rowsOf('example-object-storage'), async ({ driver }) => {

@@ -251,9 +251,10 @@ impl Download {
         self.handle.chunk_sizes
     }
 
-    /// Writes the bytes of a JavaScript view, cut into chunks on the JavaScript side.
-    pub(crate) async fn write_js(&self, view: Uint8Array) -> Result<(), SluiceError> {
-        self.ask(|reply| Command::Write(Bytes::Js(view), reply)).await
+    /// Writes bytes that are the caller's no more: Rust bytes, or a JavaScript view (cut into
+    /// chunks on the JavaScript side). Nothing is copied here.
+    pub(crate) async fn write_bytes(&self, bytes: Bytes) -> Result<(), SluiceError> {
+        self.ask(|reply| Command::Write(bytes, reply)).await
     }
 
     /// Sends what is buffered and ends the download. A declared size that was not met fails

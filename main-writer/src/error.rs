@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use sluice_core::window::SendError;
 use sluice_core::wire::ErrorCode;
+use sluice_core::zip::ZipError;
 use sluice_core::Unsupported;
 use sluice_worker_bus::BusError;
 
@@ -56,6 +57,10 @@ pub enum SluiceError {
     /// The message bus failed.
     #[error("message bus: {0}")]
     Bus(BusError),
+    /// A zip archive's caller mistake (a name, an entry that was not declared, an order) or an
+    /// entry whose data was not its size.
+    #[error("zip: {0}")]
+    Zip(#[from] ZipError),
     /// A browser API failed.
     #[error("{0}")]
     Browser(String),
@@ -81,6 +86,9 @@ impl SluiceError {
             SluiceError::Refused(_) => "refused",
             SluiceError::Busy => "busy",
             SluiceError::Bus(_) => "bus",
+            SluiceError::Zip(ZipError::SizeMismatch { .. }) => "size_mismatch",
+            SluiceError::Zip(ZipError::TooLarge) => "too_large",
+            SluiceError::Zip(_) => "invalid_argument",
             SluiceError::Browser(_) => "browser",
         }
     }

@@ -15,7 +15,7 @@ use futures::future::{FutureExt, LocalBoxFuture, Shared};
 use js_sys::Uint8Array;
 use wasm_bindgen_futures::spawn_local;
 
-use crate::download::Download;
+use crate::download::{Bytes, Download};
 use crate::error::SluiceError;
 
 type Flush = Shared<LocalBoxFuture<'static, Result<(), SluiceError>>>;
@@ -71,7 +71,7 @@ impl Gather {
                 if len < this.min && this.stage(&view, len) {
                     return Ok(());
                 }
-                this.download.write_js(view).await
+                this.download.write_bytes(Bytes::Js(view)).await
             }
             .boxed_local(),
         )
@@ -114,7 +114,7 @@ impl Gather {
             if self.staged.get() < self.min {
                 break Ok(());
             }
-            if let Err(e) = self.download.write_js(self.take()).await {
+            if let Err(e) = self.download.write_bytes(Bytes::Js(self.take())).await {
                 break Err(e);
             }
         };
@@ -134,7 +134,7 @@ impl Gather {
         if self.staged.get() == 0 {
             return Ok(());
         }
-        self.download.write_js(self.take()).await
+        self.download.write_bytes(Bytes::Js(self.take())).await
     }
 
     /// The staged bytes, copied out of the staging buffer (which takes the next writes).

@@ -304,7 +304,7 @@ fn detached(buffer: &JsValue) -> bool {
 
 /// A view of the bytes of a written chunk (a Uint8Array, any ArrayBuffer view, or an
 /// ArrayBuffer): nothing is copied here.
-fn chunk_view(chunk: JsValue) -> Result<Uint8Array, SluiceError> {
+pub(crate) fn chunk_view(chunk: JsValue) -> Result<Uint8Array, SluiceError> {
     // The common case in two calls: a Uint8Array of this realm with bytes in it (a detached
     // buffer's views have none).
     let chunk = match chunk.dyn_into::<Uint8Array>() {

@@ -31,6 +31,7 @@
 //! - `gather`: the sink below that stream, which gathers small writes while it sends;
 //! - `page`: `Sluice`: register, probe, new downloads;
 //! - `download`: one actor per download (window, coalescer, writer) and its `Download` handle;
+//! - `zip`: one actor per zip archive, over a download (the Rust API; not in `dist/` yet);
 //! - `local`: one actor per save without a service worker (picker, OPFS, `Blob`);
 //! - `handoff`: a `Sluice` handed to a worker: the messages and the worker's link;
 //! - `serve_worker`: the page's side of a hand-off, which serves that worker;
@@ -62,6 +63,8 @@ mod page;
 mod serve_worker;
 #[cfg(target_arch = "wasm32")]
 mod sync_access;
+#[cfg(target_arch = "wasm32")]
+mod zip;
 
 pub use args::Trigger;
 #[cfg(target_arch = "wasm32")]
@@ -69,7 +72,10 @@ pub use download::{Download, DownloadSink};
 pub use error::SluiceError;
 #[cfg(target_arch = "wasm32")]
 pub use page::{Options, Sluice, DEFAULT_BLOB_LIMIT};
+pub use sluice_core::zip::{archive_size as zip_size, Entry, Method, ZipError};
 pub use sluice_core::{FileMeta, ForcedMode, Mode, Probe, TransferPath};
+#[cfg(target_arch = "wasm32")]
+pub use zip::{Source, Zip, ZipEntry};
 
 /// The Sluice build and wire version, e.g. `sluice 0.1.0 (wire 2)`.
 #[wasm_bindgen]

@@ -21,6 +21,8 @@ use crate::error::SluiceError;
 use crate::handoff::PageLink;
 use crate::local::{self, Target};
 use crate::serve_worker;
+use crate::zip::Zip;
+use sluice_core::zip::ZipWriter;
 
 /// How [`Sluice::register`] sets up.
 #[derive(Debug, Clone, PartialEq)]
@@ -345,6 +347,24 @@ impl Sluice {
     /// What the probe found.
     pub fn probe(&self) -> Probe {
         self.setup.probe
+    }
+
+    /// Starts a zip archive named `name` (an `application/zip` download): add its entries,
+    /// then close it. With `declared` entries (name and size, in the order they will be added),
+    /// the archive's exact size is known before the first byte: it is the download's size.
+    pub fn create_zip(
+        &self,
+        name: String,
+        declared: Option<Vec<(String, u64)>>,
+        trigger: Trigger,
+    ) -> Result<Zip, SluiceError> {
+        let size = match &declared {
+            Some(entries) => Some(sluice_core::zip::archive_size(entries.iter().map(|(n, s)| (n.as_str(), *s)))?),
+            None => None,
+        };
+        let writer = ZipWriter::new(declared)?;
+        let meta = FileMeta { name, size, content_type: Some("application/zip".into()) };
+        Ok(Zip::start(writer, self.create_download(meta, trigger)?, size))
     }
 
     /// Starts a download of `meta` on this Sluice's rung (the picker instead where the app

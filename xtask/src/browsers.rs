@@ -39,14 +39,29 @@ impl Engine {
     }
 }
 
-/// Debian packages that bring the engines, their drivers and a virtual display.
-const PACKAGES: [&str; 5] = ["chromium", "chromium-driver", "firefox-esr", "webkit2gtk-driver", "xvfb"];
-const PROGRAMS: [&str; 5] = [
+/// Debian packages that bring the engines, their drivers, a virtual display, and the zip
+/// readers the specs check archives with (unzip, Python's zipfile, 7-Zip, libarchive's bsdtar).
+const PACKAGES: [&str; 9] = [
+    "chromium",
+    "chromium-driver",
+    "firefox-esr",
+    "webkit2gtk-driver",
+    "xvfb",
+    "unzip",
+    "python3",
+    "p7zip-full",
+    "libarchive-tools",
+];
+const PROGRAMS: [&str; 9] = [
     "/usr/bin/chromium",
     "/usr/bin/chromedriver",
     "/usr/bin/firefox-esr",
     "/usr/bin/WebKitWebDriver",
     "/usr/bin/xvfb-run",
+    "/usr/bin/unzip",
+    "/usr/bin/python3",
+    "/usr/bin/7z",
+    "/usr/bin/bsdtar",
 ];
 
 /// Paths of the drivers.
@@ -58,7 +73,7 @@ pub struct Drivers {
 
 /// Installs what is missing: the browsers (apt, as root) and geckodriver (cargo install).
 pub fn ensure(root: &Path, bindgen: &Path) -> Result<Drivers, Fail> {
-    step("browsers and drivers: Chromium, Firefox ESR, WebKitGTK (WebKitWebDriver), Xvfb");
+    step("browsers and drivers: Chromium, Firefox ESR, WebKitGTK (WebKitWebDriver), Xvfb; zip readers");
     let missing: Vec<&str> = PROGRAMS.iter().copied().filter(|p| !Path::new(p).exists()).collect();
     if !cfg!(target_os = "linux") {
         println!("    not Linux: using the browsers installed here (see README, \"On a Mac\")");

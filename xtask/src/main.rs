@@ -56,7 +56,10 @@ const DIST_GLUE: [(&str, &str); 2] = [("web", "sluice"), ("no-modules", "sluice-
 
 /// The example apps built from Rust: (package, wasm file stem, folder in `examples/`); served
 /// at `/examples/<folder>/` with their page beside the wasm-bindgen output.
-const EXAMPLE_CRATES: [(&str, &str, &str); 1] = [("sluice-example-rust-sink", "sluice_example_rust_sink", "rust-sink")];
+const EXAMPLE_CRATES: [(&str, &str, &str); 2] = [
+    ("sluice-example-rust-sink", "sluice_example_rust_sink", "rust-sink"),
+    ("sluice-example-rust-zip", "sluice_example_rust_zip", "rust-zip"),
+];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -1,0 +1,47 @@
+// The four independent zip readers every archive the browser saves is checked by (Debian's unzip,
+// python3, p7zip-full and libarchive-tools, which `cargo xtask test` installs): `unzip -t`,
+// Python's `zipfile` (every entry's bytes, by sha256), `7z t` and `bsdtar -tf`.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+
+/** An entry as the archive must hold it: its name and its bytes. */
+export interface Expected { name: string; bytes: Buffer }
+
+/** What Python's zipfile checks: CRCs (testzip), then each entry's name and sha256, in order. */
+const PYTHON = `
+import hashlib, json, sys, zipfile
+want = [tuple(w) for w in json.load(sys.stdin)]
+with zipfile.ZipFile(sys.argv[1]) as z:
+    bad = z.testzip()
+    if bad is not None:
+        sys.exit(f"bad CRC-32 in {bad}")
+    got = [(i.filename, hashlib.sha256(z.read(i)).hexdigest()) for i in z.infolist()]
+if got != want:
+    first = next((i for i, (g, w) in enumerate(zip(got, want)) if g != w), min(len(got), len(want)))
+    sys.exit(f"{len(got)} entries, {len(want)} expected; first difference at entry {first}")
+print(f"{len(got)} entries, each byte-exact")
+`;
+
+/** Runs a reader; throws with what it printed if it rejects the archive. */
+function run(program: string, args: string[], input?: string): string {
+  try {
+    return execFileSync(program, args, { input, encoding: 'utf8', maxBuffer: 256 << 20 });
+  } catch (e: any) {
+    throw new Error(`${program} ${args.join(' ')} rejected the archive: ${String(e.stdout ?? '').slice(-800)}${String(e.stderr ?? '').slice(-800)}`);
+  }
+}
+
+/** Checks `file` with the four readers against `expected`; a line saying what each found. */
+export function checkZip(file: string, expected: Expected[]): string {
+  run('unzip', ['-t', '-qq', file]);
+  const want = expected.map((e) => [e.name, createHash('sha256').update(e.bytes).digest('hex')]);
+  const python = run('python3', ['-c', PYTHON, file], JSON.stringify(want)).trim();
+  const sevenZip = run('7z', ['t', file]);
+  if (!/Everything is Ok/.test(sevenZip)) throw new Error(`7z t did not say "Everything is Ok": ${sevenZip.slice(-800)}`);
+  const listed = run('bsdtar', ['-tf', file]).split('\n').filter(Boolean);
+  const names = expected.map((e) => e.name);
+  if (JSON.stringify(listed) !== JSON.stringify(names)) {
+    throw new Error(`bsdtar listed ${listed.length} entries, not the ${names.length} expected (first: ${listed[0]})`);
+  }
+  return `unzip -t, 7z t: ok; zipfile: ${python}; bsdtar: ${listed.length} listed`;
+}
