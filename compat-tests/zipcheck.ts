@@ -45,3 +45,23 @@ export function checkZip(file: string, expected: Expected[]): string {
   }
   return `unzip -t, 7z t: ok; zipfile: ${python}; bsdtar: ${listed.length} listed`;
 }
+
+/** The readers that take `file` for a whole archive (each exits 0 on it): none, for a failed one. */
+export function acceptedBy(file: string): string[] {
+  const readers: [string, string, string[]][] = [
+    ['unzip -t', 'unzip', ['-t', '-qq', file]],
+    ['zipfile', 'python3', ['-c', 'import sys, zipfile\nsys.exit(zipfile.ZipFile(sys.argv[1]).testzip() is not None)', file]],
+    ['7z t', '7z', ['t', file]],
+    ['bsdtar -tf', 'bsdtar', ['-tf', file]],
+  ];
+  return readers.filter(([, program, args]) => {
+    try {
+      execFileSync(program, args, { stdio: 'ignore' });
+      return true;
+    } catch (e: any) {
+      // A reader that is not there must not pass for one that refused.
+      if (e.code === 'ENOENT') throw new Error(`${program} is not installed (cargo xtask test installs it)`);
+      return false;
+    }
+  }).map(([name]) => name);
+}

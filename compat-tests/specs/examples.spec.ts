@@ -1,8 +1,10 @@
 // The example apps in examples/, as `cargo xtask demo` serves them (/examples/<name>/).
 import { readFileSync } from 'node:fs';
-import { test, expect, figure, notApplicable, rowsOf, waitForFile } from '../fixtures';
+import { test, expect, figure, notApplicable, rowsOf, waitForFile, type Browser } from '../fixtures';
 import { expectedSha256, fileSha256 } from '../data';
-import { checkZip } from '../zipcheck';
+import { acceptedBy, checkZip } from '../zipcheck';
+import { describeOnDisk, onDisk, visiblyFailed } from '../downloads';
+import { join } from 'node:path';
 
 /** What examples/rust-sink writes for `count` rows. */
 function table(count: number): string {
@@ -40,12 +42,17 @@ function zipEntry(i: number, size: number): Buffer {
   return Buffer.from(text.slice(0, size));
 }
 
-test('examples/rust-zip: a Rust/wasm app streams generated files as one zip, declared (exact size) and deflated, and four readers accept it', rowsOf('example-rust-zip'), async ({ driver }) => {
+/** Opens examples/rust-zip and waits until its wasm is ready (`window.saveZip`). */
+async function openZipExample(driver: Browser): Promise<void> {
   await driver.goto('/examples/rust-zip/index.html');
   await driver.evaluate(async () => {
     const deadline = Date.now() + 30_000;
     while (document.getElementById('status')!.textContent !== 'ready' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   });
+}
+
+test('examples/rust-zip: a Rust/wasm app streams generated files as one zip, declared (exact size) and deflated, and four readers accept it', rowsOf('example-rust-zip'), async ({ driver }) => {
+  await openZipExample(driver);
   const figures: string[] = [];
   let stored = 0;
   const cases = [
@@ -78,6 +85,35 @@ test('examples/rust-zip: a Rust/wasm app streams generated files as one zip, dec
     if (c.mode === 'declared') stored = served;
     if (c.mode === 'unsized') expect(served, `${c.name}: ZIP64 entries, 56 B each over declared.zip`).toBe(stored + c.count * 56);
     figures.push(`${c.name}: ${c.count} files, ${served} B${c.mode === 'declared' ? ' (size known before the first byte)' : ''}; ${readers}`);
+  }
+  figure('example-rust-zip', figures.join('<br>'));
+});
+
+test('examples/rust-zip: an entry whose source ends early or fails fails the download, and no reader takes what is on disk for an archive', rowsOf('example-rust-zip'), async ({ driver }) => {
+  await openZipExample(driver);
+  const figures: string[] = [];
+  for (const [mode, code] of [['short', 'size_mismatch'], ['failing', 'browser']]) {
+    const name = `${mode}.zip`;
+    // 40 entries of 100 KiB, so that part of the archive is on its way to disk when it fails.
+    const error = await driver.evaluate(async ([name, mode]) => {
+      try {
+        await (window as any).saveZip(name, 40, 102_400, mode);
+        return null;
+      } catch (e: any) {
+        return String(e.message);
+      }
+    }, [name, mode]);
+    expect(error, `${name}: save_zip's error`).toMatch(new RegExp(`^${code}: `));
+    const began = Date.now();
+    let seen = onDisk(driver.downloadDir, name);
+    while (!visiblyFailed(seen) && Date.now() - began < 45_000) {
+      await new Promise((r) => setTimeout(r, 1000));
+      seen = onDisk(driver.downloadDir, name);
+    }
+    expect(visiblyFailed(seen), `${name} on disk: ${describeOnDisk(seen)}`).toBe(true);
+    const accepted = seen.final ? acceptedBy(join(driver.downloadDir, name)) : [];
+    expect(accepted, `${name}: the readers that take what is on disk for a whole archive`).toEqual([]);
+    figures.push(`${mode} source: ${code}; on disk: ${describeOnDisk(seen)}${seen.final ? ', which no reader accepts' : ''}`);
   }
   figure('example-rust-zip', figures.join('<br>'));
 });
