@@ -35,6 +35,25 @@ export function visiblyFailed(seen: OnDisk): boolean {
   return seen.final === null || seen.final === 0 || seen.marked;
 }
 
+/**
+ * What the folder shows for `name` once the browser has settled on a download that should have
+ * failed: polls until it looks failed and no partial file is left beside it, or until it has
+ * looked failed for `settleMs` (Firefox keeps its `.part` beside a failed download's
+ * placeholder), or `maxMs`. Judged any sooner, a download still running looks failed too (no
+ * final file yet), and one that a bug closed short would pass.
+ */
+export async function failedOnDisk(dir: string, name: string, maxMs = 45_000, settleMs = 10_000): Promise<OnDisk> {
+  const began = Date.now();
+  let looked: number | null = null;
+  for (;;) {
+    const seen = onDisk(dir, name);
+    looked = visiblyFailed(seen) ? (looked ?? Date.now()) : null;
+    const settled = looked !== null && (seen.beside.length === 0 || Date.now() - looked >= settleMs);
+    if (settled || Date.now() - began >= maxMs) return seen;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 /** One line for the matrix: `10485952 B ending with the incomplete-notice + x.part`. */
 export function describeOnDisk(seen: OnDisk): string {
   const file = seen.final === null ? 'no file' : `${seen.final} B${seen.marked ? ' ending with the incomplete-notice' : ''}`;

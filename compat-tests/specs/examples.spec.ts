@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { test, expect, figure, notApplicable, rowsOf, waitForFile, type Browser } from '../fixtures';
 import { expectedSha256, fileSha256 } from '../data';
 import { acceptedBy, checkZip } from '../zipcheck';
-import { describeOnDisk, onDisk, visiblyFailed } from '../downloads';
+import { describeOnDisk, failedOnDisk, visiblyFailed } from '../downloads';
 import { join } from 'node:path';
 
 /** What examples/rust-sink writes for `count` rows. */
@@ -121,12 +121,7 @@ test('examples/rust-zip: an entry whose source ends early or fails fails the dow
       }
     }, [name, mode]);
     expect(error, `${name}: save_zip's error`).toMatch(new RegExp(`^${code}: `));
-    const began = Date.now();
-    let seen = onDisk(driver.downloadDir, name);
-    while (!visiblyFailed(seen) && Date.now() - began < 45_000) {
-      await new Promise((r) => setTimeout(r, 1000));
-      seen = onDisk(driver.downloadDir, name);
-    }
+    const seen = await failedOnDisk(driver.downloadDir, name);
     expect(visiblyFailed(seen), `${name} on disk: ${describeOnDisk(seen)}`).toBe(true);
     const accepted = seen.final ? acceptedBy(join(driver.downloadDir, name)) : [];
     expect(accepted, `${name}: the readers that take what is on disk for a whole archive`).toEqual([]);

@@ -12,7 +12,7 @@
 // the page did per chunk.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { describeOnDisk, onDisk, visiblyFailed } from '../downloads';
+import { describeOnDisk, failedOnDisk, visiblyFailed } from '../downloads';
 import { test, expect, figure, notApplicable, rowsOf, waitForFile } from '../fixtures';
 import { blockSha256, fileSha256 } from '../data';
 
@@ -263,11 +263,7 @@ test('a worker terminated mid-download: its download fails on disk, and the page
   // The service worker's stream fails once it finds the worker's bus gone (its port's close
   // event, or no pong within its ping timeout): nothing looks complete.
   const began = Date.now();
-  let seen = onDisk(driver.downloadDir, name);
-  while (!visiblyFailed(seen) && Date.now() - began < 45_000) {
-    await new Promise((r) => setTimeout(r, 1000));
-    seen = onDisk(driver.downloadDir, name);
-  }
+  const seen = await failedOnDisk(driver.downloadDir, name);
   expect(visiblyFailed(seen), `on disk, ${Math.round((Date.now() - began) / 1000)} s later: ${describeOnDisk(seen)}`).toBe(true);
   figure('worker-dedicated', `terminated mid-download: the page let go of its frame in ${result.ms} ms; on disk: ${describeOnDisk(seen)}`);
 });

@@ -290,6 +290,11 @@ impl ZipWriter {
         self.offset
     }
 
+    /// Whether the entries were declared up front.
+    pub fn is_declared(&self) -> bool {
+        self.declared.is_some()
+    }
+
     /// The safe name of the entry being written, if one is.
     pub fn current(&self) -> Option<&str> {
         self.open.as_ref().map(|o| o.name.as_str())

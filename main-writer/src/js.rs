@@ -305,10 +305,11 @@ fn detached(buffer: &JsValue) -> bool {
 /// A view of the bytes of a written chunk (a Uint8Array, any ArrayBuffer view, or an
 /// ArrayBuffer): nothing is copied here.
 pub(crate) fn chunk_view(chunk: JsValue) -> Result<Uint8Array, SluiceError> {
-    // The common case in two calls: a Uint8Array of this realm with bytes in it (a detached
-    // buffer's views have none).
+    // The common case in three calls: a Uint8Array of this realm (a real one: an object made
+    // from its prototype throws on `length`) with bytes in it (a detached buffer's views have
+    // none).
     let chunk = match chunk.dyn_into::<Uint8Array>() {
-        Ok(view) if view.length() > 0 => return Ok(view),
+        Ok(view) if js_sys::ArrayBuffer::is_view(&view) && view.length() > 0 => return Ok(view),
         Ok(view) => JsValue::from(view),
         Err(chunk) => chunk,
     };

@@ -5,8 +5,10 @@
 //! none, they are stored).
 
 use std::cell::RefCell;
+use std::pin::pin;
 
 use futures::channel::oneshot;
+use futures::future::Either;
 use futures::stream::LocalBoxStream;
 use futures::StreamExt;
 use js_sys::{Array, Function, Reflect, Uint8Array};
@@ -137,7 +139,7 @@ impl Zip {
         self.ask(Command::Close).await
     }
 
-    /// Fails the archive's download.
+    /// Fails the archive's download (the entry being written lets go of its source).
     pub fn abort(&self, reason: &str) {
         self.download.abort(reason);
     }
@@ -173,20 +175,22 @@ async fn run(writer: ZipWriter, download: Download, mailbox: Receiver<Command>) 
 
 /// Writes one entry: header, data, descriptor. An error once the header is written fails the
 /// download (the archive cannot be whole); one before leaves it as it was, but where the
-/// entries were declared (the archive's size is promised).
+/// entries were declared (the archive's size is promised). The source is let go of on any
+/// error, and as soon as the download fails (aborted, or cancelled in the browser).
 async fn add(writer: &RefCell<ZipWriter>, download: &Download, entry: ZipEntry) -> Result<(), SluiceError> {
     let ZipEntry { mut entry, mut source } = entry;
-    // Without a compressor the entry is stored, and its header says so.
+    // Without a compressor the entry is stored, and its header says so (a declared archive
+    // refuses a deflated entry in every browser).
     let compressor = (entry.method == Method::Deflated).then(compressor).flatten();
-    if compressor.is_none() {
+    if compressor.is_none() && !writer.borrow().is_declared() {
         entry.method = Method::Stored;
     }
     let header = writer.borrow_mut().start_entry(entry);
     let header = match header {
         Ok(header) => header,
         Err(e) => {
+            source.stop(&e.to_string());
             if matches!(e, ZipError::NotDeclared { .. }) {
-                source.stop(&e.to_string());
                 download.abort(&e.to_string());
             }
             return Err(e.into());
@@ -201,7 +205,13 @@ async fn add(writer: &RefCell<ZipWriter>, download: &Download, entry: ZipEntry) 
         let descriptor = writer.borrow_mut().end_entry()?;
         download.write_bytes(Bytes::Rust(descriptor)).await
     };
-    let written = written.await;
+    let written = {
+        // A download that fails meanwhile ends the wait for a source that may never go on.
+        let failed = async { Err(download.outcome().await.err().unwrap_or(SluiceError::Download(SendError::Closed))) };
+        match futures::future::select(pin!(written), pin!(failed)).await {
+            Either::Left((result, _)) | Either::Right((result, _)) => result,
+        }
+    };
     if let Err(e) = &written {
         source.stop(&e.to_string());
         download.abort(&e.to_string());
@@ -225,7 +235,7 @@ async fn each_piece<F: std::future::Future<Output = Result<(), SluiceError>>>(
     };
     let len = view.length();
     for at in (0..len).step_by(PIECE as usize) {
-        let piece = view.subarray(at, len.min(at + PIECE));
+        let piece = view.subarray(at, len.min(at.saturating_add(PIECE)));
         writer.borrow_mut().data(&piece.to_vec())?;
         write(Bytes::Js(piece)).await?;
     }
