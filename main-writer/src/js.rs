@@ -4,7 +4,7 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
+use js_sys::{Function, Object, Promise, Reflect};
 use sluice_core::window::FlowConfig;
 use sluice_core::FileMeta;
 use wasm_bindgen::prelude::*;
@@ -16,6 +16,7 @@ use crate::args::{parse_log_level, parse_mode, parse_size, parse_trigger, parse_
 use crate::download::Download;
 use crate::error::SluiceError;
 use crate::gather::{Gather, Written};
+use crate::js_calls::{chunk_view, wrong};
 use crate::page::{Options, Sluice};
 use sluice_web::{describe, ignore_rejection};
 
@@ -251,22 +252,6 @@ fn get(options: &JsValue, key: &str) -> Option<JsValue> {
     Reflect::get(options, &key.into()).ok().filter(|v| !v.is_undefined() && !v.is_null())
 }
 
-/// What kind of JavaScript value `value` is, for an error text: `typeof`, or null or an array.
-fn kind(value: &JsValue) -> String {
-    if value.is_null() {
-        "null".into()
-    } else if js_sys::Array::is_array(value) {
-        "an array".into()
-    } else {
-        value.js_typeof().as_string().unwrap_or_default()
-    }
-}
-
-/// `what` must be `takes`, and `value` is not.
-fn wrong(what: &str, takes: &str, value: &JsValue) -> SluiceError {
-    SluiceError::InvalidArgument(format!("{what} must be {takes}, not {}", kind(value)))
-}
-
 /// Options are an object (or nothing): not a string, a number, an array or a function.
 fn options_object(value: &JsValue) -> Result<(), SluiceError> {
     let absent = value.is_undefined() || value.is_null();
@@ -295,44 +280,6 @@ fn text(options: &JsValue, key: &str) -> Result<Option<String>, SluiceError> {
         None => Ok(None),
         Some(value) => value.as_string().map(Some).ok_or_else(|| wrong(key, "a string", &value)),
     }
-}
-
-/// Whether `buffer` (an `ArrayBuffer`) was transferred away: its bytes are gone.
-fn detached(buffer: &JsValue) -> bool {
-    Reflect::get(buffer, &"detached".into()).ok().and_then(|v| v.as_bool()) == Some(true)
-}
-
-/// A view of the bytes of a written chunk (a Uint8Array, any ArrayBuffer view, or an
-/// ArrayBuffer): nothing is copied here.
-pub(crate) fn chunk_view(chunk: JsValue) -> Result<Uint8Array, SluiceError> {
-    // The common case in three calls: a Uint8Array of this realm (a real one: an object made
-    // from its prototype throws on `length`) with bytes in it (a detached buffer's views have
-    // none).
-    let chunk = match chunk.dyn_into::<Uint8Array>() {
-        Ok(view) if js_sys::ArrayBuffer::is_view(&view) && view.length() > 0 => return Ok(view),
-        Ok(view) => JsValue::from(view),
-        Err(chunk) => chunk,
-    };
-    let chunk = &chunk;
-    // Realm-blind checks: a chunk made in another frame (or by the automation) is bytes too.
-    let view = js_sys::ArrayBuffer::is_view(chunk);
-    let tag = Reflect::get(chunk, &js_sys::Symbol::to_string_tag()).ok().and_then(|t| t.as_string());
-    let buffer = chunk.is_object() && tag.as_deref() == Some("ArrayBuffer");
-    if !(view || buffer) {
-        return Err(wrong("a chunk", "a Uint8Array, an ArrayBuffer or another ArrayBuffer view", chunk));
-    }
-    let buffer = if view { Reflect::get(chunk, &"buffer".into())? } else { chunk.clone() };
-    if detached(&buffer) {
-        return Err(SluiceError::InvalidArgument("a chunk's ArrayBuffer was transferred away (detached)".into()));
-    }
-    if let Some(view) = chunk.dyn_ref::<Uint8Array>() {
-        return Ok(view.clone());
-    }
-    if !view {
-        return Ok(Uint8Array::new(&buffer));
-    }
-    let number = |key: &str| Reflect::get(chunk, &key.into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0) as u32;
-    Ok(Uint8Array::new_with_byte_offset_and_length(&buffer, number("byteOffset"), number("byteLength")))
 }
 
 impl JsDownload {

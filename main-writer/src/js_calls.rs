@@ -1,11 +1,13 @@
 //! Calls into JavaScript by name, for what web-sys does not bind (or binds only behind features
 //! that cost), and the pipe the download's bytes go through to another thread.
 
-use js_sys::{Array, Function, Object, Promise, Reflect};
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{MessageEvent, MessagePort, TransformStream};
+
+use crate::error::SluiceError;
 
 /// Chunks the page's end of a transfer pipe holds, so that a write need not wait for the
 /// service worker's next read (each read is a round trip between the two).
@@ -61,4 +63,58 @@ pub(crate) fn pipe() -> Result<TransformStream, JsValue> {
         &web_sys::QueuingStrategy::new(),
         &queued,
     )
+}
+
+/// What kind of JavaScript value `value` is, for an error text: `typeof`, or null or an array.
+fn kind(value: &JsValue) -> String {
+    if value.is_null() {
+        "null".into()
+    } else if js_sys::Array::is_array(value) {
+        "an array".into()
+    } else {
+        value.js_typeof().as_string().unwrap_or_default()
+    }
+}
+
+/// `what` must be `takes`, and `value` is not.
+pub(crate) fn wrong(what: &str, takes: &str, value: &JsValue) -> SluiceError {
+    SluiceError::InvalidArgument(format!("{what} must be {takes}, not {}", kind(value)))
+}
+
+/// Whether `buffer` (an `ArrayBuffer`) was transferred away: its bytes are gone.
+fn detached(buffer: &JsValue) -> bool {
+    Reflect::get(buffer, &"detached".into()).ok().and_then(|v| v.as_bool()) == Some(true)
+}
+
+/// A view of the bytes of a written chunk (a Uint8Array, any ArrayBuffer view, or an
+/// ArrayBuffer): nothing is copied here.
+pub(crate) fn chunk_view(chunk: JsValue) -> Result<Uint8Array, SluiceError> {
+    // The common case in three calls: a Uint8Array of this realm (a real one: an object made
+    // from its prototype throws on `length`) with bytes in it (a detached buffer's views have
+    // none).
+    let chunk = match chunk.dyn_into::<Uint8Array>() {
+        Ok(view) if js_sys::ArrayBuffer::is_view(&view) && view.length() > 0 => return Ok(view),
+        Ok(view) => JsValue::from(view),
+        Err(chunk) => chunk,
+    };
+    let chunk = &chunk;
+    // Realm-blind checks: a chunk made in another frame (or by the automation) is bytes too.
+    let view = js_sys::ArrayBuffer::is_view(chunk);
+    let tag = Reflect::get(chunk, &js_sys::Symbol::to_string_tag()).ok().and_then(|t| t.as_string());
+    let buffer = chunk.is_object() && tag.as_deref() == Some("ArrayBuffer");
+    if !(view || buffer) {
+        return Err(wrong("a chunk", "a Uint8Array, an ArrayBuffer or another ArrayBuffer view", chunk));
+    }
+    let buffer = if view { Reflect::get(chunk, &"buffer".into())? } else { chunk.clone() };
+    if detached(&buffer) {
+        return Err(SluiceError::InvalidArgument("a chunk's ArrayBuffer was transferred away (detached)".into()));
+    }
+    if let Some(view) = chunk.dyn_ref::<Uint8Array>() {
+        return Ok(view.clone());
+    }
+    if !view {
+        return Ok(Uint8Array::new(&buffer));
+    }
+    let number = |key: &str| Reflect::get(chunk, &key.into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0) as u32;
+    Ok(Uint8Array::new_with_byte_offset_and_length(&buffer, number("byteOffset"), number("byteLength")))
 }

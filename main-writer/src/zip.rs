@@ -58,7 +58,7 @@ impl Source {
                 if field(&result, "done").is_truthy() {
                     return Ok(None);
                 }
-                crate::js::chunk_view(field(&result, "value")).map(|view| Some(Bytes::Js(view)))
+                crate::js_calls::chunk_view(field(&result, "value")).map(|view| Some(Bytes::Js(view)))
             }
             Source::Once(bytes) => Ok(bytes.take().map(Bytes::Js)),
             Source::Rust(stream) => stream.next().await.transpose().map(|b| b.map(Bytes::Rust)),
