@@ -82,7 +82,7 @@ export interface DownloadOptions {
 "#;
 
 /// A JS `Error` named `SluiceError` with a `code` (see [`SluiceError::code`]).
-fn to_js(e: &SluiceError) -> JsValue {
+pub(crate) fn to_js(e: &SluiceError) -> JsValue {
     let error = js_sys::Error::new(&e.to_string());
     error.set_name("SluiceError");
     let _ = Reflect::set(&error, &"code".into(), &e.code().into());
@@ -128,6 +128,14 @@ fn options(value: JsValue) -> Result<Options, SluiceError> {
 #[wasm_bindgen(js_name = Sluice)]
 #[derive(Debug)]
 pub struct JsSluice(Sluice);
+
+#[cfg(feature = "js-zip")]
+impl JsSluice {
+    /// The Sluice this wraps.
+    pub(crate) fn inner(&self) -> &Sluice {
+        &self.0
+    }
+}
 
 #[wasm_bindgen(js_class = Sluice)]
 impl JsSluice {
@@ -245,7 +253,7 @@ pub struct JsDownload {
     done: Promise,
 }
 
-fn get(options: &JsValue, key: &str) -> Option<JsValue> {
+pub(crate) fn get(options: &JsValue, key: &str) -> Option<JsValue> {
     if options.is_undefined() || options.is_null() {
         return None;
     }
@@ -253,7 +261,7 @@ fn get(options: &JsValue, key: &str) -> Option<JsValue> {
 }
 
 /// Options are an object (or nothing): not a string, a number, an array or a function.
-fn options_object(value: &JsValue) -> Result<(), SluiceError> {
+pub(crate) fn options_object(value: &JsValue) -> Result<(), SluiceError> {
     let absent = value.is_undefined() || value.is_null();
     if absent || (value.is_object() && !js_sys::Array::is_array(value)) {
         return Ok(());
@@ -262,7 +270,7 @@ fn options_object(value: &JsValue) -> Result<(), SluiceError> {
 }
 
 /// A download's name: a string (a long one is refused before it is copied into wasm).
-fn name_of(value: &JsValue) -> Result<String, SluiceError> {
+pub(crate) fn name_of(value: &JsValue) -> Result<String, SluiceError> {
     let Some(text) = value.dyn_ref::<js_sys::JsString>() else {
         return Err(wrong("name", "a string", value));
     };
@@ -275,7 +283,7 @@ fn name_of(value: &JsValue) -> Result<String, SluiceError> {
 }
 
 /// The string at `key` of `options`, if there is one.
-fn text(options: &JsValue, key: &str) -> Result<Option<String>, SluiceError> {
+pub(crate) fn text(options: &JsValue, key: &str) -> Result<Option<String>, SluiceError> {
     match get(options, key) {
         None => Ok(None),
         Some(value) => value.as_string().map(Some).ok_or_else(|| wrong(key, "a string", &value)),
@@ -286,10 +294,6 @@ impl JsDownload {
     fn start(sluice: &Sluice, name: &JsValue, options: JsValue) -> Result<JsDownload, SluiceError> {
         let name = name_of(name)?;
         options_object(&options)?;
-        let on_progress = match get(&options, "onProgress") {
-            None => None,
-            Some(f) => Some(f.dyn_into::<Function>().map_err(|f| wrong("onProgress", "a function", &f))?),
-        };
         let size = match get(&options, "size") {
             None => None,
             Some(size) => Some(parse_size(size.as_f64().unwrap_or(f64::NAN))?),
@@ -297,28 +301,44 @@ impl JsDownload {
         let text = |key: &str| text(&options, key);
         let content_type = text("type")?;
         let trigger = parse_trigger(text("trigger")?.as_deref())?;
+        let on_progress = progress_callback(&options)?;
         let download = sluice.create_download(FileMeta { name, size, content_type }, trigger)?;
-        if let Some(callback) = on_progress {
-            download.on_progress(move |p| {
-                let progress = Object::new();
-                let _ = Reflect::set(&progress, &"bytes".into(), &(p.bytes as f64).into());
-                if let Some(total) = p.total {
-                    let _ = Reflect::set(&progress, &"total".into(), &(total as f64).into());
-                }
-                let _ = Reflect::set(&progress, &"bytesPerSecond".into(), &p.bytes_per_second.into());
-                let _ = callback.call1(&JsValue::NULL, &progress);
-            });
-        }
+        report_progress(&download, on_progress);
         let writable = writable(&download)?;
-        let outcome = download.outcome();
-        let done =
-            future_to_promise(
-                async move { outcome.await.map(|total| JsValue::from(total as f64)).map_err(|e| to_js(&e)) },
-            );
-        // Nobody has to await `done`: a failure must not become an unhandled rejection.
-        ignore_rejection(&done);
-        Ok(JsDownload { download, writable, done })
+        Ok(JsDownload { done: done_promise(&download), download, writable })
     }
+}
+
+/// `options.onProgress`, if given (a function).
+pub(crate) fn progress_callback(options: &JsValue) -> Result<Option<Function>, SluiceError> {
+    match get(options, "onProgress") {
+        None => Ok(None),
+        Some(f) => f.dyn_into::<Function>().map(Some).map_err(|f| wrong("onProgress", "a function", &f)),
+    }
+}
+
+/// Calls `callback` (if any) with `{ bytes, total?, bytesPerSecond }` after each chunk sent.
+pub(crate) fn report_progress(download: &Download, callback: Option<Function>) {
+    let Some(callback) = callback else { return };
+    download.on_progress(move |p| {
+        let progress = Object::new();
+        let _ = Reflect::set(&progress, &"bytes".into(), &(p.bytes as f64).into());
+        if let Some(total) = p.total {
+            let _ = Reflect::set(&progress, &"total".into(), &(total as f64).into());
+        }
+        let _ = Reflect::set(&progress, &"bytesPerSecond".into(), &p.bytes_per_second.into());
+        let _ = callback.call1(&JsValue::NULL, &progress);
+    });
+}
+
+/// A download's `done`: its byte count once saved. Nobody has to await it: a failure must not
+/// become an unhandled rejection.
+pub(crate) fn done_promise(download: &Download) -> Promise {
+    let outcome = download.outcome();
+    let done =
+        future_to_promise(async move { outcome.await.map(|total| JsValue::from(total as f64)).map_err(|e| to_js(&e)) });
+    ignore_rejection(&done);
+    done
 }
 
 #[wasm_bindgen(js_class = Download)]

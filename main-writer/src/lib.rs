@@ -31,7 +31,9 @@
 //! - `gather`: the sink below that stream, which gathers small writes while it sends;
 //! - `page`: `Sluice`: register, probe, new downloads;
 //! - `download`: one actor per download (window, coalescer, writer) and its `Download` handle;
-//! - `zip`: one actor per zip archive, over a download (the Rust API; not in `dist/` yet);
+//! - `js_zip`: the JavaScript `createZip` over `zip` (behind the `js-zip` feature: not in
+//!   `dist/` until it fits the budget);
+//! - `zip`: one actor per zip archive, over a download (the Rust API);
 //! - `local`: one actor per save without a service worker (picker, OPFS, `Blob`);
 //! - `handoff`: a `Sluice` handed to a worker: the messages and the worker's link;
 //! - `serve_worker`: the page's side of a hand-off, which serves that worker;
@@ -55,6 +57,8 @@ mod handoff;
 mod js;
 #[cfg(target_arch = "wasm32")]
 mod js_calls;
+#[cfg(all(target_arch = "wasm32", feature = "js-zip"))]
+mod js_zip;
 #[cfg(target_arch = "wasm32")]
 mod local;
 #[cfg(target_arch = "wasm32")]
