@@ -219,33 +219,32 @@ async fn add(writer: &RefCell<ZipWriter>, download: &Download, entry: ZipEntry) 
     written
 }
 
-/// Takes `bytes` into the open entry a piece at a time (their CRC-32 is taken in wasm) and
-/// hands each piece on to `write`.
-async fn each_piece<F: std::future::Future<Output = Result<(), SluiceError>>>(
-    writer: &RefCell<ZipWriter>,
-    bytes: Bytes,
-    write: impl Fn(Bytes) -> F,
-) -> Result<(), SluiceError> {
+/// `bytes` taken into the open entry (their CRC-32 is taken in wasm, a piece at a time for a
+/// JavaScript view), as the pieces to write.
+fn pieces(writer: &RefCell<ZipWriter>, bytes: Bytes) -> Result<Vec<Bytes>, SluiceError> {
     let view = match bytes {
         Bytes::Js(view) => view,
         Bytes::Rust(bytes) => {
             writer.borrow_mut().data(&bytes)?;
-            return write(Bytes::Rust(bytes)).await;
+            return Ok(vec![Bytes::Rust(bytes)]);
         }
     };
     let len = view.length();
+    let mut pieces = Vec::new();
     for at in (0..len).step_by(PIECE as usize) {
         let piece = view.subarray(at, len.min(at.saturating_add(PIECE)));
         writer.borrow_mut().data(&piece.to_vec())?;
-        write(Bytes::Js(piece)).await?;
+        pieces.push(Bytes::Js(piece));
     }
-    Ok(())
+    Ok(pieces)
 }
 
 /// A stored entry's data, as it comes.
 async fn stored(writer: &RefCell<ZipWriter>, download: &Download, source: &mut Source) -> Result<(), SluiceError> {
     while let Some(bytes) = source.next().await? {
-        each_piece(writer, bytes, |piece| download.write_bytes(piece)).await?;
+        for piece in pieces(writer, bytes)? {
+            download.write_bytes(piece).await?;
+        }
     }
     Ok(())
 }
@@ -268,15 +267,13 @@ async fn deflated(
     let feed = async {
         let fed = async {
             while let Some(bytes) = source.next().await? {
-                let write = |piece: Bytes| {
+                for piece in pieces(writer, bytes)? {
                     let view = match piece {
                         Bytes::Js(view) => view,
                         Bytes::Rust(bytes) => Uint8Array::from(&bytes[..]),
                     };
-                    let written = call(&input, "write", &[&view]);
-                    async move { written.await.map(drop).map_err(SluiceError::from) }
-                };
-                each_piece(writer, bytes, write).await?;
+                    call(&input, "write", &[&view]).await?;
+                }
             }
             call(&input, "close", &[]).await.map(drop).map_err(SluiceError::from)
         };
