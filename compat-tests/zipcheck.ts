@@ -2,6 +2,9 @@
 // python3, p7zip-full and libarchive-tools, which `cargo xtask test` installs): `unzip -t`,
 // Python's `zipfile` (every entry's bytes, by sha256), `7z t` and `bsdtar -tf`.
 import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** An entry as the archive must hold it: its name and the sha256 of its bytes (hex). */
 export interface Expected { name: string; sha256: string }
@@ -63,4 +66,41 @@ export function acceptedBy(file: string): string[] {
       return false;
     }
   }).map(([name]) => name);
+}
+
+/**
+ * Extracts `file` with each of the four readers (`unzip`, Python's `zipfile`, `7z x`,
+ * `bsdtar -x`) into `target` inside a fresh sandbox folder; throws if any writes outside
+ * `target`, or extracts other files than `names`. Returns what each extracted.
+ */
+export function extractSafely(file: string, names: string[]): string {
+  const sandbox = mkdtempSync(join(tmpdir(), 'sluice-extract-'));
+  try {
+    const lines: string[] = [];
+    for (const [reader, program, args] of [
+      ['unzip', 'unzip', ['-qq', '-o', file, '-d']],
+      ['zipfile', 'python3', ['-c', 'import sys, zipfile\nzipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])', file]],
+      ['7z x', '7z', ['x', '-y', file]],
+      ['bsdtar -x', 'bsdtar', ['-xf', file, '-C']],
+    ] as [string, string, string[]][]) {
+      const target = join(sandbox, 'target');
+      mkdirSync(target);
+      // 7z takes its folder glued to -o.
+      run(program, program === '7z' ? [...args, `-o${target}`] : [...args, target]);
+      const outside = readdirSync(sandbox).filter((f) => f !== 'target');
+      if (outside.length) throw new Error(`${reader} wrote outside its target folder: ${outside.join(', ')}`);
+      const got = (readdirSync(target, { recursive: true }) as string[])
+        .filter((f) => statSync(join(target, f)).isFile())
+        .sort();
+      const want = [...names].sort();
+      if (JSON.stringify(got) !== JSON.stringify(want)) {
+        throw new Error(`${reader} extracted ${JSON.stringify(got)}, not ${JSON.stringify(want)}`);
+      }
+      lines.push(`${reader}: ${got.length} files, all inside`);
+      rmSync(target, { recursive: true, force: true });
+    }
+    return lines.join('; ');
+  } finally {
+    rmSync(sandbox, { recursive: true, force: true });
+  }
 }

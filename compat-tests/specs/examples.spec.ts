@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { test, expect, figure, notApplicable, rowsOf, waitForFile, type Browser } from '../fixtures';
 import { expectedSha256, fileSha256 } from '../data';
-import { acceptedBy, checkZip } from '../zipcheck';
+import { acceptedBy, checkZip, extractSafely } from '../zipcheck';
 import { describeOnDisk, failedOnDisk, visiblyFailed } from '../downloads';
 import { join } from 'node:path';
 
@@ -128,6 +128,41 @@ test('examples/rust-zip: an entry whose source ends early or fails fails the dow
     figures.push(`${mode} source: ${code}; on disk: ${describeOnDisk(seen)}${seen.final ? ', which no reader accepts' : ''}`);
   }
   figure('example-rust-zip', figures.join('<br>'));
+});
+
+test('examples/rust-zip: hostile and Unicode names are stored made safe, refused ones get a typed error, and four readers extract nothing outside their folder', rowsOf('zip-names'), async ({ driver }) => {
+  await openZipExample(driver);
+  // What the app names each entry, and what the archive must store (null: refused).
+  const cases: [string, string | null][] = [
+    ['../../etc/passwd', 'etc/passwd'],
+    ['C:\\x', 'x'],
+    ['a/../../b', 'a/b'],
+    ['/abs', 'abs'],
+    ['nul\u0000byte', 'nul_byte'],
+    ['a\\c\\d.txt', 'a/c/d.txt'],
+    // a/b is a file already, so it cannot be a folder too; a/c is a folder, so not a file.
+    ['a\\b\\c.txt', null],
+    ['a/c', null],
+    ['Fotos/Ärger ünd 日本語 🎉.txt', 'Fotos/Ärger ünd 日本語 🎉.txt'],
+    ['dir/trailing. ', 'dir/trailing'],
+    ['CON', '_CON'],
+    ['bell\u0007/../x?.txt', 'bell_/x_.txt'],
+    ['..', null],
+    ['/', null],
+    ['dup.txt', 'dup.txt'],
+    ['./dup.txt', null],
+  ];
+  const [served, ...outcomes] = await driver.evaluate(async (names) => Array.from(await (window as any).saveNamed('names.zip', names)) as string[], cases.map(([n]) => n));
+  cases.forEach(([name, stored], i) => {
+    if (stored === null) expect(outcomes[i], `${JSON.stringify(name)}: refused with a typed error`).toMatch(/^invalid_argument: zip: the (entry|archive) /);
+    else expect(outcomes[i], `${JSON.stringify(name)}: added`).toBe('');
+  });
+  const kept = cases.filter(([, stored]) => stored !== null) as [string, string][];
+  const file = await waitForFile(driver.downloadDir, 'names.zip', Number(served), 60_000);
+  const sha = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+  const readers = checkZip(file, kept.map(([name, stored]) => ({ name: stored, sha256: sha(name) })));
+  const extracted = extractSafely(file, kept.map(([, stored]) => stored));
+  figure('zip-names', `${kept.length} stored made safe, ${cases.length - kept.length} refused (invalid_argument); ${readers}; ${extracted}`);
 });
 
 test('examples/rust-zip at scale: 70,000 entries get the ZIP64 end records, and four readers list and check every one', rowsOf('zip-many'), async ({ driver }) => {

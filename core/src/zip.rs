@@ -15,9 +15,37 @@
 use std::collections::{HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// The names an archive has (a hash set without random state: no randomness needed, and
-/// less code in the wasm than a B-tree).
-type Names = HashSet<String, BuildHasherDefault<Fnv>>;
+/// The paths an archive has: each entry's name, and each folder a name implies (with its
+/// trailing `/`), so that no name comes twice and no path is both a file and a folder (no reader
+/// could extract both). A hash set without random state: no randomness needed, and less code in
+/// the wasm than a B-tree.
+#[derive(Debug, Default)]
+struct Names(HashSet<String, BuildHasherDefault<Fnv>>);
+
+impl Names {
+    /// Whether an entry may be named `name` (a safe name).
+    fn check(&self, name: &str) -> Result<(), ZipError> {
+        if self.0.contains(name) {
+            return Err(ZipError::Duplicate(name.to_owned()));
+        }
+        let conflict = |folder: &str| ZipError::Conflict { name: name.to_owned(), folder: folder.to_owned() };
+        if self.0.contains(&format!("{name}/")) {
+            return Err(conflict(name));
+        }
+        match name.match_indices('/').map(|(at, _)| &name[..at]).find(|folder| self.0.contains(*folder)) {
+            Some(folder) => Err(conflict(folder)),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes `name` (checked) and its folders.
+    fn insert(&mut self, name: String) {
+        for (at, _) in name.match_indices('/') {
+            self.0.insert(name[..=at].to_owned());
+        }
+        self.0.insert(name);
+    }
+}
 
 /// FNV-1a, 64-bit.
 #[derive(Debug)]
@@ -72,6 +100,14 @@ pub enum ZipError {
     /// Two entries with the same name (once made safe).
     #[error("the archive already has an entry named \"{0}\"")]
     Duplicate(String),
+    /// A path that would be both a file and a folder (`a/b`, then `a/b/c.txt`, or the reverse).
+    #[error("the entry \"{name}\" cannot be added: \"{folder}\" would be both a file and a folder")]
+    Conflict {
+        /// The entry's name (made safe).
+        name: String,
+        /// The path that would be both.
+        folder: String,
+    },
     /// An entry that is not the next one declared (name or size), or one past the declared list.
     #[error("entry {index} is {got}, but the declared entries say {expected}")]
     NotDeclared {
@@ -196,12 +232,11 @@ pub fn archive_size<'a>(entries: impl IntoIterator<Item = (&'a str, u64)>) -> Re
     offset.checked_add(central).and_then(|s| s.checked_add(76 * u64::from(zip64_end) + 22)).ok_or(ZipError::TooLarge)
 }
 
-/// `name` made safe, if no earlier entry has it.
+/// `name` made safe, if no earlier entry has it (or a path that conflicts with it).
 fn unique(names: &mut Names, name: &str) -> Result<String, ZipError> {
     let safe = safe_name(name)?;
-    if !names.insert(safe.clone()) {
-        return Err(ZipError::Duplicate(safe));
-    }
+    names.check(&safe)?;
+    names.insert(safe.clone());
     Ok(safe)
 }
 
@@ -308,9 +343,7 @@ impl ZipWriter {
             return Err(ZipError::Order("an entry is still open: end it first"));
         }
         let name = safe_name(&entry.name)?;
-        if self.names.contains(&name) {
-            return Err(ZipError::Duplicate(name));
-        }
+        self.names.check(&name)?;
         if let Some(declared) = &mut self.declared {
             let got = |size: Option<u64>| match size {
                 Some(size) => format!("\"{name}\" ({size} bytes, {})", method_name(entry.method)),

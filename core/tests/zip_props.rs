@@ -215,11 +215,15 @@ fn specs() -> impl Strategy<Value = Vec<Spec>> {
         0..12,
     )
     .prop_map(|entries| {
-        // Unique once made safe (duplicates are their own test).
-        let mut seen = BTreeSet::new();
+        // Unique once made safe, and no path both a file and a folder (each is its own test).
+        let mut seen = BTreeSet::<String>::new();
+        let usable = |seen: &BTreeSet<String>, safe: &str| {
+            let folder_of = |a: &str, b: &str| b.starts_with(a) && b[a.len()..].starts_with('/');
+            seen.iter().all(|other| other != safe && !folder_of(other, safe) && !folder_of(safe, other))
+        };
         entries
             .into_iter()
-            .filter(|(name, ..)| safe_name(name).is_ok_and(|safe| seen.insert(safe)))
+            .filter(|(name, ..)| safe_name(name).is_ok_and(|safe| usable(&seen, &safe) && seen.insert(safe)))
             .map(|(name, data, declare_size, deflate, modified)| Spec { name, data, declare_size, deflate, modified })
             .collect()
     })
@@ -319,6 +323,21 @@ fn duplicates_order_and_missing_entries_are_errors() {
 
     assert!(matches!(ZipWriter::new(Some(vec![("x".into(), 1), ("./x".into(), 2)])), Err(ZipError::Duplicate(_))));
     assert!(matches!(archive_size([("x", 1), ("x", 1)]), Err(ZipError::Duplicate(_))));
+
+    // No path is both a file and a folder, whichever comes first; a refused entry claims nothing.
+    let conflict = |name: &str, folder: &str| Err(ZipError::Conflict { name: name.into(), folder: folder.into() });
+    let mut writer = ZipWriter::new(None).expect("a writer");
+    writer.start_entry(entry("a/b", 0)).expect("a file a/b");
+    writer.end_entry().expect("ended");
+    assert_eq!(writer.start_entry(entry("a\\b\\c.txt", 0)), conflict("a/b/c.txt", "a/b"));
+    assert_eq!(writer.start_entry(entry("a/b/c/d", 0)), conflict("a/b/c/d", "a/b"));
+    assert_eq!(writer.start_entry(entry("a", 0)), conflict("a", "a"), "a is a folder of a/b");
+    writer.start_entry(entry("a/bc", 0)).expect("a sibling whose name starts the same");
+    writer.end_entry().expect("ended");
+    writer.start_entry(entry("x/y/z", 0)).expect("x/y/z");
+    writer.end_entry().expect("ended");
+    assert_eq!(writer.start_entry(entry("x/y", 0)), conflict("x/y", "x/y"));
+    assert!(matches!(archive_size([("d/e", 1), ("d", 1)]), Err(ZipError::Conflict { .. })));
 
     let mut writer = ZipWriter::new(Some(vec![("a".into(), 1), ("b".into(), 2)])).expect("a writer");
     assert!(matches!(writer.start_entry(entry("b", 2)), Err(ZipError::NotDeclared { index: 0, .. })));

@@ -6,7 +6,8 @@
 //! (each entry's size unknown until its end, as a fetched body's: ZIP64 entries); `short` and
 //! `failing` show a failure (the last entry's stream ends early, or fails): the download fails,
 //! and no archive that looks complete is left on disk. The page (`index.html`) calls it from a
-//! button.
+//! button. `save_named(name, names)` saves one small entry per name as the app gave it (each
+//! holds its own name): the zip stores each name made safe, and refuses the ones it cannot use.
 
 /// Bytes per chunk an entry's stream yields.
 const CHUNK: u64 = 64 * 1024;
@@ -73,6 +74,30 @@ mod app {
         zip.close().await?;
         let served = zip.download().done().await?;
         Ok((zip.size(), served))
+    }
+
+    /// Saves zip `name` with one entry per name in `names`, holding the name's UTF-8 bytes;
+    /// resolves to the bytes served, then what became of each name: `""` (added), or the
+    /// error's code and text (a name the zip refuses: the archive goes on without it).
+    #[wasm_bindgen]
+    pub async fn save_named(name: String, names: Vec<String>) -> Result<Vec<String>, JsError> {
+        let saved = async {
+            let options = Options { service_worker: "/sluice-sw.js".into(), ..Options::default() };
+            let zip = Sluice::register(options).await?.create_zip(name, None, Trigger::Iframe)?;
+            let mut outcomes = Vec::new();
+            for name in names {
+                let bytes = name.as_bytes().to_vec();
+                let entry =
+                    Entry { size: Some(bytes.len() as u64), name, modified: 1_700_000_000, method: Method::Stored };
+                let source = Source::Rust(stream::iter([Ok(bytes)]).boxed_local());
+                let added = zip.add(ZipEntry { entry, source }).await;
+                outcomes.push(added.err().map_or(String::new(), |e| format!("{}: {e}", e.code())));
+            }
+            zip.close().await?;
+            outcomes.insert(0, zip.download().done().await?.to_string());
+            Ok::<_, SluiceError>(outcomes)
+        };
+        saved.await.map_err(|e| JsError::new(&format!("{}: {e}", e.code())))
     }
 }
 
