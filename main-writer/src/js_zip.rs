@@ -2,7 +2,7 @@
 //! `done`, `abort`, `url`, `size`, `mode`), and `Sluice.zipSize(entries)`. The archive itself
 //! is [`crate::zip`]'s; this module only reads JavaScript arguments into it.
 
-use js_sys::{Array, Promise, Uint8Array};
+use js_sys::{Array, Promise};
 use sluice_core::zip::{Entry, Method};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -13,7 +13,7 @@ use crate::error::SluiceError;
 use crate::js::{
     done_promise, get, name_of, options_object, progress_callback, report_progress, text, to_js, JsSluice,
 };
-use crate::js_calls::{method, wrong};
+use crate::js_calls::{chunk_view, field, method, wrong};
 use crate::zip::{Source, Zip, ZipEntry};
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -99,38 +99,49 @@ impl JsZip {
     }
 }
 
+/// What `value` is, realm-blind (a value from another frame is one too): its
+/// `Symbol.toStringTag` (`Blob`, `File`, `Response`, `ReadableStream`, `ArrayBuffer`, ...).
+fn tag(value: &JsValue) -> String {
+    if !value.is_object() {
+        return String::new();
+    }
+    js_sys::Reflect::get(value, &js_sys::Symbol::to_string_tag()).ok().and_then(|t| t.as_string()).unwrap_or_default()
+}
+
 /// Where an entry's bytes come from, and their length where the source says it.
 fn source_of(source: JsValue) -> Result<(Source, Option<u64>), SluiceError> {
-    if let Some(blob) = source.dyn_ref::<web_sys::Blob>() {
-        return Ok((reader(&blob.stream())?, Some(blob.size() as u64)));
-    }
-    if let Some(response) = source.dyn_ref::<web_sys::Response>() {
-        return match response.body() {
-            Some(body) => Ok((reader(&body)?, None)),
-            None => Ok((Source::Once(None), Some(0))),
-        };
-    }
-    if let Some(stream) = source.dyn_ref::<web_sys::ReadableStream>() {
-        return Ok((reader(stream)?, None));
-    }
-    if source.is_instance_of::<Uint8Array>() || source.is_instance_of::<js_sys::ArrayBuffer>() {
-        let view = crate::js_calls::chunk_view(source)?;
-        return Ok((Source::Once(Some(view.clone())), Some(u64::from(view.length()))));
-    }
-    let iterate = js_sys::Reflect::get(&source, &js_sys::Symbol::async_iterator()).unwrap_or_default();
-    match iterate.dyn_ref::<js_sys::Function>() {
-        Some(iterate) => Ok((Source::Js { reader: iterate.call0(&source)?, next: "next", stop: "return" }, None)),
-        None => Err(wrong(
-            "a zip entry's source",
-            "a ReadableStream, Blob, Response, Uint8Array, ArrayBuffer or async iterable",
-            &source,
-        )),
+    let number = |key: &str| field(&source, key).as_f64().map(|n| n as u64);
+    match tag(&source).as_str() {
+        "Blob" | "File" => Ok((reader(&method(&source, "stream", &[])?)?, number("size"))),
+        "Response" => match field(&source, "body") {
+            body if body.is_null() => Ok((Source::Once(None), Some(0))),
+            body => Ok((reader(&body)?, None)),
+        },
+        "ReadableStream" => Ok((reader(&source)?, None)),
+        tag if tag == "ArrayBuffer" || js_sys::ArrayBuffer::is_view(&source) => {
+            let view = chunk_view(source)?;
+            let len = u64::from(view.length());
+            Ok((Source::Once(Some(view)), Some(len)))
+        }
+        _ => {
+            let iterate = js_sys::Reflect::get(&source, &js_sys::Symbol::async_iterator()).unwrap_or_default();
+            match iterate.dyn_ref::<js_sys::Function>() {
+                Some(iterate) => {
+                    Ok((Source::Js { reader: iterate.call0(&source)?, next: "next", stop: "return" }, None))
+                }
+                None => Err(wrong(
+                    "a zip entry's source",
+                    "a ReadableStream, Blob, Response, Uint8Array, ArrayBuffer or async iterable",
+                    &source,
+                )),
+            }
+        }
     }
 }
 
 /// A reader of `stream`, as a source (a stream already read by another reader is refused).
-fn reader(stream: &web_sys::ReadableStream) -> Result<Source, SluiceError> {
-    if stream.locked() {
+fn reader(stream: &JsValue) -> Result<Source, SluiceError> {
+    if field(stream, "locked").is_truthy() {
         return Err(SluiceError::InvalidArgument("a zip entry's stream is locked (already being read)".into()));
     }
     Ok(Source::Js { reader: method(stream, "getReader", &[])?, next: "read", stop: "cancel" })
@@ -140,12 +151,13 @@ fn reader(stream: &web_sys::ReadableStream) -> Result<Source, SluiceError> {
 /// File's own, or now.
 fn modified(source: &JsValue, options: &JsValue) -> Result<i64, SluiceError> {
     let millis = match get(options, "lastModified") {
-        Some(date) if date.is_instance_of::<js_sys::Date>() => date.unchecked_into::<js_sys::Date>().get_time(),
-        Some(millis) => millis.as_f64().ok_or_else(|| wrong("lastModified", "a Date or a number", &millis))?,
-        None => match source.dyn_ref::<web_sys::File>() {
-            Some(file) => file.last_modified(),
-            None => js_sys::Date::now(),
-        },
+        Some(millis) if millis.as_f64().is_some() => millis.as_f64().unwrap_or_default(),
+        Some(date) => method(&date, "getTime", &[])
+            .ok()
+            .and_then(|t| t.as_f64())
+            .ok_or_else(|| wrong("lastModified", "a Date or a number", &date))?,
+        None if tag(source) == "File" => field(source, "lastModified").as_f64().unwrap_or_default(),
+        None => js_sys::Date::now(),
     };
     if !millis.is_finite() {
         return Err(SluiceError::InvalidArgument("lastModified must be a valid date".into()));
