@@ -130,6 +130,37 @@ test('examples/rust-zip: an entry whose source ends early or fails fails the dow
   figure('example-rust-zip', figures.join('<br>'));
 });
 
+test('examples/rust-zip: 1,000 small files and 3 of 100 MiB, stored (declared: exact size) and with the small ones deflated; four readers check every entry', rowsOf('zip-mixed'), async ({ driver }) => {
+  test.setTimeout(600_000);
+  await openZipExample(driver);
+  const [small, smallSize, big, bigSize] = [1000, 4096, 3, 100 * 1048576];
+  const entries = [
+    ...Array.from({ length: small }, (_, i) => ({ name: `small/file-${String(i).padStart(4, '0')}.txt`, sha256: zipEntrySha256(i, smallSize) })),
+    ...Array.from({ length: big }, (_, j) => ({ name: `big/file-${j}.bin`, sha256: zipEntrySha256(small + j, bigSize) })),
+  ];
+  const figures: string[] = [];
+  let stored = 0;
+  for (const compress of [false, true]) {
+    const name = compress ? 'mixed-deflated.zip' : 'mixed.zip';
+    const began = Date.now();
+    const [known, served] = await driver.evaluate(
+      async (a) => Array.from(await (window as any).saveMixed(a.name, a.small, a.smallSize, a.big, a.bigSize, a.compress)) as number[],
+      { name, small, smallSize, big, bigSize, compress },
+    );
+    const seconds = (Date.now() - began) / 1000;
+    if (compress) {
+      expect(known, 'no size is known before the first byte').toBe(-1);
+      expect(served, 'the small text files are deflated').toBeLessThan(stored - (small * smallSize) / 2);
+    } else {
+      expect(known, 'the size known before the first byte is the size served').toBe(served);
+      stored = served;
+    }
+    const file = await waitForFile(driver.downloadDir, name, served, 120_000);
+    figures.push(`${name}: ${served} B in ${seconds.toFixed(1)} s${compress ? ' (small files deflated)' : ' (declared)'}; ${checkZip(file, entries)}`);
+  }
+  figure('zip-mixed', figures.join('<br>'));
+});
+
 test('examples/rust-zip: hostile and Unicode names are stored made safe, refused ones get a typed error, and four readers extract nothing outside their folder', rowsOf('zip-names'), async ({ driver }) => {
   await openZipExample(driver);
   // What the app names each entry, and what the archive must store (null: refused).

@@ -6,7 +6,8 @@
 //! (each entry's size unknown until its end, as a fetched body's: ZIP64 entries); `short` and
 //! `failing` show a failure (the last entry's stream ends early, or fails): the download fails,
 //! and no archive that looks complete is left on disk. The page (`index.html`) calls it from a
-//! button. `save_named(name, names)` saves one small entry per name as the app gave it (each
+//! button. `save_mixed` saves many small text files and a few big ones (the small ones deflated,
+//! or everything declared). `save_named(name, names)` saves one small entry per name as the app gave it (each
 //! holds its own name): the zip stores each name made safe, and refuses the ones it cannot use.
 
 /// Bytes per chunk an entry's stream yields.
@@ -74,6 +75,41 @@ mod app {
         zip.close().await?;
         let served = zip.download().done().await?;
         Ok((zip.size(), served))
+    }
+
+    /// Saves zip `name` of `small` text files of `small_size` bytes (`small/file-0000.txt`, ...)
+    /// then `big` of `big_size` (`big/file-0.bin`, ...), entry `i`'s text as `chunks(i, ..)`
+    /// makes it. With `compress`, the small ones are deflated (text) and the big ones stored (as
+    /// media would be); without, every entry is declared up front. Resolves as `save_zip`.
+    #[wasm_bindgen]
+    pub async fn save_mixed(
+        name: String,
+        small: u32,
+        small_size: f64,
+        big: u32,
+        big_size: f64,
+        compress: bool,
+    ) -> Result<Vec<f64>, JsError> {
+        let files: Vec<(String, u64)> = (0..small)
+            .map(|i| (format!("small/file-{i:04}.txt"), small_size as u64))
+            .chain((0..big).map(|j| (format!("big/file-{j}.bin"), big_size as u64)))
+            .collect();
+        let saved = async {
+            let options = Options { service_worker: "/sluice-sw.js".into(), ..Options::default() };
+            let declared = (!compress).then(|| files.clone());
+            let zip = Sluice::register(options).await?.create_zip(name, declared, Trigger::Iframe)?;
+            for (i, (name, size)) in (0..).zip(files) {
+                let method = if compress && i < small { Method::Deflated } else { Method::Stored };
+                let chunks = stream::iter(super::chunks(i, size)).map(Ok);
+                let entry = Entry { name, size: Some(size), modified: 1_700_000_000, method };
+                zip.add(ZipEntry { entry, source: Source::Rust(chunks.boxed_local()) }).await?;
+            }
+            zip.close().await?;
+            let served = zip.download().done().await?;
+            Ok::<_, SluiceError>((zip.size(), served))
+        };
+        let (known, served) = saved.await.map_err(|e| JsError::new(&format!("{}: {e}", e.code())))?;
+        Ok(vec![known.map_or(-1.0, |k| k as f64), served as f64])
     }
 
     /// Saves zip `name` with one entry per name in `names`, holding the name's UTF-8 bytes;
