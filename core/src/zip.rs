@@ -169,9 +169,9 @@ pub struct Entry {
 
 /// `name` as an entry may be named in an archive that extracts safely everywhere, Windows
 /// included: `\` becomes `/`; a drive letter, leading slashes, and empty, `.` and `..` segments
-/// go; control characters and `<>:"|?*` become `_`; trailing dots and spaces of a segment go; a
-/// device name (`CON`, `nul.txt`, `COM1`) gets a leading `_`. A name of which nothing is left,
-/// or that is too long, is an error.
+/// go; control characters, the marks that reorder text (bidi controls) and `<>:"|?*` become
+/// `_`; trailing dots and spaces of a segment go; a device name (`CON`, `nul.txt`, `COM1`) gets
+/// a leading `_`. A name of which nothing is left, or that is too long, is an error.
 pub fn safe_name(name: &str) -> Result<String, ZipError> {
     let slashes = name.replace('\\', "/");
     let without_drive = match slashes.as_bytes() {
@@ -180,7 +180,13 @@ pub fn safe_name(name: &str) -> Result<String, ZipError> {
     };
     let replaced: String = without_drive
         .chars()
-        .map(|c| if c.is_control() || matches!(c, '<' | '>' | ':' | '"' | '|' | '?' | '*') { '_' } else { c })
+        .map(|c| {
+            if c.is_control() || is_bidi_control(c) || matches!(c, '<' | '>' | ':' | '"' | '|' | '?' | '*') {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     let mut safe = String::with_capacity(replaced.len());
     for segment in replaced.split('/').map(|s| s.trim_end_matches(['.', ' '])).filter(|s| !s.is_empty()) {
@@ -204,6 +210,12 @@ pub fn safe_name(name: &str) -> Result<String, ZipError> {
         return Err(ZipError::NameTooLong(safe.len()));
     }
     Ok(safe)
+}
+
+/// The invisible marks that reorder text (`photo\u{202E}gpj.exe` shows as `photoexe.jpg`), so
+/// a name cannot pass for another in a file manager.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Whether an entry of `size` (`None`: unknown) stored at `offset` is a ZIP64 entry.
@@ -718,6 +730,8 @@ mod tests {
             ("COM1.log", "_COM1.log"),
             ("console.txt", "console.txt"),
             ("a/.../b", "a/b"),
+            ("photo\u{202E}gpj.exe", "photo_gpj.exe"),
+            ("\u{2067}x\u{2069}\u{200F}", "_x__"),
         ] {
             assert_eq!(safe_name(name).as_deref(), Ok(safe), "{name:?}");
         }
