@@ -92,8 +92,9 @@ pub fn response_headers(meta: &FileMeta) -> Result<Vec<(&'static str, String)>, 
     Ok(headers)
 }
 
-/// Explicit direction marks, embeddings, overrides and isolates (Unicode bidi controls).
-fn is_bidi_control(c: char) -> bool {
+/// Explicit direction marks, embeddings, overrides and isolates (Unicode bidi controls): the
+/// invisible marks that reorder text (`photo\u{202E}gpj.exe` shows as `photoexe.jpg`).
+pub(crate) fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 

@@ -15,35 +15,41 @@
 use std::collections::{HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
+use crate::headers::is_bidi_control;
+
 /// The paths an archive has: each entry's name, and each folder a name implies (with its
 /// trailing `/`), so that no name comes twice and no path is both a file and a folder (no reader
-/// could extract both). A hash set without random state: no randomness needed, and less code in
-/// the wasm than a B-tree.
+/// could extract both). Kept with ASCII letters in lower case: `A.txt` and `a.txt` are one file
+/// where most archives are extracted (Windows, macOS). A hash set without random state: no
+/// randomness needed, and less code in the wasm than a B-tree.
 #[derive(Debug, Default)]
 struct Names(HashSet<String, BuildHasherDefault<Fnv>>);
 
 impl Names {
     /// Whether an entry may be named `name` (a safe name).
     fn check(&self, name: &str) -> Result<(), ZipError> {
-        if self.0.contains(name) {
+        let key = name.to_ascii_lowercase();
+        if self.0.contains(&key) {
             return Err(ZipError::Duplicate(name.to_owned()));
         }
-        let conflict = |folder: &str| ZipError::Conflict { name: name.to_owned(), folder: folder.to_owned() };
-        if self.0.contains(&format!("{name}/")) {
-            return Err(conflict(name));
+        let conflict = |at: usize| ZipError::Conflict { name: name.to_owned(), folder: name[..at].to_owned() };
+        if self.0.contains(&format!("{key}/")) {
+            return Err(conflict(name.len()));
         }
-        match name.match_indices('/').map(|(at, _)| &name[..at]).find(|folder| self.0.contains(*folder)) {
-            Some(folder) => Err(conflict(folder)),
+        // Lower-casing ASCII keeps every byte where it was.
+        match key.match_indices('/').map(|(at, _)| at).find(|&at| self.0.contains(&key[..at])) {
+            Some(at) => Err(conflict(at)),
             None => Ok(()),
         }
     }
 
     /// Takes `name` (checked) and its folders.
-    fn insert(&mut self, name: String) {
-        for (at, _) in name.match_indices('/') {
-            self.0.insert(name[..=at].to_owned());
+    fn insert(&mut self, name: &str) {
+        let key = name.to_ascii_lowercase();
+        for (at, _) in key.match_indices('/') {
+            self.0.insert(key[..=at].to_owned());
         }
-        self.0.insert(name);
+        self.0.insert(key);
     }
 }
 
@@ -97,7 +103,7 @@ pub enum ZipError {
     /// The name is longer than a zip header holds (65,535 bytes of UTF-8).
     #[error("the entry name is {0} bytes long; a zip entry name holds at most 65535")]
     NameTooLong(usize),
-    /// Two entries with the same name (once made safe).
+    /// Two entries with the same name (once made safe, and ASCII letters' case aside).
     #[error("the archive already has an entry named \"{0}\"")]
     Duplicate(String),
     /// A path that would be both a file and a folder (`a/b`, then `a/b/c.txt`, or the reverse).
@@ -212,12 +218,6 @@ pub fn safe_name(name: &str) -> Result<String, ZipError> {
     Ok(safe)
 }
 
-/// The invisible marks that reorder text (`photo\u{202E}gpj.exe` shows as `photoexe.jpg`), so
-/// a name cannot pass for another in a file manager.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
-
 /// Whether an entry of `size` (`None`: unknown) stored at `offset` is a ZIP64 entry.
 fn is_zip64(size: Option<u64>, offset: u64) -> bool {
     size.is_none_or(|s| s >= MAX_32) || offset >= MAX_32
@@ -248,7 +248,7 @@ pub fn archive_size<'a>(entries: impl IntoIterator<Item = (&'a str, u64)>) -> Re
 fn unique(names: &mut Names, name: &str) -> Result<String, ZipError> {
     let safe = safe_name(name)?;
     names.check(&safe)?;
-    names.insert(safe.clone());
+    names.insert(&safe);
     Ok(safe)
 }
 
@@ -405,7 +405,7 @@ impl ZipWriter {
             put(&mut out, &[(0x0001, 2), (16, 2), (0, 8), (0, 8)]);
         }
         put_timestamp(&mut out, entry.modified);
-        self.names.insert(name.clone());
+        self.names.insert(&name);
         self.open = Some(Open {
             name,
             size: entry.size,
