@@ -74,7 +74,10 @@ export function acceptedBy(file: string): string[] {
  * `target`, or extracts other files than `names`. Returns what each extracted.
  */
 export function extractSafely(file: string, names: string[]): string {
-  const sandbox = mkdtempSync(join(tmpdir(), 'sluice-extract-'));
+  // Two levels: an escape by `..` would land in `outer` or `sandbox`, both watched.
+  const outer = mkdtempSync(join(tmpdir(), 'sluice-extract-'));
+  const sandbox = join(outer, 'sandbox');
+  mkdirSync(sandbox);
   try {
     const lines: string[] = [];
     for (const [reader, program, args] of [
@@ -87,7 +90,7 @@ export function extractSafely(file: string, names: string[]): string {
       mkdirSync(target);
       // 7z takes its folder glued to -o.
       run(program, program === '7z' ? [...args, `-o${target}`] : [...args, target]);
-      const outside = readdirSync(sandbox).filter((f) => f !== 'target');
+      const outside = [...readdirSync(sandbox).filter((f) => f !== 'target'), ...readdirSync(outer).filter((f) => f !== 'sandbox')];
       if (outside.length) throw new Error(`${reader} wrote outside its target folder: ${outside.join(', ')}`);
       const got = (readdirSync(target, { recursive: true }) as string[])
         .filter((f) => statSync(join(target, f)).isFile())
@@ -101,6 +104,6 @@ export function extractSafely(file: string, names: string[]): string {
     }
     return lines.join('; ');
   } finally {
-    rmSync(sandbox, { recursive: true, force: true });
+    rmSync(outer, { recursive: true, force: true });
   }
 }

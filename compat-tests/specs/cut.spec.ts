@@ -47,7 +47,8 @@ async function rejected(driver: Browser, started: Started[], how: string, done: 
     const downloads = (window as unknown as { cutDownloads: CutDownload[] }).cutDownloads;
     return Promise.all(downloads.map((dl) => dl.done.then(() => 'resolved', (e) => e.code)));
   });
-  expect(codes, `done after ${how}`).toEqual(started.map(() => done));
+  // Soft: every cut is still judged on disk when one of them answered wrong.
+  expect.soft(codes, `done after ${how}`).toEqual(started.map(() => done));
 }
 
 /** None of the downloads `started` and cut short by `how` is a partial file under its final name. */
@@ -71,7 +72,8 @@ async function check(driver: Browser, started: Started[], how: string, done?: st
 }
 
 // Four ways to cut a download short, one after another in one browser, judged on disk together
-// once the last cut is 45 s old (each waits at least that long; one wait instead of four).
+// once the last cut is 45 s old (each waits at least that long; one wait instead of four). Every
+// check is soft, so each cut is judged and shows its figure; a failure marks all four rows.
 test('cut short (aborted, its producer failed, its page reloaded, its page closed): no partial file under the final name', rowsOf('cut-abort', 'cut-producer', 'cut-reload', 'cut-close'), async ({ driver }) => {
   test.setTimeout(240_000);
   await driver.open();
@@ -105,8 +107,8 @@ test('cut short (aborted, its producer failed, its page reloaded, its page close
     await window.sluiceTest.write(dl.writable, size);
     return { body: await reading, done: await dl.done, size };
   });
-  expect(again.body, 'the reloaded page downloads byte-exact').toEqual({ length: again.size, firstBad: -1 });
-  expect(again.done).toBe(again.size);
+  expect.soft(again.body, 'the reloaded page downloads byte-exact').toEqual({ length: again.size, firstBad: -1 });
+  expect.soft(again.done).toBe(again.size);
   cut.push(['reload', reloaded]);
 
   const closed = await start(driver, 'closed');

@@ -168,9 +168,11 @@ fn modified(source: &JsValue, options: &JsValue) -> Result<i64, SluiceError> {
 #[wasm_bindgen(js_class = Zip)]
 impl JsZip {
     /// Adds an entry once the ones before it are written, reading `source` as it goes;
-    /// resolves when it is written. A name refused (a duplicate, nothing left once made safe)
-    /// rejects and the archive goes on; a source that fails or is not its size fails the whole
-    /// download.
+    /// resolves when it is written. A name refused (a duplicate, a path that would be both a
+    /// file and a folder, nothing left once made safe) rejects, its source is cancelled, and the
+    /// archive goes on; in a declared archive, an entry that is not the next one declared (name,
+    /// size, or compressed) fails the whole download, as does a source that fails or is not its
+    /// size.
     pub fn add(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,

@@ -49,6 +49,14 @@ impl std::fmt::Debug for Source {
     }
 }
 
+/// A JavaScript source is let go of however its entry ends (a finished one is not hurt by it),
+/// so that no stream stays locked by an entry that was refused or never written.
+impl Drop for Source {
+    fn drop(&mut self) {
+        self.stop("the zip let go of this entry's source");
+    }
+}
+
 impl Source {
     /// The next chunk, or `None` at the end.
     async fn next(&mut self) -> Result<Option<Bytes>, SluiceError> {
@@ -127,7 +135,8 @@ impl Zip {
     }
 
     /// Adds an entry once the ones before it are written; resolves when it is. A name that is
-    /// not usable (empty once made safe, a duplicate) is refused and the archive goes on; a
+    /// not usable (empty once made safe, a duplicate, a path that would be both a file and a
+    /// folder) is refused and the archive goes on; a
     /// source that fails or whose length is not the declared size, or an entry that is not the
     /// declared one, fails the whole download.
     pub async fn add(&self, entry: ZipEntry) -> Result<(), SluiceError> {
@@ -155,6 +164,9 @@ async fn run(writer: ZipWriter, download: Download, mailbox: Receiver<Command>) 
                 let _ = reply.send(add(&writer, &download, entry).await);
             }
             Command::Close(reply) => {
+                // Entries added after close() are refused (closed), and let go of their sources.
+                mailbox.close();
+                while mailbox.try_recv().is_ok() {}
                 let tail = writer.borrow_mut().finish();
                 let closed = async {
                     download.write_bytes(Bytes::Rust(tail?)).await?;

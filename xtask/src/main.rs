@@ -2,7 +2,8 @@
 //!
 //! - `build`: wasm crates for `wasm32-unknown-unknown` (release) + wasm-bindgen into `dist/`,
 //!   and the Rust example apps into `target/examples/`.
-//!   `build --zip` puts the JavaScript `createZip` in too (not within the budget yet).
+//!   `build --zip` puts the JavaScript `createZip` in too (not within the budget yet);
+//!   `compat --zip` runs the end-to-end specs on that build.
 //! - `pack`: `build`, then the npm package `target/npm/sluice-<version>.tgz`.
 //! - `demo [--port N]`: `build`, then serve the demo site on http://127.0.0.1:8080.
 //! - `serve [--port N]`: serve the demo site without building.
@@ -83,7 +84,11 @@ fn main() -> ExitCode {
             [slow] if slow == "--slow" => test(true),
             _ => Err(Fail("test takes only --slow".into())),
         },
-        Some("compat") => projects(&args).and_then(|projects| compat(&projects)),
+        Some("compat") => {
+            let zip = args.iter().any(|a| a == "--zip");
+            let args: Vec<String> = args.iter().filter(|a| *a != "--zip").cloned().collect();
+            projects(&args).and_then(|projects| compat(&projects, zip))
+        }
         Some("pack") => build().and_then(|_| npm::pack(&root())).map(drop),
         Some("lint") => setup::wasm_toolchain().and_then(|tc| lint(&tc)),
         Some("bench") if args.get(1).map(String::as_str) == Some("bus") => bench_bus(),
@@ -94,7 +99,7 @@ fn main() -> ExitCode {
         Some("bench") => bench_args(&args).and_then(|(quick, runs)| bench(quick, runs)),
         _ => {
             eprintln!(
-                "usage: cargo xtask <build | pack | demo [--port N] | serve [--port N] | test [--slow] | compat [--project NAME]... | lint | bench [--quick] [--runs N] | bench profile [--mib N] | bench bus>"
+                "usage: cargo xtask <build [--zip] | pack | demo [--port N] | serve [--port N] | test [--slow] | compat [--zip] [--project NAME]... | lint | bench [--quick] [--runs N] | bench profile [--mib N] | bench bus>"
             );
             return ExitCode::from(2);
         }
@@ -422,9 +427,9 @@ fn end_to_end_and_matrix(
 }
 
 /// `cargo xtask compat`: builds, sets up the browsers, runs the specs and writes the matrix.
-fn compat(projects: &[String]) -> Result<(), Fail> {
+fn compat(projects: &[String], zip: bool) -> Result<(), Fail> {
     let root = root();
-    let (_, bindgen) = build()?;
+    let (_, bindgen) = build_with(zip)?;
     let drivers = browsers::ensure(&root, &bindgen)?;
     end_to_end_and_matrix(&root, &drivers, projects, false).map(drop)
 }
