@@ -171,3 +171,20 @@ test('createZip: caller mistakes are typed and the archive goes on; a failing so
   }
   figure('zip-js', figures.join('<br>'));
 });
+
+test('createZip in a worker: a Sluice handed off to a dedicated worker zips there (adopt)', rowsOf('zip-js'), async ({ driver }) => {
+  await zipOrSkip(driver);
+  const saved = await driver.evaluate(async (entries) => {
+    const sluice = await window.sluice.Sluice.register({});
+    const port = sluice.handOff();
+    const worker = new Worker('./zip-worker.js', { type: 'module' });
+    const reply = new Promise<any>((resolve) => { worker.onmessage = ({ data }) => resolve(data); worker.onerror = (e) => resolve({ error: e.message }); });
+    worker.postMessage({ port, name: 'from-worker.zip', entries }, [port]);
+    const out = await reply;
+    return { ...out, predicted: (window.sluice.Sluice as any).zipSize(entries.map(({ name, size }: any) => ({ name, size }))) };
+  }, ENTRIES);
+  expect(saved.error).toBeUndefined();
+  expect(saved.done, 'the worker\'s zip.done is its exact size').toBe(saved.predicted);
+  const file = await waitForFile(driver.downloadDir, 'from-worker.zip', saved.done, 60_000);
+  figure('zip-js', `in a worker (${saved.mode}): ${saved.done} B; ${checkZip(file, expected())}`);
+});
