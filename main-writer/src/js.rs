@@ -370,13 +370,21 @@ impl JsDownload {
 
     /// Fails the download (the browser shows a failed download).
     pub fn abort(&self, reason: JsValue) {
-        let reason = if reason.is_undefined() { "aborted".to_string() } else { describe(&reason) };
-        self.download.abort(&reason);
+        self.download.abort(&abort_reason(&reason));
+    }
+}
+
+/// An abort's reason as text: "aborted" when none was given.
+pub(crate) fn abort_reason(reason: &JsValue) -> String {
+    if reason.is_undefined() {
+        "aborted".to_string()
+    } else {
+        describe(reason)
     }
 }
 
 /// A write's or close's outcome for JavaScript.
-fn settled(result: Result<(), SluiceError>) -> Result<JsValue, JsValue> {
+pub(crate) fn settled(result: Result<(), SluiceError>) -> Result<JsValue, JsValue> {
     result.map(|()| JsValue::UNDEFINED).map_err(|e| to_js(&e))
 }
 
@@ -416,8 +424,7 @@ fn writable(download: &Download) -> Result<WritableStream, SluiceError> {
         let download = download.clone();
         Closure::<dyn FnMut(JsValue)>::new(move |reason: JsValue| {
             gather.clear();
-            let reason = if reason.is_undefined() { "aborted".to_string() } else { describe(&reason) };
-            download.abort(&reason);
+            download.abort(&abort_reason(&reason));
         })
     };
     Reflect::set(&sink, &"start".into(), &start.into_js_value())?;

@@ -11,7 +11,8 @@ use wasm_bindgen_futures::future_to_promise;
 use crate::args::{parse_size, parse_trigger};
 use crate::error::SluiceError;
 use crate::js::{
-    done_promise, get, name_of, options_object, progress_callback, report_progress, text, to_js, JsSluice,
+    abort_reason, done_promise, get, name_of, options_object, progress_callback, report_progress, settled, text, to_js,
+    JsSluice,
 };
 use crate::js_calls::{chunk_view, field, method, wrong};
 use crate::zip::{Source, Zip, ZipEntry};
@@ -200,7 +201,7 @@ impl JsZip {
                 Ok(entry) => zip.add(entry).await,
                 Err(e) => Err(e),
             };
-            added.map(|()| JsValue::UNDEFINED).map_err(|e| to_js(&e))
+            settled(added)
         })
     }
 
@@ -208,7 +209,7 @@ impl JsZip {
     /// (`done` says when it is saved).
     pub fn close(&self) -> Promise {
         let zip = self.zip.clone();
-        future_to_promise(async move { zip.close().await.map(|()| JsValue::UNDEFINED).map_err(|e| to_js(&e)) })
+        future_to_promise(async move { settled(zip.close().await) })
     }
 
     /// Resolves with the archive's byte count once saved; rejects if it failed.
@@ -219,8 +220,7 @@ impl JsZip {
 
     /// Fails the archive's download (the browser shows a failed download).
     pub fn abort(&self, reason: JsValue) {
-        let reason = if reason.is_undefined() { "aborted".to_string() } else { sluice_web::describe(&reason) };
-        self.zip.abort(&reason);
+        self.zip.abort(&abort_reason(&reason));
     }
 
     /// The service-worker URL of the archive (empty on the rungs without a service worker).
