@@ -16,6 +16,7 @@ use sluice_core::{
     Address, Buffer, DownloadId, FileMeta, Message, Mode, Output, Refused, TransferPath, Unsupported, Writer,
 };
 use sluice_web::{ignore_rejection, now};
+use sluice_worker_bus::channel::TrySendError;
 use sluice_worker_bus::web::WebEndpoint;
 use sluice_worker_bus::{ActorHandle, Incoming, Mailbox};
 use wasm_bindgen::prelude::*;
@@ -74,14 +75,17 @@ impl Buffer for Bytes {
 
 type Reply = oneshot::Sender<Result<(), SluiceError>>;
 
-/// What a [`Download`] handle (or its connection) tells the download's actor.
+/// What a [`Download`] handle tells the download's actor (an abort goes beside, as a failure).
 pub(crate) enum Command {
     Write(Bytes, Reply),
     Close(Reply),
-    Abort(String),
     OnProgress(Box<dyn Fn(Progress)>),
     OnFailure(Box<dyn Fn(SluiceError)>),
 }
+
+/// The most commands a download's mailbox holds. One write or close runs at a time (a second
+/// is refused `busy`), so a full mailbox refuses at once instead of holding the caller's bytes.
+const MAILBOX: usize = 4;
 
 /// The connection's way to fail a download it carries: a channel of its own, so that the
 /// download's commands end when its last handle is gone (see [`Writer::handle_abandoned`]).
@@ -103,6 +107,9 @@ impl sluice_core::Carried for DownloadControl {
 
 type Done = Shared<LocalBoxFuture<'static, Result<u64, SluiceError>>>;
 
+/// A download's failures: its connection's and its handles' abort.
+type Failures = (sluice_worker_bus::channel::Sender<SluiceError>, sluice_worker_bus::channel::Receiver<SluiceError>);
+
 struct Handle {
     id: DownloadId,
     url: String,
@@ -111,6 +118,8 @@ struct Handle {
     /// Writes below the first are worth gathering before they reach the actor, up to the second.
     chunk_sizes: (usize, usize),
     commands: sluice_worker_bus::channel::Sender<Command>,
+    /// Where an abort goes: beside the commands, so that a full mailbox cannot lose it.
+    failures: sluice_worker_bus::channel::Sender<SluiceError>,
     done: Done,
     /// `abort` was called: later calls add nothing (the first reason wins).
     aborted: Cell<bool>,
@@ -159,8 +168,11 @@ impl Download {
         url: String,
         mode: Mode,
         flow: &FlowConfig,
-    ) -> (Download, sluice_worker_bus::channel::Receiver<Command>, oneshot::Sender<Result<u64, SluiceError>>) {
-        let (tx, commands) = sluice_worker_bus::channel::unbounded();
+    ) -> (Download, sluice_worker_bus::channel::Receiver<Command>, Failures, oneshot::Sender<Result<u64, SluiceError>>)
+    {
+        let (tx, commands) = sluice_worker_bus::channel::bounded(MAILBOX);
+        // One failure at most: the first reason wins.
+        let (fail, failures) = sluice_worker_bus::channel::bounded(1);
         let (done_tx, done_rx) = oneshot::channel();
         let done: Done = async move { done_rx.await.unwrap_or(Err(SluiceError::Browser("the download ended".into()))) }
             .boxed_local()
@@ -172,10 +184,11 @@ impl Download {
             mode: Rc::new(Cell::new(mode)),
             chunk_sizes,
             commands: tx,
+            failures: fail.clone(),
             done,
             aborted: Cell::new(false),
         };
-        (Download { handle: Rc::new(handle) }, commands, done_tx)
+        (Download { handle: Rc::new(handle) }, commands, (fail, failures), done_tx)
     }
 
     /// Starts the download's actor: it opens the download at once, over `connection` on the
@@ -185,7 +198,8 @@ impl Download {
         let writer = Writer::new(plan.id, path, plan.flow, plan.meta.size, now())
             .map_err(|e| SluiceError::InvalidArgument(e.to_string()))?
             .with_limit(plan.limit)?;
-        let (download, commands, done_tx) = Download::handle(plan.id, plan.url.clone(), plan.mode, &plan.flow);
+        let (download, commands, (tx, failures), done_tx) =
+            Download::handle(plan.id, plan.url.clone(), plan.mode, &plan.flow);
         let actor = Actor {
             id: plan.id,
             writer,
@@ -202,7 +216,6 @@ impl Download {
             closing: false,
             mode: download.handle.mode.clone(),
         };
-        let (tx, failures) = sluice_worker_bus::channel::bounded(1);
         spawn_local(actor.run(DownloadControl { tx }, failures, commands, plan));
         Ok(download)
     }
@@ -222,22 +235,35 @@ impl Download {
         self.handle.id
     }
 
-    /// Calls `callback` after each chunk sent.
-    pub fn on_progress(&self, callback: impl Fn(Progress) + 'static) {
-        let _ = self.handle.commands.try_send(Command::OnProgress(Box::new(callback)));
+    /// Calls `callback` after each chunk sent. Refused with `busy` while the download's
+    /// mailbox is full (writes that were not awaited); set it before the first write.
+    pub fn on_progress(&self, callback: impl Fn(Progress) + 'static) -> Result<(), SluiceError> {
+        self.tell(Command::OnProgress(Box::new(callback)))
     }
 
     /// Calls `callback` once if the download fails.
-    pub(crate) fn on_failure(&self, callback: impl Fn(SluiceError) + 'static) {
-        let _ = self.handle.commands.try_send(Command::OnFailure(Box::new(callback)));
+    pub(crate) fn on_failure(&self, callback: impl Fn(SluiceError) + 'static) -> Result<(), SluiceError> {
+        self.tell(Command::OnFailure(Box::new(callback)))
+    }
+
+    /// Queues `command`: `busy` when the mailbox is full; once the download ended, what ended it
+    /// comes through its reply or its failure callback.
+    fn tell(&self, command: Command) -> Result<(), SluiceError> {
+        match self.handle.commands.try_send(command) {
+            Err(TrySendError::Full(_)) => Err(SluiceError::Busy),
+            _ => Ok(()),
+        }
     }
 
     async fn ask(&self, command: impl FnOnce(Reply) -> Command) -> Result<(), SluiceError> {
         let (reply, answer) = oneshot::channel();
-        if self.handle.commands.try_send(command(reply)).is_err() {
-            return Err(self.handle.done.clone().await.err().unwrap_or(SluiceError::Download(SendError::Closed)));
+        match self.handle.commands.try_send(command(reply)) {
+            Ok(()) => answer.await.unwrap_or(Err(SluiceError::Download(SendError::Closed))),
+            Err(TrySendError::Full(_)) => Err(SluiceError::Busy),
+            Err(TrySendError::Closed(_)) => {
+                Err(self.handle.done.clone().await.err().unwrap_or(SluiceError::Download(SendError::Closed)))
+            }
         }
-        answer.await.unwrap_or(Err(SluiceError::Download(SendError::Closed)))
     }
 
     /// Writes `bytes` (coalesced into chunks; waits for credit or backpressure).
@@ -267,7 +293,8 @@ impl Download {
     /// call counts.
     pub fn abort(&self, reason: &str) {
         if !self.handle.aborted.replace(true) {
-            let _ = self.handle.commands.try_send(Command::Abort(reason.to_string()));
+            // Full: the download failed already (the first reason wins).
+            let _ = self.handle.failures.try_send(SluiceError::Download(SendError::Aborted(reason.to_string())));
         }
     }
 
@@ -485,9 +512,6 @@ impl Actor {
         let (taken, reply) = match command {
             Command::Write(bytes, reply) => (self.writer.handle_write(bytes), reply),
             Command::Close(reply) => (self.writer.handle_close(), reply),
-            Command::Abort(reason) => {
-                return self.writer.handle_fail(SluiceError::Download(SendError::Aborted(reason)));
-            }
             Command::OnProgress(callback) => return self.on_progress = Some(callback),
             Command::OnFailure(callback) => return self.on_failure = Some(callback),
         };
@@ -509,7 +533,7 @@ impl Actor {
                         callback(e.clone());
                     }
                 }
-                Command::Abort(_) | Command::OnProgress(_) => {}
+                Command::OnProgress(_) => {}
             }
         }
     }

@@ -320,7 +320,8 @@ pub(crate) fn progress_callback(options: &JsValue) -> Result<Option<Function>, S
 /// Calls `callback` (if any) with `{ bytes, total?, bytesPerSecond }` after each chunk sent.
 pub(crate) fn report_progress(download: &Download, callback: Option<Function>) {
     let Some(callback) = callback else { return };
-    download.on_progress(move |p| {
+    // A new download's mailbox has room for it (and for its writable's failure callback).
+    let _ = download.on_progress(move |p| {
         let progress = Object::new();
         let _ = Reflect::set(&progress, &"bytes".into(), &(p.bytes as f64).into());
         if let Some(total) = p.total {
@@ -437,7 +438,7 @@ fn writable(download: &Download) -> Result<WritableStream, SluiceError> {
     // Held weakly: the download's actor must not keep its own stream (and so its handles)
     // alive, or a stream the page dropped unclosed would never fail.
     let controller = js_sys::WeakRef::new(controller.unchecked_ref::<Object>());
-    download.on_failure(move |e| {
+    let _ = download.on_failure(move |e| {
         if let Some(controller) = controller.deref() {
             controller.unchecked_into::<WritableStreamDefaultController>().error_with_e(&to_js(&e));
         }

@@ -373,8 +373,15 @@ fn test(slow: bool) -> Result<(), Fail> {
     browsers::build_bus_peer(&root, toolchain, &bindgen, false)?;
     let mut per_engine = Vec::new();
     for engine in browsers::Engine::ALL {
-        let args = ["--package", "sluice-worker-bus", "--test", "web"];
-        per_engine.push((engine, browsers::run_wasm_tests(&root, toolchain, &drivers, engine, &args, &[])?));
+        let mut counts = util::Counts::default();
+        // The bus, and the page's download handle.
+        for package in ["sluice-worker-bus", "sluice-main-writer"] {
+            let args = ["--package", package, "--test", "web"];
+            let run = browsers::run_wasm_tests(&root, toolchain, &drivers, engine, &args, &[])?;
+            counts.passed += run.passed;
+            counts.failed += run.failed;
+        }
+        per_engine.push((engine, counts));
     }
     let end_to_end = end_to_end_and_matrix(&root, &drivers, &[], slow)?;
     println!();
@@ -382,7 +389,12 @@ fn test(slow: bool) -> Result<(), Fail> {
     println!("    native: {} passed, {} failed, {} ignored", native.passed, native.failed, native.ignored);
     let mut total = native;
     for (engine, counts) in &per_engine {
-        println!("    bus browser tests in {}: {} passed, {} failed", engine.name(), counts.passed, counts.failed);
+        println!(
+            "    wasm browser tests (bus, page) in {}: {} passed, {} failed",
+            engine.name(),
+            counts.passed,
+            counts.failed
+        );
         total.passed += counts.passed;
         total.failed += counts.failed;
     }
