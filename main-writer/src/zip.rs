@@ -111,6 +111,8 @@ pub struct Zip {
 impl Zip {
     /// Starts the archive's actor over `download` (whose size, if any, is the declared archive's).
     pub(crate) fn start(writer: ZipWriter, download: Download, size: Option<u64>) -> Zip {
+        // Entries queue by design (each `add` waits for the ones before it): what a queued one
+        // holds is the caller's source, which the caller made.
         let (commands, mailbox) = channel::unbounded();
         wasm_bindgen_futures::spawn_local(run(writer, download.clone(), mailbox));
         Zip { commands, download, size }

@@ -52,6 +52,8 @@ pub(crate) struct RegistryHandle {
 
 thread_local! {
     static REGISTRY: RegistryHandle = {
+        // Bounded by the connections (at most MAX_CONNECTIONS) and their downloads: each
+        // asks and awaits, or tells once when it ends.
         let (tx, rx) = sluice_worker_bus::channel::unbounded();
         spawn_local(run(rx));
         RegistryHandle { tx }

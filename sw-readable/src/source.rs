@@ -36,6 +36,8 @@ pub(crate) fn describe_reason(reason: &JsValue) -> String {
 
 /// A new [`PullStream`].
 pub(crate) fn pull_stream(high_water_mark: f64) -> Result<PullStream, JsValue> {
+    // Bounded by the stream: it calls `pull` again only once the last pull's promise settled,
+    // and `cancel` once.
     let (tx, events) = sluice_worker_bus::channel::unbounded();
     let slot: Rc<Cell<Option<ReadableStreamDefaultController>>> = Rc::default();
     let start = {
