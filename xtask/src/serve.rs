@@ -147,25 +147,31 @@ fn with_drop_in(body: Vec<u8>) -> Vec<u8> {
     }
 }
 
-/// The object in the example object store (`examples/object-storage/`): its key (a hash, as
-/// object stores name things), its size, and the token a request must carry.
-const OBJECT_KEY: &str = "5e884898da28047151d0e56f8dc62927";
-const OBJECT_SIZE: u64 = 24 * 1_048_576 + 11;
+/// The objects in the example object store (`examples/object-storage/`): each one's key (a
+/// hash, as object stores name things) and size (its bytes are the test file's first ones), and
+/// the token a request must carry.
+const OBJECTS: [(&str, u64); 4] = [
+    ("5e884898da28047151d0e56f8dc62927", 24 * 1_048_576 + 11),
+    ("0b4e7a0e5fe84ad35fb5f95b9ceeac79", 3 * 1_048_576 + 5),
+    ("7c222fb2927d828af22f592134e8932a", 5 * 1_048_576 + 17),
+    ("d8578edf8458ce06fbc5bb76a58c5ca4", 1_000),
+];
 const OBJECT_TOKEN: &str = "Bearer sluice-example-token";
 
 /// How the example object store answers `method url` with `authorization` (status, body size).
 fn object_answer(method: &tiny_http::Method, url: &str, authorization: Option<&str>) -> (u16, u64) {
-    let known = url.strip_prefix("/objects/") == Some(OBJECT_KEY);
-    match (method, known, authorization == Some(OBJECT_TOKEN)) {
+    let key = url.strip_prefix("/objects/");
+    let size = OBJECTS.iter().find(|(k, _)| Some(*k) == key).map(|&(_, size)| size);
+    match (method, size, authorization == Some(OBJECT_TOKEN)) {
         (tiny_http::Method::Options, _, _) => (204, 0),
-        (tiny_http::Method::Get, true, true) => (200, OBJECT_SIZE),
-        (tiny_http::Method::Get, true, false) => (401, 0),
+        (tiny_http::Method::Get, Some(size), true) => (200, size),
+        (tiny_http::Method::Get, Some(_), false) => (401, 0),
         _ => (404, 0),
     }
 }
 
 /// A second server, on `port + 1`, for the object-storage example: another origin, answering
-/// CORS preflights, serving its one object (the test file's bytes) only with the token, under
+/// CORS preflights, serving its objects (the test file's first bytes) only with the token, under
 /// a hash and with no `Content-Disposition`, like a bucket behind a signed API.
 fn object_store(port: u16) {
     let Some(store) = port.checked_add(1) else { return };
@@ -173,7 +179,7 @@ fn object_store(port: u16) {
         Ok(server) => server,
         Err(e) => return eprintln!("    no example object store on port {store}: {e}"),
     };
-    println!("    the example object store: http://127.0.0.1:{store}/objects/{OBJECT_KEY}");
+    println!("    the example object store: http://127.0.0.1:{store}/objects/ ({} objects)", OBJECTS.len());
     let site = format!("http://127.0.0.1:{port}");
     std::thread::spawn(move || {
         for request in server.incoming_requests() {
@@ -250,8 +256,9 @@ mod tests {
     #[test]
     fn the_object_store_wants_its_token() {
         use tiny_http::Method;
-        let url = format!("/objects/{OBJECT_KEY}");
-        assert_eq!(object_answer(&Method::Get, &url, Some(OBJECT_TOKEN)), (200, OBJECT_SIZE));
+        let (key, size) = OBJECTS[1];
+        let url = format!("/objects/{key}");
+        assert_eq!(object_answer(&Method::Get, &url, Some(OBJECT_TOKEN)), (200, size));
         assert_eq!(object_answer(&Method::Get, &url, None), (401, 0));
         assert_eq!(object_answer(&Method::Get, &url, Some("Bearer wrong")), (401, 0));
         assert_eq!(object_answer(&Method::Get, "/objects/other", Some(OBJECT_TOKEN)), (404, 0));
