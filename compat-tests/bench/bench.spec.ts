@@ -39,10 +39,11 @@ for (let run = 0; run < RUNS; run++) {
         test.skip(sizes.length === 0, 'an earlier run failed at every size');
         const how = await prepare(driver, c);
         if (c.path && how !== c.path) test.skip(true, `the probe picked the ${how} path here`);
+        if (how.startsWith('not here')) test.skip(true, how);
         for (const size of sizes) {
           let result: Run;
           try {
-            result = await timed(driver, c, `bench-${c.id}-${size}-${run}.bin`, size);
+            result = await timed(driver, c, `bench-${c.id}-${size}-${run}.${c.entries ? 'zip' : 'bin'}`, size);
           } catch (e) {
             result = { seconds: 0, mbps: 0, pssGrowth: null, error: (e as Error).message, ...(e instanceof CutOff ? { bound: e.bound } : {}) };
           }
@@ -56,6 +57,7 @@ for (let run = 0; run < RUNS; run++) {
             size,
             writes: Math.ceil(size / c.chunk),
             chunk: c.chunk,
+            entries: c.entries,
             run: result,
           };
           mkdirSync(dirname(OUT), { recursive: true });

@@ -4,6 +4,7 @@ import { existsSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, type Browser } from '../fixtures';
 import { expectedSha256, fileSha256 } from '../data';
+import { checkZip } from '../zipcheck';
 import { browserPss, samplePeakPss } from '../memory';
 
 export const MiB = 1048576;
@@ -18,8 +19,12 @@ export const EACH = QUICK ? 16 * MiB : 256 * MiB;
 /** One long download, for memory that must stay flat (--quick: 512 MiB). */
 export const HUGE = QUICK ? 512 * MiB : 8192 * MiB;
 
-/** `producer`: the producer alone, into a `WritableStream` that keeps nothing (no download). */
-export type Impl = 'sluice' | 'streamsaver' | 'ceiling' | 'messages' | 'producer';
+/** Zips: 1,000 entries of 1 MiB (--quick: 100), and one entry of the larger size. */
+export const ZIP_ENTRIES = QUICK ? 100 : 1000;
+
+/** `producer`: the producer alone, into a `WritableStream` that keeps nothing (no download).
+ * `sluice-zip`: Sluice's `createZip`; `client-zip`: client-zip's `makeZip` piped into a Sluice download. */
+export type Impl = 'sluice' | 'streamsaver' | 'ceiling' | 'messages' | 'producer' | 'sluice-zip' | 'client-zip';
 export interface Case {
   id: string;
   impl: Impl;
@@ -31,6 +36,8 @@ export interface Case {
   yieldEach: boolean;
   /** Downloads at once, each of the size (the figure is their aggregate MB/s); 1 if unset. */
   count?: number;
+  /** A zip of this many entries, the size split evenly among them (each the test file's first bytes). */
+  entries?: number;
 }
 
 const large = { chunk: MiB, yieldEach: true };
@@ -50,6 +57,12 @@ export const CASES: Case[] = [
   ...(['transfer', 'fallback'] as const).flatMap((path) => [
     ...[4, 16].map((count) => ({ id: `sluice-${path}-x${count}`, impl: 'sluice' as const, options: { mode: path === 'transfer' ? 'auto' : 'fallback' }, path, sizes: [EACH], count, ...large })),
     { id: `sluice-${path}-huge`, impl: 'sluice' as const, options: { mode: path === 'transfer' ? 'auto' : 'fallback' }, path, sizes: [HUGE], ...large },
+  ]),
+  // Zips, stored, of the same generated entries: Sluice's createZip against client-zip (npm,
+  // pinned) piped into Sluice's download, both on the path `auto` takes.
+  ...(['sluice-zip', 'client-zip'] as const).flatMap((impl) => [
+    { id: `${impl}-many`, impl, options: { mode: 'auto' }, sizes: [ZIP_ENTRIES * MiB], entries: ZIP_ENTRIES, ...large },
+    { id: `${impl}-large`, impl, options: { mode: 'auto' }, sizes: [LARGE[1]], entries: 1, ...large },
   ]),
   { id: 'sluice-tiny', impl: 'sluice', options: { mode: 'auto' }, ...tiny },
   { id: 'streamsaver-tiny', impl: 'streamsaver', ...tiny },
@@ -138,6 +151,9 @@ function namesOf(name: string, count: number): string[] {
   return count > 1 ? Array.from({ length: count }, (_, i) => name.replace(/\.bin$/, `-${i + 1}of${count}.bin`)) : [name];
 }
 
+/** Entry `i`'s name in a benchmark zip (as bench.html names it). */
+export const zipEntryName = (i: number) => `file-${String(i).padStart(4, '0')}.bin`;
+
 /** One timed run (`c.count` downloads of `size` at once); throws when a file is not byte-exact on disk. */
 export async function timed(driver: Browser, c: Case, name: string, size: number): Promise<Run> {
   const names = namesOf(name, c.count ?? 1);
@@ -147,16 +163,18 @@ export async function timed(driver: Browser, c: Case, name: string, size: number
   }
   // A generous limit (down to 0.2 MB/s; --quick: 15 s and 1 MB/s), so a slow implementation is
   // measured, not cut off; one that is cut off gets an upper bound instead of a figure.
-  const total = size * names.length;
+  // A zip's file is the archive: its size as the implementation predicts it.
+  const fileSize = c.entries ? await driver.evaluate((a) => window.bench.zipSize(a.impl, a.entries, a.size), { impl: c.impl, entries: c.entries, size }) : size;
+  const total = fileSize * names.length;
   const deadline = Date.now() + (QUICK ? 15_000 + total / 1000 : 120_000 + total / 200);
   const before = browserPss();
   const peak = samplePeakPss(100);
   const start = Date.now();
   await driver.evaluate(({ impl, options }) => window.bench.start(impl, options), {
     impl: c.impl,
-    options: { names, size, chunk: c.chunk, yieldEach: c.yieldEach },
+    options: { names, size, chunk: c.chunk, yieldEach: c.yieldEach, entries: c.entries },
   });
-  const ends = Promise.all(names.map((n) => finished(driver, n, size, deadline)));
+  const ends = Promise.all(names.map((n) => finished(driver, n, fileSize, deadline)));
   const end = await ends.then((at) => Math.max(...at)).catch(async (e) => {
     const state = await driver.evaluate(() => window.bench.state());
     if (state !== 'running') throw new Error(`${e.message}; the producer: ${state}`);
@@ -173,10 +191,18 @@ export async function timed(driver: Browser, c: Case, name: string, size: number
     if (state !== 'done') await sleep(20);
   }
   for (const n of names) {
-    const file = await saved(driver, n, size, deadline);
-    const sha = await fileSha256(file);
-    unlinkSync(file);
-    if (sha !== expectedSha256(size)) throw new Error(`${n} is not byte-exact on disk`);
+    const file = await saved(driver, n, fileSize, deadline);
+    try {
+      if (c.entries) {
+        // Every entry byte-exact, by the four readers.
+        const each = { sha256: expectedSha256(size / c.entries) };
+        checkZip(file, Array.from({ length: c.entries }, (_, i) => ({ name: zipEntryName(i), ...each })));
+      } else if ((await fileSha256(file)) !== expectedSha256(size)) {
+        throw new Error(`${n} is not byte-exact on disk`);
+      }
+    } finally {
+      unlinkSync(file);
+    }
   }
   const seconds = (end - start) / 1000;
   return { seconds, mbps: total / 1e6 / seconds, pssGrowth: before !== null && top !== null ? top - before : null };
@@ -191,8 +217,8 @@ export async function prepare(driver: Browser, c: Case): Promise<string> {
   });
   expect(ready, 'bench.html loaded (Sluice, StreamSaver.js)').toBe(true);
   const how = await driver.evaluate(({ impl, options }) => window.bench.setup(impl, options), { impl: c.impl, options: c.options ?? {} });
-  if (c.path && how !== c.path) return how;
+  if (how.startsWith('not here') || (c.path && how !== c.path)) return how;
   // A first small download warms up each implementation (its service worker, StreamSaver's mitm).
-  await timed(driver, { ...c, sizes: [], count: 1 }, `warm-up-${c.id}.bin`, 65536 + 1);
+  await timed(driver, { ...c, sizes: [], count: 1, entries: c.entries && 1 }, `warm-up-${c.id}.${c.entries ? 'zip' : 'bin'}`, 65536 + 1);
   return how;
 }

@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick] [--runs N]`: Sluice against StreamSaver.js and the in-worker
+//! `cargo xtask bench [--quick] [--runs N] [--zip]`: Sluice against StreamSaver.js and the in-worker
 //! ceiling, real downloads to disk in every engine (compat-tests/bench/), then `BENCHMARKS.md`
 //! (ratios first, then the tables) and its chart `BENCHMARKS.svg`, both from this run alone.
 
@@ -41,6 +41,9 @@ struct Figure {
     how: String,
     size: u64,
     writes: u64,
+    /// A zip's entry count.
+    #[serde(default)]
+    entries: Option<u64>,
     #[serde(skip)]
     runs: Vec<Run>,
     #[serde(skip)]
@@ -224,7 +227,9 @@ fn size_name(bytes: u64) -> String {
 }
 
 fn workload(r: &Figure) -> String {
-    if let Some(count) = r.case.rsplit_once("-x").and_then(|(_, n)| n.parse::<u64>().ok()) {
+    if let Some(entries) = r.entries {
+        format!("zip of {} x {}, stored", group(entries), size_name(r.size / entries.max(1)))
+    } else if let Some(count) = r.case.rsplit_once("-x").and_then(|(_, n)| n.parse::<u64>().ok()) {
         format!("{count} x {} of 1 MiB writes, at once", size_name(r.size))
     } else if r.writes * 100 == r.size {
         format!("{} x 100 B", group(r.writes))
@@ -443,9 +448,43 @@ fn report(results: &[Figure], command: &str, runs: u32, sizes: &DistSizes) -> St
                 );
             }
         }
+        // Zips: Sluice's against client-zip's (piped into Sluice's download), and against a
+        // single-file download of the same bytes on the same path.
+        for shape in ["many", "large"] {
+            let (ours, theirs) = (format!("sluice-zip-{shape}"), format!("client-zip-{shape}"));
+            if let Some(zip) = r(&ours, 0).or(r(&theirs, 0)) {
+                let memory = match (growth(r(&ours, 0)), growth(r(&theirs, 0))) {
+                    (Some(x), Some(y)) => format!("; memory {:+.0} vs {:+.0} MiB", x / MIB, y / MIB),
+                    _ => String::new(),
+                };
+                line(
+                    &mut md,
+                    &format!(
+                        "- Sluice zip / client-zip, {}: {}{memory}",
+                        workload(zip),
+                        ratio(r(&ours, 0), r(&theirs, 0))
+                    ),
+                );
+            }
+        }
+        if let Some(zip) = r("sluice-zip-large", 0) {
+            let single = [sluice_main, "sluice-fallback"].into_iter().find_map(|case| {
+                [0, 1].into_iter().filter_map(|nth| r(case, nth)).find(|x| x.size == zip.size && x.how == zip.how)
+            });
+            line(
+                &mut md,
+                &format!(
+                    "- Sluice zip / Sluice single file, the same {} ({}): {}",
+                    size_name(zip.size),
+                    zip.how,
+                    ratio(Some(zip), single)
+                ),
+            );
+        }
         line(&mut md, "");
     }
-    line(&mut md, &format!("Size served to a browser (gzip -9): Sluice `dist/` (page + service worker + wasm) {:.1} KiB; StreamSaver.js (script + sw.js + mitm.html) {:.1} KiB.", sizes.sluice as f64 / 1024.0, sizes.streamsaver as f64 / 1024.0));
+    let with_zip = results.iter().any(|r| r.case.starts_with("sluice-zip") && r.mbps.is_some());
+    line(&mut md, &format!("Size served to a browser (gzip -9): Sluice `dist/` (page + service worker + wasm{}) {:.1} KiB; StreamSaver.js (script + sw.js + mitm.html) {:.1} KiB.", if with_zip { ", with createZip" } else { "" }, sizes.sluice as f64 / 1024.0, sizes.streamsaver as f64 / 1024.0));
     line(&mut md, "");
     line(&mut md, "![MB/s per case and engine](BENCHMARKS.svg)");
     line(&mut md, "");
@@ -482,7 +521,7 @@ fn report(results: &[Figure], command: &str, runs: u32, sizes: &DistSizes) -> St
         }
     }
     line(&mut md, "");
-    line(&mut md, "Cases: Sluice on each path (the fallback with its default window of 8 chunks / 8 MiB, with a window of one 1 MiB chunk, and with 64 KiB chunks), and on the rungs without a service worker (`mode: 'opfs'`: staged in the origin-private file system, then handed over; `mode: 'blob'`: in memory); StreamSaver.js 2.0.6 as its README says (its `mitm.html` and `sw.js` served from this origin; where it falls back to a Blob it holds the whole file in memory); the ceiling, a service worker that generates the same bytes itself with no page involved (compat-tests/demo/bench/ceiling/sw.js); postMessage alone, the fallback path's transport without Sluice: each 1 MiB write copied and posted to a service worker over a `MessageChannel` once its response stream granted it, 8 chunks in flight (compat-tests/demo/bench/messages/sw.js). Scale: 4 and 16 Sluice downloads of 256 MiB at once on each path (16 MiB with --quick; their aggregate MB/s against one download, and the memory growth of all of them), and one 8 GiB download per path (512 MiB with --quick; its memory growth against the 2 GiB one's, which must stay flat).");
+    line(&mut md, "Cases: Sluice on each path (the fallback with its default window of 8 chunks / 8 MiB, with a window of one 1 MiB chunk, and with 64 KiB chunks), and on the rungs without a service worker (`mode: 'opfs'`: staged in the origin-private file system, then handed over; `mode: 'blob'`: in memory); StreamSaver.js 2.0.6 as its README says (its `mitm.html` and `sw.js` served from this origin; where it falls back to a Blob it holds the whole file in memory); the ceiling, a service worker that generates the same bytes itself with no page involved (compat-tests/demo/bench/ceiling/sw.js); postMessage alone, the fallback path's transport without Sluice: each 1 MiB write copied and posted to a service worker over a `MessageChannel` once its response stream granted it, 8 chunks in flight (compat-tests/demo/bench/messages/sw.js). Scale: 4 and 16 Sluice downloads of 256 MiB at once on each path (16 MiB with --quick; their aggregate MB/s against one download, and the memory growth of all of them), and one 8 GiB download per path (512 MiB with --quick; its memory growth against the 2 GiB one's, which must stay flat). Zips, stored, of the same generated entries on the path `auto` takes: 1,000 entries of 1 MiB (100 with --quick) and one of 2 GiB (128 MiB), Sluice's `createZip` against client-zip 2.5.1 (npm, unmodified) piped into a Sluice download of its predicted size; each archive checked by unzip -t, Python's zipfile (every entry by sha256), 7z t and bsdtar. Sluice's zip needs `createZip` in dist/: `cargo xtask bench --zip`.");
     md
 }
 
@@ -504,6 +543,8 @@ fn label(case: &str) -> &'static str {
         "sluice-fallback-x4" | "sluice-fallback-x16" => "Sluice fallback, at once",
         "sluice-transfer-huge" => "Sluice transfer, one long download",
         "sluice-fallback-huge" => "Sluice fallback, one long download",
+        "sluice-zip-many" | "sluice-zip-large" => "Sluice createZip",
+        "client-zip-many" | "client-zip-large" => "client-zip into a Sluice download",
         _ => "other",
     }
 }

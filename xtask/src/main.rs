@@ -96,10 +96,10 @@ fn main() -> ExitCode {
         Some("bench") if args.iter().any(|a| a == "--report") => {
             bench::write_report(&root(), args.iter().any(|a| a == "--quick"), runs_of(&args))
         }
-        Some("bench") => bench_args(&args).and_then(|(quick, runs)| bench(quick, runs)),
+        Some("bench") => bench_args(&args).and_then(bench),
         _ => {
             eprintln!(
-                "usage: cargo xtask <build [--zip] | pack | demo [--port N] | serve [--port N] | test [--slow] | compat [--zip] [--project NAME]... | lint | bench [--quick] [--runs N] | bench profile [--mib N] | bench bus>"
+                "usage: cargo xtask <build [--zip] | pack | demo [--port N] | serve [--port N] | test [--slow] | compat [--zip] [--project NAME]... | lint | bench [--quick] [--runs N] [--zip] | bench profile [--mib N] | bench bus>"
             );
             return ExitCode::from(2);
         }
@@ -452,12 +452,21 @@ fn runs_of(args: &[String]) -> u32 {
 }
 
 /// The `--quick` and `--runs N` arguments of `bench`.
-fn bench_args(args: &[String]) -> Result<(bool, Option<u32>), Fail> {
-    let (mut quick, mut runs) = (false, None);
+/// `bench`'s options.
+struct BenchArgs {
+    quick: bool,
+    runs: Option<u32>,
+    /// dist/ with createZip, for the zip cases.
+    zip: bool,
+}
+
+fn bench_args(args: &[String]) -> Result<BenchArgs, Fail> {
+    let (mut quick, mut runs, mut zip) = (false, None, false);
     let mut rest = args.iter().skip(1);
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "--quick" => quick = true,
+            "--zip" => zip = true,
             "--runs" => {
                 runs = Some(
                     rest.next()
@@ -466,16 +475,16 @@ fn bench_args(args: &[String]) -> Result<(bool, Option<u32>), Fail> {
                         .ok_or_else(|| Fail("--runs takes a count, e.g. --runs 3".into()))?,
                 )
             }
-            other => return Err(Fail(format!("unexpected `{other}`: bench takes --quick, --runs N, or bus"))),
+            other => return Err(Fail(format!("unexpected `{other}`: bench takes --quick, --runs N, --zip, or bus"))),
         }
     }
-    Ok((quick, runs))
+    Ok(BenchArgs { quick, runs, zip })
 }
 
 /// `cargo xtask bench`: builds, sets up the browsers and npm packages, runs the benchmark.
-fn bench(quick: bool, runs: Option<u32>) -> Result<(), Fail> {
+fn bench(BenchArgs { quick, runs, zip }: BenchArgs) -> Result<(), Fail> {
     let root = root();
-    let (_, bindgen) = build()?;
+    let (_, bindgen) = build_with(zip)?;
     let drivers = browsers::ensure(&root, &bindgen)?;
     setup::npm_packages(&root)?;
     bench::bench(&root, &drivers.geckodriver, quick, runs)

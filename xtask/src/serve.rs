@@ -1,5 +1,6 @@
 //! A small static server for the demo site: `dist/` over `compat-tests/demo/`, on 127.0.0.1;
-//! `/streamsaver/` serves the pinned StreamSaver.js package unmodified (for `cargo xtask bench`);
+//! `/streamsaver/` and `/client-zip/` serve the pinned StreamSaver.js and client-zip packages
+//! unmodified (for `cargo xtask bench`);
 //! `/streamsaver-examples/` serves its examples with one line changed: the script tag that loads
 //! StreamSaver.js loads Sluice's drop-in (`/streamsaver.js`) instead; `/bundled/` serves the
 //! bundler test app's builds (`target/bundlers/out/`, made by `cargo xtask test`); `/examples/`
@@ -57,6 +58,7 @@ fn resolve_in(root: &Path, path: &str) -> Option<PathBuf> {
 pub fn serve(root: &Path, port: u16) -> Result<(), Fail> {
     let roots = [
         ("streamsaver/", root.join("node_modules").join("streamsaver")),
+        ("client-zip/", root.join("node_modules").join("client-zip")),
         (EXAMPLES, root.join("node_modules").join("streamsaver").join("examples")),
         ("bundled/", root.join("target").join("bundlers").join("out")),
         ("examples/", root.join("examples")),
