@@ -13,7 +13,8 @@ import { browserCpu, cpuUsed, samplePeakPssByKind } from '../memory';
 
 const SIZE = Number(process.env.SLUICE_PROFILE_MIB ?? 512) * MiB;
 const OUT = join(process.cwd(), 'target/bench/profile.md');
-const PROFILED = ['sluice-transfer', 'streamsaver', 'sluice-fallback', 'messages', 'ceiling'];
+/** The cases profiled (SLUICE_PROFILE_CASES: a comma-separated list of case ids instead). */
+const PROFILED = process.env.SLUICE_PROFILE_CASES?.split(',') ?? ['sluice-transfer', 'streamsaver', 'sluice-fallback', 'messages', 'ceiling'];
 
 interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
 interface Profile { nodes: Node[]; samples: number[]; timeDeltas: number[] }
@@ -69,7 +70,8 @@ test.beforeAll(() => {
 });
 
 for (const id of PROFILED) {
-  const c = CASES.find((x) => x.id === id)!;
+  const c = CASES.find((x) => x.id === id);
+  if (!c) throw new Error(`no case ${id}`);
   test(`profile ${id}`, async ({ driver }) => {
     test.setTimeout(0);
     test.skip(driver.cdp === null, 'the DevTools protocol profiler: Chromium through Playwright only');
@@ -89,7 +91,7 @@ for (const id of PROFILED) {
     }
     const cpuBefore = browserCpu();
     const memory = samplePeakPssByKind();
-    const run = await timed(driver, c, `profile-${id}.bin`, SIZE);
+    const run = await timed(driver, c, `profile-${id}.${c.entries ? 'zip' : 'bin'}`, SIZE);
     const cpu = cpuUsed(cpuBefore, browserCpu());
     const grown = memory.stop().filter(([, bytes]) => Math.abs(bytes) >= MiB);
     const growth = grown.map(([kind, bytes]) => `${kind} ${bytes >= 0 ? '+' : ''}${(bytes / MiB).toFixed(0)} MiB`).join('; ');

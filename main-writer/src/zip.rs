@@ -253,12 +253,21 @@ fn pieces(writer: &RefCell<ZipWriter>, bytes: Bytes) -> Result<Vec<Bytes>, Sluic
     Ok(pieces)
 }
 
-/// A stored entry's data, as it comes.
+/// A stored entry's data, as it comes: the source's next chunk is read while the last one is
+/// written (one chunk ahead, so that making the bytes and saving them overlap).
 async fn stored(writer: &RefCell<ZipWriter>, download: &Download, source: &mut Source) -> Result<(), SluiceError> {
-    while let Some(bytes) = source.next().await? {
-        for piece in pieces(writer, bytes)? {
-            download.write_bytes(piece).await?;
-        }
+    let mut next = source.next().await?;
+    while let Some(bytes) = next {
+        let pieces = pieces(writer, bytes)?;
+        let write = async {
+            for piece in pieces {
+                download.write_bytes(piece).await?;
+            }
+            Ok::<(), SluiceError>(())
+        };
+        let (written, read) = futures::join!(write, source.next());
+        written?;
+        next = read?;
     }
     Ok(())
 }
