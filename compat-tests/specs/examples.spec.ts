@@ -178,6 +178,7 @@ test('examples/rust-zip: hostile and Unicode names are stored made safe, refused
     ['Fotos/Ärger ünd 日本語 🎉.txt', 'Fotos/Ärger ünd 日本語 🎉.txt'],
     ['dir/trailing. ', 'dir/trailing'],
     ['CON', '_CON'],
+    ['logs/CONIN$.txt', 'logs/_CONIN$.txt'],
     // A right-to-left override would show this as photoexe.jpg.
     ['photo\u202Egpj.exe', 'photo_gpj.exe'],
     ['bell\u0007/../x?.txt', 'bell_/x_.txt'],

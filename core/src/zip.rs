@@ -176,7 +176,8 @@ pub struct Entry {
 /// `name` as an entry may be named in an archive that extracts safely everywhere, Windows
 /// included: `\` becomes `/`; a drive letter, leading slashes, and empty, `.` and `..` segments
 /// go; control characters, the marks that reorder text (bidi controls) and `<>:"|?*` become
-/// `_`; trailing dots and spaces of a segment go; a device name (`CON`, `nul.txt`, `COM1`) gets
+/// `_`; trailing dots and spaces of a segment go; a device name (`CON`, `nul.txt`, `COM1`,
+/// `CONIN$`, `LPT²`) gets
 /// a leading `_`. A name of which nothing is left, or that is too long, is an error.
 pub fn safe_name(name: &str) -> Result<String, ZipError> {
     let slashes = name.replace('\\', "/");
@@ -200,10 +201,11 @@ pub fn safe_name(name: &str) -> Result<String, ZipError> {
             safe.push('/');
         }
         let stem = segment.split('.').next().unwrap_or_default().trim_end().to_ascii_uppercase();
-        let device = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
-            || (stem.len() == 4
+        // Windows's reserved names: its docs list COM0-9 and LPT0-9 with the superscript digits.
+        let device = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$")
+            || (stem.chars().count() == 4
                 && (stem.starts_with("COM") || stem.starts_with("LPT"))
-                && stem.ends_with(|c: char| c.is_ascii_digit()));
+                && stem.ends_with(|c: char| c.is_ascii_digit() || matches!(c, '¹' | '²' | '³')));
         if device {
             safe.push('_');
         }
@@ -776,6 +778,12 @@ mod tests {
             ("docs/nul.txt", "docs/_nul.txt"),
             ("COM1.log", "_COM1.log"),
             ("console.txt", "console.txt"),
+            ("conin$", "_conin$"),
+            ("x/CONOUT$.txt", "x/_CONOUT$.txt"),
+            ("com\u{b9}.txt", "_com\u{b9}.txt"),
+            ("LPT\u{b3}", "_LPT\u{b3}"),
+            ("COM\u{2074}", "COM\u{2074}"),
+            ("COM10", "COM10"),
             ("a/.../b", "a/b"),
             ("photo\u{202E}gpj.exe", "photo_gpj.exe"),
             ("\u{2067}x\u{2069}\u{200F}", "_x__"),
