@@ -107,6 +107,35 @@ test('createZip: undeclared (the entries without a size of their own are ZIP64 e
   figure('zip-js', figures.join('<br>'));
 });
 
+test('createZip: a source that refills one buffer for each chunk is saved as each chunk was when it came, on each service-worker path', rowsOf('zip-js'), async ({ driver }) => {
+  await zipOrSkip(driver);
+  // 48 chunks of 256 KiB, all in one buffer that the source refills with the chunk's number.
+  const [chunks, chunkSize] = [48, 256 * 1024];
+  const hash = createHash('sha256');
+  for (let i = 0; i < chunks; i++) hash.update(Buffer.alloc(chunkSize, i));
+  const sha256 = hash.digest('hex');
+  const figures: string[] = [];
+  for (const mode of ['transfer', 'fallback']) {
+    const name = `refilled-${mode}.zip`;
+    const saved = await driver.evaluate(async ({ name, mode, chunks, chunkSize }) => {
+      const sluice = (await window.sluice.Sluice.register({ mode }).catch(() => null)) as any;
+      if (!sluice) return null;
+      const zip = sluice.createZip(name);
+      const buffer = new Uint8Array(chunkSize);
+      await zip.add('refilled.bin', (async function* () {
+        for (let i = 0; i < chunks; i++) yield buffer.fill(i);
+      })());
+      await zip.close();
+      return await zip.done;
+    }, { name, mode, chunks, chunkSize });
+    if (saved === null) continue; // this engine has no such path
+    const file = await waitForFile(driver.downloadDir, name, saved, 60_000);
+    figures.push(`${mode}: ${checkZip(file, [{ name: 'refilled.bin', sha256 }])}`);
+  }
+  expect(figures.length, 'a service-worker path tried').toBeGreaterThan(0);
+  figure('zip-js', figures.join('<br>'));
+});
+
 test('createZip: caller mistakes are typed and the archive goes on; a failing source fails it visibly', rowsOf('zip-js'), async ({ driver }) => {
   await zipOrSkip(driver);
   const result = await driver.evaluate(async () => {

@@ -177,8 +177,8 @@ pub struct Entry {
 /// included: `\` becomes `/`; a drive letter, leading slashes, and empty, `.` and `..` segments
 /// go; control characters, the marks that reorder text (bidi controls) and `<>:"|?*` become
 /// `_`; trailing dots and spaces of a segment go; a device name (`CON`, `nul.txt`, `COM1`,
-/// `CONIN$`, `LPT²`) gets
-/// a leading `_`. A name of which nothing is left, or that is too long, is an error.
+/// `CONIN$`, `LPT²`) gets a leading `_`. A name of which nothing is left, or that is too
+/// long, is an error.
 pub fn safe_name(name: &str) -> Result<String, ZipError> {
     let slashes = name.replace('\\', "/");
     let without_drive = match slashes.as_bytes() {

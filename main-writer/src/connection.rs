@@ -157,8 +157,8 @@ impl ConnectionHandle {
 
 /// Starts the connection actor with a bus that just answered the handshake.
 pub(crate) fn spawn(host: Host, connected: Connected, timing: Timing) -> ConnectionHandle {
-    // Bounded by the downloads: each holds at most an attach or open (awaited), an `Active`
-    // (at most every ACTIVE_EVERY) and its `Ended`.
+    // Bounded by the downloads: each sends an attach and an open (each awaited), an `Active`
+    // at most every ACTIVE_EVERY (which the actor takes at once), and its `Ended`.
     let (tx, rx) = sluice_worker_bus::channel::unbounded();
     let actor = Connection {
         host: Rc::new(host),

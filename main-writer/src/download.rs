@@ -87,8 +87,9 @@ pub(crate) enum Command {
 /// is refused `busy`), so a full mailbox refuses at once instead of holding the caller's bytes.
 const MAILBOX: usize = 4;
 
-/// The connection's way to fail a download it carries: a channel of its own, so that the
-/// download's commands end when its last handle is gone (see [`Writer::handle_abandoned`]).
+/// The connection's way to fail a download it carries: beside the download's commands (with
+/// its handles' abort), so that the commands end when its last handle is gone (see
+/// [`Writer::handle_abandoned`]).
 struct DownloadControl {
     tx: sluice_worker_bus::channel::Sender<SluiceError>,
 }
@@ -162,7 +163,8 @@ pub(crate) struct Plan {
 }
 
 impl Download {
-    /// A handle whose commands go to `commands`, and the sender its actor settles `done` with.
+    /// A handle whose commands go to `commands`, the download's failures (the connection's and
+    /// the handle's abort), and the sender its actor settles `done` with.
     fn handle(
         id: DownloadId,
         url: String,
@@ -246,8 +248,8 @@ impl Download {
         self.tell(Command::OnFailure(Box::new(callback)))
     }
 
-    /// Queues `command`: `busy` when the mailbox is full; once the download ended, what ended it
-    /// comes through its reply or its failure callback.
+    /// Queues `command`: `busy` when the mailbox is full. Once the download ended its mailbox
+    /// takes nothing (the command is dropped: a callback set then is never called).
     fn tell(&self, command: Command) -> Result<(), SluiceError> {
         match self.handle.commands.try_send(command) {
             Err(TrySendError::Full(_)) => Err(SluiceError::Busy),

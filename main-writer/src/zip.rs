@@ -234,7 +234,8 @@ async fn add(writer: &RefCell<ZipWriter>, download: &Download, entry: ZipEntry) 
 }
 
 /// `bytes` taken into the open entry (their CRC-32 is taken in wasm, a piece at a time for a
-/// JavaScript view), as the pieces to write.
+/// JavaScript view), as the pieces to write: the copies the CRC was taken of, so that a source
+/// that refills its buffer for the next chunk (read ahead meanwhile) cannot change them.
 fn pieces(writer: &RefCell<ZipWriter>, bytes: Bytes) -> Result<Vec<Bytes>, SluiceError> {
     let view = match bytes {
         Bytes::Js(view) => view,
@@ -246,9 +247,9 @@ fn pieces(writer: &RefCell<ZipWriter>, bytes: Bytes) -> Result<Vec<Bytes>, Sluic
     let len = view.length();
     let mut pieces = Vec::new();
     for at in (0..len).step_by(PIECE as usize) {
-        let piece = view.subarray(at, len.min(at.saturating_add(PIECE)));
-        writer.borrow_mut().data(&piece.to_vec())?;
-        pieces.push(Bytes::Js(piece));
+        let piece = view.subarray(at, len.min(at.saturating_add(PIECE))).to_vec();
+        writer.borrow_mut().data(&piece)?;
+        pieces.push(Bytes::Rust(piece));
     }
     Ok(pieces)
 }
@@ -265,9 +266,8 @@ async fn stored(writer: &RefCell<ZipWriter>, download: &Download, source: &mut S
             }
             Ok::<(), SluiceError>(())
         };
-        let (written, read) = futures::join!(write, source.next());
-        written?;
-        next = read?;
+        // A failed write ends the entry at once, whatever the source does.
+        next = futures::try_join!(write, source.next())?.1;
     }
     Ok(())
 }

@@ -146,9 +146,10 @@ pub fn write_report(root: &Path, quick: bool, runs: u32) -> Result<(), Fail> {
         .map_err(|e| Fail(format!("bad benchmark result line: {e}")))?;
     let results = figures(records);
     let command = format!(
-        "cargo xtask bench{}{}",
+        "cargo xtask bench{}{}{}",
         if quick { " --quick" } else { "" },
-        if runs != 3 && !quick { format!(" --runs {runs}") } else { String::new() }
+        if runs != 3 && !quick { format!(" --runs {runs}") } else { String::new() },
+        if with_zip(&results) { " --zip" } else { "" }
     );
     let sizes = DistSizes::measure(root)?;
     let report = report(&results, &command, runs, &sizes);
@@ -270,6 +271,11 @@ fn ratio(a: Option<&Figure>, b: Option<&Figure>) -> String {
         },
         _ => "not run".into(),
     }
+}
+
+/// Whether Sluice's zip ran (dist/ had createZip: `--zip`).
+fn with_zip(results: &[Figure]) -> bool {
+    results.iter().any(|r| r.case.starts_with("sluice-zip") && r.mbps.is_some())
 }
 
 fn growth(r: Option<&Figure>) -> Option<f64> {
@@ -483,7 +489,7 @@ fn report(results: &[Figure], command: &str, runs: u32, sizes: &DistSizes) -> St
         }
         line(&mut md, "");
     }
-    let with_zip = results.iter().any(|r| r.case.starts_with("sluice-zip") && r.mbps.is_some());
+    let with_zip = with_zip(results);
     line(&mut md, &format!("Size served to a browser (gzip -9): Sluice `dist/` (page + service worker + wasm{}) {:.1} KiB; StreamSaver.js (script + sw.js + mitm.html) {:.1} KiB.", if with_zip { ", with createZip" } else { "" }, sizes.sluice as f64 / 1024.0, sizes.streamsaver as f64 / 1024.0));
     line(&mut md, "");
     line(&mut md, "![MB/s per case and engine](BENCHMARKS.svg)");

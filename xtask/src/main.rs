@@ -451,7 +451,6 @@ fn runs_of(args: &[String]) -> u32 {
     args.iter().position(|a| a == "--runs").and_then(|i| args.get(i + 1)).and_then(|n| n.parse().ok()).unwrap_or(3)
 }
 
-/// The `--quick` and `--runs N` arguments of `bench`.
 /// `bench`'s options.
 struct BenchArgs {
     quick: bool,
@@ -460,6 +459,7 @@ struct BenchArgs {
     zip: bool,
 }
 
+/// The `--quick`, `--runs N` and `--zip` arguments of `bench`.
 fn bench_args(args: &[String]) -> Result<BenchArgs, Fail> {
     let (mut quick, mut runs, mut zip) = (false, None, false);
     let mut rest = args.iter().skip(1);
