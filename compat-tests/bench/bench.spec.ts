@@ -6,7 +6,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { test, expect } from '../fixtures';
-import { CASES, CutOff, MiB, OUT, RUNS, prepare, timed, type Run } from './harness';
+import { CASES, CutOff, MiB, OUT, RUNS, extension, prepare, timed, type Run } from './harness';
 
 /** Runs of this invocation (`cargo xtask bench` sets it): a case run again later replaces them. */
 const SESSION = process.env.SLUICE_BENCH_SESSION ?? String(Date.now());
@@ -43,7 +43,7 @@ for (let run = 0; run < RUNS; run++) {
         for (const size of sizes) {
           let result: Run;
           try {
-            result = await timed(driver, c, `bench-${c.id}-${size}-${run}.${c.entries ? 'zip' : 'bin'}`, size);
+            result = await timed(driver, c, `bench-${c.id}-${size}-${run}.${extension(c)}`, size);
           } catch (e) {
             result = { seconds: 0, mbps: 0, pssGrowth: null, error: (e as Error).message, ...(e instanceof CutOff ? { bound: e.bound } : {}) };
           }

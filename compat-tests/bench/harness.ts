@@ -151,6 +151,9 @@ function namesOf(name: string, count: number): string[] {
   return count > 1 ? Array.from({ length: count }, (_, i) => name.replace(/\.bin$/, `-${i + 1}of${count}.bin`)) : [name];
 }
 
+/** The extension of a case's files: a zip's or a plain file's. */
+export const extension = (c: Case) => (c.entries ? 'zip' : 'bin');
+
 /** Entry `i`'s name in a benchmark zip (as bench.html names it). */
 export const zipEntryName = (i: number) => `file-${String(i).padStart(4, '0')}.bin`;
 
@@ -219,6 +222,6 @@ export async function prepare(driver: Browser, c: Case): Promise<string> {
   const how = await driver.evaluate(({ impl, options }) => window.bench.setup(impl, options), { impl: c.impl, options: c.options ?? {} });
   if (how.startsWith('not here') || (c.path && how !== c.path)) return how;
   // A first small download warms up each implementation (its service worker, StreamSaver's mitm).
-  await timed(driver, { ...c, sizes: [], count: 1, entries: c.entries && 1 }, `warm-up-${c.id}.${c.entries ? 'zip' : 'bin'}`, 65536 + 1);
+  await timed(driver, { ...c, sizes: [], count: 1, entries: c.entries && 1 }, `warm-up-${c.id}.${extension(c)}`, 65536 + 1);
   return how;
 }

@@ -8,7 +8,7 @@ import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { CDPSession } from '@playwright/test';
 import { test, expect } from '../fixtures';
-import { CASES, MiB, prepare, timed } from './harness';
+import { CASES, MiB, extension, prepare, timed } from './harness';
 import { browserCpu, cpuUsed, samplePeakPssByKind } from '../memory';
 
 const SIZE = Number(process.env.SLUICE_PROFILE_MIB ?? 512) * MiB;
@@ -94,7 +94,7 @@ for (const id of PROFILED) {
     }
     const cpuBefore = browserCpu();
     const memory = samplePeakPssByKind();
-    const run = await timed(driver, c, `profile-${id}.${c.entries ? 'zip' : 'bin'}`, SIZE);
+    const run = await timed(driver, c, `profile-${id}.${extension(c)}`, SIZE);
     const cpu = cpuUsed(cpuBefore, browserCpu());
     const grown = memory.stop().filter(([, bytes]) => Math.abs(bytes) >= MiB);
     const growth = grown.map(([kind, bytes]) => `${kind} ${bytes >= 0 ? '+' : ''}${(bytes / MiB).toFixed(0)} MiB`).join('; ');

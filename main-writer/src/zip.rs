@@ -233,38 +233,50 @@ async fn add(writer: &RefCell<ZipWriter>, download: &Download, entry: ZipEntry) 
     written
 }
 
-/// `bytes` taken into the open entry (their CRC-32 is taken in wasm, a piece at a time for a
-/// JavaScript view), as the pieces to write: the copies the CRC was taken of, so that a source
-/// that refills its buffer for the next chunk (read ahead meanwhile) cannot change them.
-fn pieces(writer: &RefCell<ZipWriter>, bytes: Bytes) -> Result<Vec<Bytes>, SluiceError> {
-    let view = match bytes {
-        Bytes::Js(view) => view,
-        Bytes::Rust(bytes) => {
-            writer.borrow_mut().data(&bytes)?;
-            return Ok(vec![Bytes::Rust(bytes)]);
+/// `bytes` taken into the open entry, as the pieces to write, each made when it is asked for:
+/// a JavaScript view is copied into wasm a piece at a time (at most [`PIECE`] bytes, never the
+/// whole of a large view), and each piece's CRC-32 is taken of the copy that is written, so
+/// that a source that refills its buffer for the next chunk cannot change it.
+fn pieces<'a>(
+    writer: &'a RefCell<ZipWriter>,
+    bytes: Bytes,
+) -> Box<dyn Iterator<Item = Result<Bytes, SluiceError>> + 'a> {
+    let take =
+        move |piece: Vec<u8>| writer.borrow_mut().data(&piece).map(|()| Bytes::Rust(piece)).map_err(SluiceError::from);
+    match bytes {
+        Bytes::Rust(bytes) => Box::new(std::iter::once(take(bytes))),
+        Bytes::Js(view) => {
+            let len = view.length();
+            Box::new(
+                (0..len)
+                    .step_by(PIECE as usize)
+                    .map(move |at| take(view.subarray(at, len.min(at.saturating_add(PIECE))).to_vec())),
+            )
         }
-    };
-    let len = view.length();
-    let mut pieces = Vec::new();
-    for at in (0..len).step_by(PIECE as usize) {
-        let piece = view.subarray(at, len.min(at.saturating_add(PIECE))).to_vec();
-        writer.borrow_mut().data(&piece)?;
-        pieces.push(Bytes::Rust(piece));
     }
-    Ok(pieces)
 }
 
-/// A stored entry's data, as it comes: the source's next chunk is read while the last one is
-/// written (one chunk ahead, so that making the bytes and saving them overlap).
+/// A stored entry's data, as it comes. Each chunk's pieces are written as they are made, and
+/// the last one while the source's next chunk is read (one chunk ahead, so that making the
+/// bytes and saving them overlap; the chunk's view is not needed any more by then).
 async fn stored(writer: &RefCell<ZipWriter>, download: &Download, source: &mut Source) -> Result<(), SluiceError> {
     let mut next = source.next().await?;
     while let Some(bytes) = next {
-        let pieces = pieces(writer, bytes)?;
-        let write = async {
-            for piece in pieces {
+        let mut pieces = pieces(writer, bytes).peekable();
+        let mut last = None;
+        while let Some(piece) = pieces.next() {
+            let piece = piece?;
+            if pieces.peek().is_none() {
+                last = Some(piece);
+            } else {
                 download.write_bytes(piece).await?;
             }
-            Ok::<(), SluiceError>(())
+        }
+        let write = async {
+            match last {
+                Some(piece) => download.write_bytes(piece).await,
+                None => Ok(()),
+            }
         };
         // A failed write ends the entry at once, whatever the source does.
         next = futures::try_join!(write, source.next())?.1;
@@ -290,8 +302,8 @@ async fn deflated(
     let feed = async {
         let fed = async {
             while let Some(bytes) = source.next().await? {
-                for piece in pieces(writer, bytes)? {
-                    let view = match piece {
+                for piece in pieces(writer, bytes) {
+                    let view = match piece? {
                         Bytes::Js(view) => view,
                         Bytes::Rust(bytes) => Uint8Array::from(&bytes[..]),
                     };
