@@ -41,7 +41,7 @@ async function attach(cdp: CDPSession, targetId: string) {
     });
 }
 
-/** A thread's busy share (not idle) and its five functions with the most self time. */
+/** A thread's busy share (not idle) and its functions with the most self time (five; SLUICE_PROFILE_TOP: another count). */
 function summary(profile: Profile): { ms: number; busy: number; top: string[] } {
   const self = new Map<number, number>();
   profile.samples.forEach((node, i) => self.set(node, (self.get(node) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000));
@@ -59,7 +59,7 @@ function summary(profile: Profile): { ms: number; busy: number; top: string[] } 
   const top = [...byName]
     .filter(([name]) => name !== '(idle)')
     .sort((a, b) => b[1] - a[1])
-    .slice(0, 5)
+    .slice(0, Number(process.env.SLUICE_PROFILE_TOP ?? 5))
     .map(([name, ms]) => `${name} ${((100 * ms) / total).toFixed(1)}%`);
   return { ms: total, busy: total > 0 ? (total - idle) / total : 0, top };
 }
