@@ -1,22 +1,26 @@
 //! The sink below the download's `WritableStream`: small writes are gathered here and
 //! answered at once, and they keep gathering while the gathered bytes before them are sent.
 //!
-//! A write below `min_chunk` costs a copy into a staging buffer on the JavaScript side (one
-//! call; its bytes never cross into wasm), not a round trip to the download's actor. Once
-//! `min_chunk` bytes are staged, a flush sends them; writes that come meanwhile stage up to
-//! `max_chunk` bytes, so the chunks grow when sending is slow and the producer runs on.
-//! Only a write that finds no room, a large write and the close wait. Memory stays below
-//! two `max_chunk`s: the staged bytes and the chunk being sent.
+//! A write below `min_chunk` that fits is copied into a staging buffer on the JavaScript side,
+//! by the fast path in `main-writer/js/gather.js` (a thin shim: crossing into wasm for each
+//! write would cost more than the copy), not sent to the download's actor. Once `min_chunk`
+//! bytes are staged, a flush sends them; writes that come meanwhile stage up to `max_chunk`
+//! bytes, so the chunks grow when sending is slow and the producer runs on. Only a write that
+//! finds no room, a large write and the close wait. Memory stays below two `max_chunk`s: the
+//! staged bytes and the chunk being sent. Without the shim (a glue built otherwise), every
+//! write comes here, with the same outcome.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
-use js_sys::Uint8Array;
+use js_sys::{Object, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::spawn_local;
 
 use crate::download::{Bytes, Download};
 use crate::error::SluiceError;
+use crate::js_calls::field;
 
 type Flush = Shared<LocalBoxFuture<'static, Result<(), SluiceError>>>;
 
@@ -26,9 +30,10 @@ pub(crate) struct Gather {
     download: Download,
     min: usize,
     max: usize,
-    /// The staged bytes are the first `staged` of `staging` (made at the first small write).
-    staging: RefCell<Option<Uint8Array>>,
-    staged: Cell<usize>,
+    /// What the JavaScript fast path reads and stages into: the staged bytes are the first `n`
+    /// of `buf` (made at the first small write); `open`: small writes may be staged (no flush
+    /// failed); `flushing`: a flush runs (so reaching `min` starts none).
+    stage: Object,
     /// The flush that runs, if one does.
     flushing: RefCell<Option<Flush>>,
 }
@@ -44,14 +49,28 @@ pub(crate) enum Written {
 impl Gather {
     pub(crate) fn new(download: Download) -> Rc<Gather> {
         let (min, max) = download.chunk_sizes();
-        Rc::new(Gather {
-            download,
-            min,
-            max,
-            staging: RefCell::default(),
-            staged: Cell::new(0),
-            flushing: RefCell::default(),
-        })
+        let stage = Object::new();
+        for (key, value) in [("n", 0.0), ("min", min as f64), ("max", max as f64)] {
+            let _ = Reflect::set(&stage, &key.into(), &value.into());
+        }
+        let gather = Rc::new(Gather { download, min, max, stage, flushing: RefCell::default() });
+        gather.set("open", true);
+        gather.set("flushing", false);
+        gather
+    }
+
+    /// The state the JavaScript fast path shares.
+    pub(crate) fn shared(&self) -> &Object {
+        &self.stage
+    }
+
+    fn set(&self, key: &str, value: impl Into<JsValue>) {
+        let _ = Reflect::set(&self.stage, &key.into(), &value.into());
+    }
+
+    /// Bytes staged.
+    fn staged(&self) -> usize {
+        field(&self.stage, "n").as_f64().unwrap_or(0.0) as usize
     }
 
     /// Stages a small write that fits, or returns what the write must wait for.
@@ -85,42 +104,58 @@ impl Gather {
 
     /// Drops what is staged (the stream was aborted).
     pub(crate) fn clear(&self) {
-        self.staged.set(0);
+        self.set("n", 0.0);
     }
 
     /// Copies `view` (`len` bytes) in if it fits below `max_chunk`, and starts a flush once `min_chunk`
     /// bytes are staged and none runs.
     fn stage(self: &Rc<Self>, view: &Uint8Array, len: usize) -> bool {
-        let at = self.staged.get();
+        let at = self.staged();
         if at + len > self.max {
             return false;
         }
-        let mut staging = self.staging.borrow_mut();
-        staging.get_or_insert_with(|| Uint8Array::new_with_length(self.max as u32)).set(view, at as u32);
-        drop(staging);
-        self.staged.set(at + len);
-        let due = at + len >= self.min;
-        if due && self.flushing.borrow().is_none() {
+        let buffer = match field(&self.stage, "buf").dyn_into::<Uint8Array>() {
+            Ok(buffer) => buffer,
+            Err(_) => {
+                let buffer = Uint8Array::new_with_length(self.max as u32);
+                self.set("buf", &buffer);
+                buffer
+            }
+        };
+        buffer.set(view, at as u32);
+        self.set("n", (at + len) as f64);
+        self.due();
+        true
+    }
+
+    /// Starts a flush once `min_chunk` bytes are staged and none runs.
+    pub(crate) fn due(self: &Rc<Self>) {
+        if self.staged() >= self.min && self.flushing.borrow().is_none() {
             let flush = self.clone().flush().boxed_local().shared();
             *self.flushing.borrow_mut() = Some(flush.clone());
+            self.set("flushing", true);
             spawn_local(flush.map(drop));
         }
-        true
     }
 
     /// Sends the staged bytes while at least `min_chunk` of them wait.
     async fn flush(self: Rc<Self>) -> Result<(), SluiceError> {
         let sent = loop {
-            if self.staged.get() < self.min {
+            if self.staged() < self.min {
                 break Ok(());
             }
             if let Err(e) = self.download.write_bytes(Bytes::Js(self.take())).await {
                 break Err(e);
             }
         };
-        // A failed flush stays here: the next write or the close gets its error.
-        if sent.is_ok() {
-            self.flushing.borrow_mut().take();
+        // A failed flush stays here: the next write or the close gets its error (none is
+        // staged any more).
+        match sent {
+            Ok(()) => {
+                self.flushing.borrow_mut().take();
+                self.set("flushing", false);
+            }
+            Err(_) => self.set("open", false),
         }
         sent
     }
@@ -131,7 +166,7 @@ impl Gather {
         if let Some(flush) = running {
             flush.await?;
         }
-        if self.staged.get() == 0 {
+        if self.staged() == 0 {
             return Ok(());
         }
         self.download.write_bytes(Bytes::Js(self.take())).await
@@ -139,7 +174,11 @@ impl Gather {
 
     /// The staged bytes, copied out of the staging buffer (which takes the next writes).
     fn take(&self) -> Uint8Array {
-        let len = self.staged.replace(0) as u32;
-        self.staging.borrow().as_ref().map_or_else(|| Uint8Array::new_with_length(0), |s| s.slice(0, len))
+        let len = self.staged() as u32;
+        self.set("n", 0.0);
+        match field(&self.stage, "buf").dyn_into::<Uint8Array>() {
+            Ok(buffer) => buffer.slice(0, len),
+            Err(_) => Uint8Array::new_with_length(0),
+        }
     }
 }

@@ -16,7 +16,7 @@ use crate::args::{parse_log_level, parse_mode, parse_size, parse_trigger, parse_
 use crate::download::Download;
 use crate::error::SluiceError;
 use crate::gather::{Gather, Written};
-use crate::js_calls::{chunk_view, wrong};
+use crate::js_calls::{chunk_view, global, wrong};
 use crate::page::{Options, Sluice};
 use sluice_web::{describe, ignore_rejection};
 
@@ -423,13 +423,25 @@ fn writable(download: &Download) -> Result<WritableStream, SluiceError> {
     };
     let abort = {
         let download = download.clone();
+        let gather = gather.clone();
         Closure::<dyn FnMut(JsValue)>::new(move |reason: JsValue| {
             gather.clear();
             download.abort(&abort_reason(&reason));
         })
     };
     Reflect::set(&sink, &"start".into(), &start.into_js_value())?;
-    Reflect::set(&sink, &"write".into(), &write.into_js_value())?;
+    // The fast path for small writes (main-writer/js/gather.js), where the glue has it.
+    let write = match global("sluiceGatherWrite").dyn_into::<Function>() {
+        Ok(fast) => {
+            let due = {
+                let gather = gather.clone();
+                Closure::<dyn FnMut()>::new(move || gather.due())
+            };
+            fast.call3(&JsValue::UNDEFINED, gather.shared(), &write.into_js_value(), &due.into_js_value())?
+        }
+        Err(_) => write.into_js_value(),
+    };
+    Reflect::set(&sink, &"write".into(), &write)?;
     Reflect::set(&sink, &"close".into(), &close.into_js_value())?;
     Reflect::set(&sink, &"abort".into(), &abort.into_js_value())?;
     let stream = WritableStream::new_with_underlying_sink(&sink)?;

@@ -261,13 +261,14 @@ fn build_with(zip: bool) -> Result<(setup::WasmToolchain, PathBuf), Fail> {
     util::run(&mut cmd)?;
     step("short import names in dist/sluice_bg.wasm and dist/sluice-sw.js");
     imports::shorten(&file, &[&dist.join("sluice-sw.js")])?;
-    // The service worker needs its listeners from the first evaluation: append the shim.
+    // The two thin shims: small writes staged without a call into wasm (the page's and a
+    // worker's writable), and the service worker's listeners from the first evaluation.
     let sw = dist.join("sluice-sw.js");
-    let shim = root.join("sw-readable/js/shim.js");
-    let script = [std::fs::read_to_string(&sw), std::fs::read_to_string(&shim)]
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Fail(format!("cannot read {} or {}: {e}", sw.display(), shim.display())))?
+    let parts = [sw.clone(), root.join("main-writer/js/gather.js"), root.join("sw-readable/js/shim.js")];
+    let script = parts
+        .iter()
+        .map(|file| std::fs::read_to_string(file).map_err(|e| Fail(format!("cannot read {}: {e}", file.display()))))
+        .collect::<Result<Vec<_>, _>>()?
         .concat();
     util::write(&sw, script)?;
     // Minified: a third of the glue's gzipped size (the .d.ts files keep the API's docs).
