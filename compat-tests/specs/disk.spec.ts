@@ -80,10 +80,15 @@ test("a page that replaces its body's content mid-download still gets the whole 
 
 // A producer that refills one buffer for each write (an encoder, a data channel's reader) once
 // the last write resolved: each write must be saved as it was when written. Write sizes cross
-// every way a write goes: gathered (below minChunk), sent whole, cut into chunks (above maxChunk).
+// every way a write goes: gathered (below minChunk) and sent with the next large one, sent
+// whole, cut into chunks (above maxChunk); then 400 gathered writes of 4,000 B, which start
+// flushes (64 KiB staged) and stage on while a flush runs.
 const REUSED_SIZES = [MiB + 17, 100, 65536, 3, 300 * 1024, 70_000, 1, 2 * MiB + 5, 4096];
-const REUSED_WRITES = 45;
-/** Write `i`'s bytes: its length from REUSED_SIZES, each byte from its index and position. */
+const REUSED_MIXED = 45;
+const REUSED_WRITES = REUSED_MIXED + 400;
+/** Write `i`'s length. */
+const reusedSize = (i: number) => (i < REUSED_MIXED ? REUSED_SIZES[i % REUSED_SIZES.length] : 4000);
+/** Write `i`'s bytes (`reusedSize(i)` of them): each from its index and position. */
 const reusedByte = (i: number, j: number) => (i * 31 + j * 7 + (j >> 8)) & 255;
 
 test('a producer that reuses one buffer after each write resolves gets every write saved as written, on every rung', rowsOf('reused-buffer'), async ({ driver }) => {
@@ -92,14 +97,15 @@ test('a producer that reuses one buffer after each write resolves gets every wri
   const expected = createHash('sha256');
   let size = 0;
   for (let i = 0; i < REUSED_WRITES; i++) {
-    const chunk = Buffer.alloc(REUSED_SIZES[i % REUSED_SIZES.length]);
+    const chunk = Buffer.alloc(reusedSize(i));
     for (let j = 0; j < chunk.length; j++) chunk[j] = reusedByte(i, j);
     expected.update(chunk);
     size += chunk.length;
   }
   const sha256 = expected.digest('hex');
-  const results = await driver.evaluate(async ({ sizes, writes, byteSource, modes }) => {
+  const results = await driver.evaluate(async ({ sizes, writes, byteSource, sizeSource, modes }) => {
     const byte = new Function(`return ${byteSource}`)() as (i: number, j: number) => number;
+    const sizeOf = new Function('REUSED_MIXED', 'REUSED_SIZES', `return ${sizeSource}`)(sizes.mixed, sizes.cycle) as (i: number) => number;
     const out: { mode: string; name?: string; done?: number; error?: string }[] = [];
     for (const mode of modes) {
       const sluice = await window.sluice.Sluice.register({ mode }).catch((e: Error) => e);
@@ -112,9 +118,9 @@ test('a producer that reuses one buffer after each write resolves gets every wri
       const name = `reused-${sluice.mode}.bin`;
       const dl = sluice.createDownload(name, { trigger: 'iframe' });
       const writer = dl.writable.getWriter();
-      const buffer = new Uint8Array(Math.max(...sizes));
+      const buffer = new Uint8Array(Math.max(...sizes.cycle));
       for (let i = 0; i < writes; i++) {
-        const view = buffer.subarray(0, sizes[i % sizes.length]);
+        const view = buffer.subarray(0, sizeOf(i));
         for (let j = 0; j < view.length; j++) view[j] = byte(i, j);
         await writer.write(view);
         // Resolved: the buffer is the producer's again, and holds other bytes at once.
@@ -125,7 +131,13 @@ test('a producer that reuses one buffer after each write resolves gets every wri
       sluice.close();
     }
     return out;
-  }, { sizes: REUSED_SIZES, writes: REUSED_WRITES, byteSource: reusedByte.toString(), modes: ['auto', 'fallback', 'opfs', 'blob'] });
+  }, {
+    sizes: { mixed: REUSED_MIXED, cycle: REUSED_SIZES },
+    writes: REUSED_WRITES,
+    byteSource: reusedByte.toString(),
+    sizeSource: reusedSize.toString(),
+    modes: ['auto', 'fallback', 'opfs', 'blob'],
+  });
   const saved = [];
   for (const r of results) {
     if (r.error) {

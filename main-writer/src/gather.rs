@@ -32,7 +32,7 @@ pub(crate) struct Gather {
     max: usize,
     /// What the JavaScript fast path reads and stages into: the staged bytes are the first `n`
     /// of `buf` (made at the first small write); `open`: small writes may be staged (no flush
-    /// failed); `flushing`: a flush runs (so reaching `min` starts none).
+    /// failed); `flushing`: a flush runs or failed (so reaching `min` starts none).
     stage: Object,
     /// The flush that runs, if one does.
     flushing: RefCell<Option<Flush>>,
@@ -148,8 +148,8 @@ impl Gather {
                 break Err(e);
             }
         };
-        // A failed flush stays here: the next write or the close gets its error (none is
-        // staged any more).
+        // A failed flush stays here: the next write or the close gets its error, and no write
+        // is staged any more.
         match sent {
             Ok(()) => {
                 self.flushing.borrow_mut().take();
