@@ -73,6 +73,11 @@ impl Gather {
         field(&self.stage, "n").as_f64().unwrap_or(0.0) as usize
     }
 
+    /// The staging buffer, once a small write made it.
+    fn buffer(&self) -> Option<Uint8Array> {
+        field(&self.stage, "buf").dyn_into().ok()
+    }
+
     /// Stages a small write that fits, or returns what the write must wait for.
     pub(crate) fn write(self: &Rc<Self>, view: Uint8Array) -> Written {
         let failed = self.flushing.borrow().as_ref().and_then(|flush| flush.peek().cloned());
@@ -114,14 +119,11 @@ impl Gather {
         if at + len > self.max {
             return false;
         }
-        let buffer = match field(&self.stage, "buf").dyn_into::<Uint8Array>() {
-            Ok(buffer) => buffer,
-            Err(_) => {
-                let buffer = Uint8Array::new_with_length(self.max as u32);
-                self.set("buf", &buffer);
-                buffer
-            }
-        };
+        let buffer = self.buffer().unwrap_or_else(|| {
+            let buffer = Uint8Array::new_with_length(self.max as u32);
+            self.set("buf", &buffer);
+            buffer
+        });
         buffer.set(view, at as u32);
         self.set("n", (at + len) as f64);
         self.due();
@@ -176,9 +178,6 @@ impl Gather {
     fn take(&self) -> Uint8Array {
         let len = self.staged() as u32;
         self.set("n", 0.0);
-        match field(&self.stage, "buf").dyn_into::<Uint8Array>() {
-            Ok(buffer) => buffer.slice(0, len),
-            Err(_) => Uint8Array::new_with_length(0),
-        }
+        self.buffer().map_or_else(|| Uint8Array::new_with_length(0), |buffer| buffer.slice(0, len))
     }
 }

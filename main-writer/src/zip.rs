@@ -240,9 +240,8 @@ async fn add(writer: &RefCell<ZipWriter>, download: &Download, entry: ZipEntry) 
 fn pieces<'a>(
     writer: &'a RefCell<ZipWriter>,
     bytes: Bytes,
-) -> Box<dyn Iterator<Item = Result<Bytes, SluiceError>> + 'a> {
-    let take =
-        move |piece: Vec<u8>| writer.borrow_mut().data(&piece).map(|()| Bytes::Rust(piece)).map_err(SluiceError::from);
+) -> Box<dyn Iterator<Item = Result<Vec<u8>, SluiceError>> + 'a> {
+    let take = move |piece: Vec<u8>| writer.borrow_mut().data(&piece).map(|()| piece).map_err(SluiceError::from);
     match bytes {
         Bytes::Rust(bytes) => Box::new(std::iter::once(take(bytes))),
         Bytes::Js(view) => {
@@ -262,19 +261,16 @@ fn pieces<'a>(
 async fn stored(writer: &RefCell<ZipWriter>, download: &Download, source: &mut Source) -> Result<(), SluiceError> {
     let mut next = source.next().await?;
     while let Some(bytes) = next {
-        let mut pieces = pieces(writer, bytes).peekable();
+        // Each piece is written once the next is made; the last is left for below.
         let mut last = None;
-        while let Some(piece) = pieces.next() {
-            let piece = piece?;
-            if pieces.peek().is_none() {
-                last = Some(piece);
-            } else {
-                download.write_bytes(piece).await?;
+        for piece in pieces(writer, bytes) {
+            if let Some(made) = last.replace(piece?) {
+                download.write_bytes(Bytes::Rust(made)).await?;
             }
         }
         let write = async {
             match last {
-                Some(piece) => download.write_bytes(piece).await,
+                Some(piece) => download.write_bytes(Bytes::Rust(piece)).await,
                 None => Ok(()),
             }
         };
@@ -303,11 +299,7 @@ async fn deflated(
         let fed = async {
             while let Some(bytes) = source.next().await? {
                 for piece in pieces(writer, bytes) {
-                    let view = match piece? {
-                        Bytes::Js(view) => view,
-                        Bytes::Rust(bytes) => Uint8Array::from(&bytes[..]),
-                    };
-                    call(&input, "write", &[&view]).await?;
+                    call(&input, "write", &[&Uint8Array::from(&piece?[..])]).await?;
                 }
             }
             call(&input, "close", &[]).await.map(drop).map_err(SluiceError::from)

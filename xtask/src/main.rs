@@ -265,11 +265,7 @@ fn build_with(zip: bool) -> Result<(setup::WasmToolchain, PathBuf), Fail> {
     // worker's writable), and the service worker's listeners from the first evaluation.
     let sw = dist.join("sluice-sw.js");
     let parts = [sw.clone(), root.join("main-writer/js/gather.js"), root.join("sw-readable/js/shim.js")];
-    let script = parts
-        .iter()
-        .map(|file| std::fs::read_to_string(file).map_err(|e| Fail(format!("cannot read {}: {e}", file.display()))))
-        .collect::<Result<Vec<_>, _>>()?
-        .concat();
+    let script = parts.iter().map(|file| util::read(file)).collect::<Result<Vec<_>, _>>()?.concat();
     util::write(&sw, script)?;
     // Minified: a third of the glue's gzipped size (the .d.ts files keep the API's docs).
     let terser = root.join("node_modules/terser/bin/terser");
