@@ -12,11 +12,12 @@ export const QUICK = process.env.SLUICE_BENCH_QUICK === '1';
 export const RUNS = Number(process.env.SLUICE_BENCH_RUNS ?? (QUICK ? 1 : 3));
 export const OUT = process.env.SLUICE_BENCH_OUT ?? join(process.cwd(), 'target/bench/results.jsonl');
 /** The large workloads (512 MiB and 2 GiB; --quick: 32 and 128 MiB) and the tiny-write count. */
-/** (SLUICE_BENCH_MIB: a comma-separated list of sizes in MiB instead, for an A/B of one size.) */
+/** (SLUICE_BENCH_MIB: a comma-separated list of sizes in MiB instead, for an A/B of one size;
+ * SLUICE_BENCH_TINY: another count of tiny writes.) */
 export const LARGE = process.env.SLUICE_BENCH_MIB
   ? process.env.SLUICE_BENCH_MIB.split(',').map((mib) => Number(mib) * MiB)
   : QUICK ? [32 * MiB, 128 * MiB] : [512 * MiB, 2048 * MiB];
-export const TINY_WRITES = QUICK ? 100_000 : 1_000_000;
+export const TINY_WRITES = Number(process.env.SLUICE_BENCH_TINY ?? (QUICK ? 100_000 : 1_000_000));
 /** Each of several concurrent downloads (4 and 16 at once; --quick: 16 MiB each). */
 export const EACH = QUICK ? 16 * MiB : 256 * MiB;
 /** One long download, for memory that must stay flat (--quick: 512 MiB). */

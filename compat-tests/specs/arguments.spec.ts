@@ -170,6 +170,54 @@ test("chunks made in another realm (an iframe's) are bytes too", rowsOf('caller-
   expect(result).toEqual({ done: 12, length: 12 });
 });
 
+test("small writes staged in another realm's buffer are all saved", rowsOf('caller-errors'), async ({ driver }) => {
+  await driver.open();
+  const result = await driver.evaluate(async () => {
+    // Where the small-write shim and the glue run in different globals (as in a Firefox
+    // sandbox), the staging buffer the shim makes is another realm's Uint8Array: here an
+    // iframe's, given to the page's shim by a wrapper installed in the page's own realm.
+    const frame = document.createElement('iframe');
+    frame.name = 'stagingRealm';
+    document.body.append(frame);
+    const inPage = (code: string) => {
+      const script = document.createElement('script');
+      script.textContent = code;
+      document.head.append(script);
+      script.remove();
+    };
+    inPage(`window.keptGatherWrite = window.sluiceGatherWrite1;
+      window.sluiceGatherWrite1 = (stage, slow, due) => {
+        stage.buf = new window.frames.stagingRealm.Uint8Array(stage.max);
+        return window.keptGatherWrite(stage, slow, due);
+      };`);
+    const sluice = await window.sluice.Sluice.register({});
+    const writes = 3000; // 300,000 B of 100 B writes: flushes of 64 KiB and a last partial one
+    const outcomes = [];
+    try {
+      for (const size of [writes * 100, undefined]) {
+        const dl = sluice.createDownload('staged-elsewhere.bin', { size, trigger: 'none' });
+        const body = fetch(dl.url).then((r) => r.arrayBuffer()).then((b) => new Uint8Array(b), (e) => `${e}`);
+        const writer = dl.writable.getWriter();
+        const closed = (async () => {
+          for (let i = 0; i < writes; i++) await writer.write(window.sluiceTest.bytes(i * 100, 100));
+          await writer.close();
+        })().then(() => 'closed', (e) => `${e.code}: ${e.message}`);
+        const done = await dl.done.catch((e) => `${e.code}: ${e.message}`);
+        const bytes = await body;
+        outcomes.push({ closed: await closed, done, length: bytes.length, mismatch: typeof bytes === 'string' ? bytes : window.sluiceTest.mismatch(bytes) });
+      }
+    } finally {
+      inPage('window.sluiceGatherWrite1 = window.keptGatherWrite;');
+      frame.remove();
+    }
+    return outcomes;
+  });
+  expect(result).toEqual([
+    { closed: 'closed', done: 300_000, length: 300_000, mismatch: -1 },
+    { closed: 'closed', done: 300_000, length: 300_000, mismatch: -1 },
+  ]);
+});
+
 test('a call before init() says to call it first, as a SluiceError', rowsOf('caller-errors'), async ({ driver }) => {
   await driver.open();
   const result = await driver.evaluate(async () => {

@@ -73,9 +73,11 @@ impl Gather {
         field(&self.stage, "n").as_f64().unwrap_or(0.0) as usize
     }
 
-    /// The staging buffer, once a small write made it.
+    /// The staging buffer, once a small write made it. Only Rust and the shim set it, to a
+    /// `Uint8Array`, but the shim's may be of another realm than the glue's (where they are
+    /// evaluated in different globals, as in a Firefox sandbox), and `instanceof` would miss it.
     fn buffer(&self) -> Option<Uint8Array> {
-        field(&self.stage, "buf").dyn_into().ok()
+        Some(field(&self.stage, "buf")).filter(JsValue::is_object).map(JsCast::unchecked_into)
     }
 
     /// Stages a small write that fits, or returns what the write must wait for.
@@ -146,7 +148,11 @@ impl Gather {
             if self.staged() < self.min {
                 break Ok(());
             }
-            if let Err(e) = self.download.write_bytes(Bytes::Js(self.take())).await {
+            let sent = match self.take() {
+                Ok(chunk) => self.download.write_bytes(Bytes::Js(chunk)).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = sent {
                 break Err(e);
             }
         };
@@ -171,13 +177,19 @@ impl Gather {
         if self.staged() == 0 {
             return Ok(());
         }
-        self.download.write_bytes(Bytes::Js(self.take())).await
+        self.download.write_bytes(Bytes::Js(self.take()?)).await
     }
 
-    /// The staged bytes, copied out of the staging buffer (which takes the next writes).
-    fn take(&self) -> Uint8Array {
+    /// The staged bytes, copied out of the staging buffer (which takes the next writes). Staged
+    /// bytes are never dropped: were the buffer gone, the download fails.
+    fn take(&self) -> Result<Uint8Array, SluiceError> {
         let len = self.staged() as u32;
+        let Some(buffer) = self.buffer() else {
+            let e = SluiceError::Browser(format!("{len} staged bytes are gone: the staging buffer was replaced"));
+            self.download.abort(&e.to_string());
+            return Err(e);
+        };
         self.set("n", 0.0);
-        self.buffer().map_or_else(|| Uint8Array::new_with_length(0), |buffer| buffer.slice(0, len))
+        Ok(buffer.slice(0, len))
     }
 }
