@@ -298,6 +298,47 @@ test.describe('a download the page drops unclosed', () => {
   }
 });
 
+test('done waits for the browser: a download nobody requested is not done, and expires', rowsOf('done-after-request'), async ({ driver }) => {
+  await driver.open();
+  const result = await driver.evaluate(async () => {
+    const out: Record<string, string> = {};
+    for (const mode of ['auto', 'fallback']) {
+      const sluice = await window.sluice.Sluice.register({ mode, expireAfterMs: 6000 });
+      // Below and above what the transfer path's pipe and the worker's read-ahead hold.
+      const sizes = [0, 10, 3 << 20, 6 << 20];
+      const downloads = sizes.map((size) => {
+        const dl = sluice.createDownload(`not-requested-${size}.bin`, { size, trigger: 'none' });
+        const closed = window.sluiceTest.write(dl.writable, size).then(() => 'closed', (e) => `${e.code}`);
+        const done = dl.done.then(() => 'resolved', (e) => `${e.code}`);
+        return { size, dl, closed, done };
+      });
+      const later = (ms: number) => new Promise((r) => setTimeout(() => r('pending'), ms));
+      await later(2000);
+      const before = await Promise.all(downloads.map(({ closed, done }) => Promise.all([Promise.race([closed, later(0)]), Promise.race([done, later(0)])])));
+      // Requested: done once every byte was read; not requested: still pending, then expired.
+      for (const [i, { size, dl, closed, done }] of downloads.entries()) {
+        const [wrote, was] = before[i];
+        if (i < 2) {
+          const read = await fetch(dl.url).then((r) => r.arrayBuffer()).then((b) => b.byteLength);
+          out[`${sluice.mode} ${size} B, requested`] = `done ${was}; read ${read} B; ${await closed}; done ${await done}`;
+        } else {
+          out[`${sluice.mode} ${size} B, not requested`] = `${wrote}; done ${was}, then ${await done}`;
+        }
+      }
+      sluice.close();
+    }
+    return out;
+  });
+  const expected: Record<string, string> = {};
+  for (const mode of result['transfer 0 B, requested'] ? ['transfer', 'fallback'] : ['fallback']) {
+    for (const size of [0, 10]) expected[`${mode} ${size} B, requested`] = `done pending; read ${size} B; closed; done resolved`;
+    // The transfer path's pipe takes 6 MiB at once, so the writer closed; the fallback grants
+    // nothing before the browser reads.
+    for (const size of [3 << 20, 6 << 20]) expected[`${mode} ${size} B, not requested`] = `${mode === 'transfer' ? 'closed' : 'pending'}; done pending, then expired`;
+  }
+  expect(result).toEqual(expected);
+});
+
 test('a download open for 60 s with idle gaps of 15 s is byte-exact, on each path', rowsOf('idle-gaps'), async ({ driver }) => {
   test.setTimeout(300_000);
   await driver.open();

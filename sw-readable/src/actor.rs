@@ -34,6 +34,10 @@ pub(crate) struct Parts {
     pub(crate) pull: Option<Function>,
     /// How many chunks the response stream queues ahead of its consumer.
     high_water_mark: f64,
+    /// The browser requested the download's URL.
+    claimed: bool,
+    /// The page's bus ended: nothing more comes from it.
+    page_gone: bool,
     actor: ActorHandle<WebEndpoint>,
     mailbox: Mailbox<WebEndpoint>,
     events: sluice_worker_bus::channel::Receiver<SourceEvent>,
@@ -54,6 +58,8 @@ impl Parts {
             controller: source.controller,
             pull: None,
             high_water_mark,
+            claimed: false,
+            page_gone: false,
             actor,
             mailbox,
             events: source.events,
@@ -62,12 +68,67 @@ impl Parts {
         Ok((body, parts))
     }
 
-    /// The next input.
-    pub(crate) async fn next(&self) -> Input {
-        futures::select_biased! {
-            incoming = self.mailbox.recv().fuse() => Input::Page(incoming),
+    /// The next input (the browser's claim and the page's end are noted here too).
+    pub(crate) async fn next(&mut self) -> Input {
+        let page = async {
+            match self.page_gone {
+                true => futures::future::pending().await,
+                false => self.mailbox.recv().await,
+            }
+        };
+        let input = futures::select_biased! {
+            incoming = page.fuse() => Input::Page(incoming),
             event = self.events.recv().fuse() => Input::Stream(event.ok()),
             command = next_command(&self.commands).fuse() => Input::Command(command),
+        };
+        match input {
+            Input::Command(Command::Claimed) => self.claimed = true,
+            Input::Page(None) => self.page_gone = true,
+            _ => {}
+        }
+        input
+    }
+
+    /// Every byte arrived (`total`) and is the stream's: the download is done only once the
+    /// browser requested it and took every queued chunk. Then the stream closes and the page
+    /// hears `Done`; a page that merely resolved `done` before would tell its user of a file
+    /// nobody saved. Returns why the download failed meanwhile (a cancel is told, not failed).
+    pub(crate) async fn hand_over(&mut self, total: u64) -> Option<String> {
+        loop {
+            let taken = self.controller.desired_size().is_none_or(|free| free >= self.high_water_mark);
+            if self.claimed && taken {
+                let _ = self.controller.close();
+                self.tell(Message::Done { id: self.id, total });
+                self.resolve_pull();
+                return None;
+            }
+            // Each read of the browser pulls again: the queue is looked at then.
+            self.resolve_pull();
+            match self.next().await {
+                Input::Stream(Some(SourceEvent::Pull(resolve))) => self.pull = Some(resolve),
+                Input::Stream(Some(SourceEvent::Cancel(reason))) => {
+                    self.tell(Message::Cancel { id: self.id, reason });
+                    return None;
+                }
+                Input::Stream(None) => return Some("the browser dropped the response".into()),
+                Input::Command(Command::Fail { code, reason }) => {
+                    self.tell(Message::Error { id: Some(self.id), code, message: reason.clone() });
+                    return Some(reason);
+                }
+                Input::Command(Command::Claimed) => {}
+                Input::Page(Some(Incoming { msg: Message::Abort { reason, .. }, .. })) => {
+                    return Some(format!("aborted by the page: {reason}"));
+                }
+                Input::Page(Some(Incoming { msg, .. })) => {
+                    log::warn!("download {}: unexpected {}", self.id, msg.kind())
+                }
+                // A page gone once its download was requested leaves it to the browser; before,
+                // nobody will request it.
+                Input::Page(None) if self.claimed => {}
+                Input::Page(None) => {
+                    return Some("the page went away before the browser requested the download".into())
+                }
+            }
         }
     }
 

@@ -22,10 +22,13 @@ pub(crate) enum Command {
         /// Why, in words.
         reason: String,
     },
+    /// The browser requested the download's URL: its response is the browser's now.
+    Claimed,
 }
 
 /// Sends to one download's actor. Sending never blocks; a finished actor ignores it, and so
-/// does one already told to fail (the first reason wins: nothing piles up).
+/// does one already told to fail (the first reason wins: nothing piles up; the claim, sent
+/// once, has a place of its own).
 #[derive(Clone, Debug)]
 pub(crate) struct DownloadHandle {
     tx: sluice_worker_bus::channel::Sender<Command>,
@@ -34,13 +37,18 @@ pub(crate) struct DownloadHandle {
 impl DownloadHandle {
     /// A handle and the actor's end of it.
     pub(crate) fn new() -> (Self, sluice_worker_bus::channel::Receiver<Command>) {
-        let (tx, rx) = sluice_worker_bus::channel::bounded(1);
+        let (tx, rx) = sluice_worker_bus::channel::bounded(2);
         (Self { tx }, rx)
     }
 
     /// Fails the download (no effect once it ended).
     pub(crate) fn fail(&self, code: ErrorCode, reason: impl Into<String>) {
         let _ = self.tx.try_send(Command::Fail { code, reason: reason.into() });
+    }
+
+    /// The browser requested the download (once: the URL is used up).
+    pub(crate) fn claimed(&self) {
+        let _ = self.tx.try_send(Command::Claimed);
     }
 }
 

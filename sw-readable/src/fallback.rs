@@ -42,6 +42,8 @@ pub(crate) struct Fallback {
     declared: Option<u64>,
     /// Why the download failed; the stream errors once the notice is out.
     failed: Option<String>,
+    /// Every byte arrived: this many (the stream closes once the browser took them).
+    complete: Option<u64>,
 }
 
 impl Fallback {
@@ -56,7 +58,7 @@ impl Fallback {
     ) -> Result<(Body, Fallback), String> {
         let window = ReceiveWindow::new(id, window_chunks, window_bytes, size).map_err(|e| e.to_string())?;
         let (body, parts) = Parts::new(bus, id, 0.0)?;
-        Ok((body, Fallback { parts, window, delivered: 0, declared: size, failed: None }))
+        Ok((body, Fallback { parts, window, delivered: 0, declared: size, failed: None, complete: None }))
     }
 
     /// Runs until the download ends, then tells the registry.
@@ -65,6 +67,9 @@ impl Fallback {
             let input = self.parts.next().await;
             self.handle(input);
             self.drive();
+        }
+        if let (Some(total), None) = (self.complete, &self.failed) {
+            self.failed = self.parts.hand_over(total).await;
         }
         self.parts.end(self.failed, self.delivered, self.declared).await;
     }
@@ -104,6 +109,7 @@ impl Fallback {
                 self.parts.tell(Message::Error { id: Some(self.parts.id), code, message: reason.clone() });
                 self.window.handle_abort(&reason);
             }
+            Input::Command(Command::Claimed) => {}
         }
     }
 
@@ -120,11 +126,7 @@ impl Fallback {
                     self.delivered += chunk.byte_len();
                     let _ = self.parts.controller.enqueue_with_chunk(&chunk.0);
                 }
-                Delivery::End => {
-                    let _ = self.parts.controller.close();
-                    let total = self.window.bytes_received();
-                    self.parts.tell(Message::Done { id: self.parts.id, total });
-                }
+                Delivery::End => self.complete = Some(self.window.bytes_received()),
                 Delivery::Failed(why) => self.failed = Some(why.to_string()),
             }
         }

@@ -163,7 +163,16 @@ pub fn respond(event: FetchEvent) -> Promise {
             Ok(claimed) => {
                 // The URL is used up: a response that cannot be built fails the download.
                 let download = claimed.body.download.clone();
-                answer(claimed).inspect_err(|_| download.fail(ErrorCode::Internal, "its response could not be built"))
+                match answer(claimed) {
+                    Ok(response) => {
+                        download.claimed();
+                        Ok(response)
+                    }
+                    Err(e) => {
+                        download.fail(ErrorCode::Internal, "its response could not be built");
+                        Err(e)
+                    }
+                }
             }
             Err(e @ ClaimError::MethodNotAllowed(_)) => refuse(405, &e.to_string()),
             Err(e @ ClaimError::Prefetch) => refuse(503, &e.to_string()),

@@ -72,12 +72,7 @@ impl Transfer {
             }
         }
         let failed = match self.end {
-            Some(TransferEnd::Complete(total)) => {
-                let _ = self.parts.controller.close();
-                self.parts.tell(Message::Done { id: self.parts.id, total });
-                self.parts.resolve_pull();
-                None
-            }
+            Some(TransferEnd::Complete(total)) => self.parts.hand_over(total).await,
             Some(TransferEnd::Failed(why)) => {
                 ignore_rejection(&self.reader.cancel_with_reason(&JsValue::from_str(&why)));
                 Some(why)
@@ -125,6 +120,7 @@ impl Transfer {
                 self.parts.tell(Message::Error { id: Some(self.parts.id), code, message: reason.clone() });
                 self.check.handle_failure(&reason);
             }
+            Event::Input(Input::Command(Command::Claimed)) => {}
         }
     }
 }
