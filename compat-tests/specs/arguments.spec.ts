@@ -1,4 +1,4 @@
-import { test, expect, rowsOf } from '../fixtures';
+import { test, expect, notApplicable, rowsOf } from '../fixtures';
 
 // Caller mistakes are typed, immediate and lose nothing: the Sluice keeps working after them.
 test('caller mistakes get their own codes, before anything is sent', rowsOf('caller-errors'), async ({ driver }) => {
@@ -216,6 +216,31 @@ test("small writes staged in another realm's buffer are all saved", rowsOf('call
     { closed: 'closed', done: 300_000, length: 300_000, mismatch: -1 },
     { closed: 'closed', done: 300_000, length: 300_000, mismatch: -1 },
   ]);
+});
+
+test('a chunk over 4 GiB is refused with invalid_argument, not cut short', rowsOf('caller-errors'), async ({ driver }) => {
+  await driver.open();
+  // In the page's own realm (Firefox's automation reaches the page's arrays through an Xray).
+  await driver.evaluate(() => {
+    const script = document.createElement('script');
+    script.textContent = `(async () => {
+      let big;
+      try { big = new Uint8Array(2 ** 32 + 16); } catch (e) { document.body.dataset.big = 'n.a.: ' + e; return; }
+      const sluice = await window.sluice.Sluice.register({});
+      const dl = sluice.createDownload('over-4-gib.bin', { trigger: 'none' });
+      const wrote = await dl.writable.getWriter().write(big).then(() => 'written', (e) => e.code + ': ' + e.message);
+      const done = await dl.done.then(() => 'resolved', (e) => e.code);
+      document.body.dataset.big = wrote + ' / done ' + done;
+    })();`;
+    document.head.append(script);
+  });
+  let said = '';
+  for (let i = 0; i < 300 && !said; i++) {
+    said = await driver.evaluate(() => document.body.dataset.big ?? '');
+    if (!said) await new Promise((r) => setTimeout(r, 100));
+  }
+  if (said.startsWith('n.a.: RangeError')) notApplicable(`this browser makes no Uint8Array over 4 GiB (${said.slice(6)})`);
+  expect(said).toBe('invalid_argument: invalid argument: a chunk of 4294967312 bytes is over 4 GiB: write it in parts / done aborted');
 });
 
 test('a call before init() says to call it first, as a SluiceError', rowsOf('caller-errors'), async ({ driver }) => {

@@ -89,6 +89,31 @@ fn detached(buffer: &JsValue) -> bool {
 /// A view of the bytes of a written chunk (a Uint8Array, any ArrayBuffer view, or an
 /// ArrayBuffer): nothing is copied here.
 pub(crate) fn chunk_view(chunk: JsValue) -> Result<Uint8Array, SluiceError> {
+    let view = any_view(chunk)?;
+    // Lengths cross into wasm as 32 bits: a larger chunk would be cut short without a word.
+    let bytes = Reflect::get(&view, &"byteLength".into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+    if bytes > f64::from(u32::MAX) {
+        return Err(SluiceError::InvalidArgument(format!(
+            "a chunk of {} bytes is over 4 GiB: write it in parts",
+            bytes as u64
+        )));
+    }
+    // A subclass (Node's `Buffer` and its browser polyfill) may answer `slice` with a view of
+    // the caller's memory, which the caller may refill once the write resolves: Sluice's copies
+    // are made from a plain Uint8Array on the same bytes.
+    if !PLAIN.with(|plain| *plain == JsValue::from(Object::get_prototype_of(&view))) {
+        return Ok(Uint8Array::new_with_byte_offset_and_length(&view.buffer(), view.byte_offset(), view.byte_length()));
+    }
+    Ok(view)
+}
+
+thread_local! {
+    /// This realm's `Uint8Array.prototype`.
+    static PLAIN: JsValue = Object::get_prototype_of(&Uint8Array::new_with_length(0)).into();
+}
+
+/// The chunk as a Uint8Array on its bytes, of any kind or realm.
+fn any_view(chunk: JsValue) -> Result<Uint8Array, SluiceError> {
     // The common case in three calls: a Uint8Array of this realm (a real one: an object made
     // from its prototype throws on `length`) with bytes in it (a detached buffer's views have
     // none).
