@@ -49,6 +49,27 @@ for (const mode of ['auto', 'fallback'] as const) {
       expect(result.done).toContain('producer-failed-7');
     });
 
+    test("writer.abort() while a write waits for the browser fails the download at once", rowsOf('abort'), async ({ driver }) => {
+      await driver.open();
+      const result = await driver.evaluate(async (mode) => {
+        const sluice = await window.sluice.Sluice.register({ mode, expireAfterMs: 120_000 });
+        const dl = sluice.createDownload('abort-waiting.bin', { trigger: 'none' });
+        const writer = dl.writable.getWriter();
+        const later = (ms: number, what: string) => new Promise<string>((r) => setTimeout(() => r(what), ms));
+        // Nobody reads (a download the user paused): the writes soon wait.
+        let waiting: Promise<string> | null = null;
+        for (let i = 0; i < 64 && !waiting; i++) {
+          const write = writer.write(window.sluiceTest.bytes(i * 1048576, 1048576)).then(() => 'resolved', (e) => `${e.code}`);
+          if ((await Promise.race([write, later(300, 'waits')])) === 'waits') waiting = write;
+        }
+        const aborted = await Promise.race([writer.abort('changed my mind').then(() => 'aborted', (e) => `${e}`), later(5000, 'pending after 5 s')]);
+        const write = await Promise.race([waiting ?? 'no write waited', later(1000, 'pending')]);
+        const done = await Promise.race([dl.done.then(() => 'resolved', (e) => `${e.code}: ${e.message}`), later(1000, 'pending')]);
+        return { aborted, write, done };
+      }, mode);
+      expect(result).toEqual({ aborted: 'aborted', write: 'aborted', done: 'aborted: the download was aborted: changed my mind' });
+    });
+
     test('closing with fewer bytes than size errors, and the body errors too', rowsOf('truncated'), async ({ driver }) => {
       await driver.open();
       const result = await driver.evaluate(async (mode) => {

@@ -16,7 +16,7 @@ use crate::args::{parse_log_level, parse_mode, parse_size, parse_trigger, parse_
 use crate::download::Download;
 use crate::error::SluiceError;
 use crate::gather::{Gather, Written};
-use crate::js_calls::{chunk_view, global, wrong};
+use crate::js_calls::{chunk_view, field, global, method, wrong};
 use crate::page::{Options, Sluice};
 use sluice_web::{describe, ignore_rejection};
 
@@ -447,6 +447,18 @@ fn writable(download: &Download) -> Result<WritableStream, SluiceError> {
     let stream = WritableStream::new_with_underlying_sink(&sink)?;
     // `start` runs inside the constructor.
     let controller = slot.take().ok_or_else(|| SluiceError::Browser("the writable did not start".into()))?;
+    // `abort()` waits for a write in flight (one waiting for the browser to read on, say) before
+    // the sink hears of it; the controller's signal, where the browser has one, tells at once,
+    // and failing the download settles that write. (The listener keeps no JavaScript value.)
+    let signal = field(&controller, "signal");
+    if signal.is_object() {
+        let download = download.clone();
+        let on_abort = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+            gather.clear();
+            download.abort(&abort_reason(&field(&field(&event, "target"), "reason")));
+        });
+        method(&signal, "addEventListener", &[&"abort".into(), &on_abort.into_js_value()])?;
+    }
     // Held weakly: the download's actor must not keep its own stream (and so its handles)
     // alive, or a stream the page dropped unclosed would never fail.
     let controller = js_sys::WeakRef::new(controller.unchecked_ref::<Object>());
