@@ -339,6 +339,54 @@ test('done waits for the browser: a download nobody requested is not done, and e
   expect(result).toEqual(expected);
 });
 
+for (const mode of ['auto', 'fallback'] as const) {
+  test(`a requested download whose every byte arrived still completes when its page is closed (${mode})`, rowsOf('done-after-request'), async ({ driver }) => {
+    test.setTimeout(120_000);
+    // 3 MiB: what the service worker takes in while the reader holds (its read-ahead of 4
+    // chunks, or the fallback's window); more would still be in the closed page's pipe.
+    const size = 3 * 1048576;
+    await driver.open();
+    const first = await driver.currentTab();
+    // Tab 1 makes the download; tab 2 requests it and reads its first chunk (so the fallback
+    // grants its window), as a download manager that is slower than the page.
+    const url = await driver.evaluate(async ({ mode, size }) => {
+      const sluice = await window.sluice.Sluice.register({ mode });
+      const dl = sluice.createDownload('left-behind.bin', { size, trigger: 'none' });
+      (window as any).writing = window.sluiceTest.write(dl.writable, size).then(() => 'closed', (e) => `${e.code}`);
+      return dl.url;
+    }, { mode, size });
+    const second = await driver.newTab();
+    await driver.open();
+    await driver.evaluate(async (url) => {
+      const reader = (await fetch(url)).body!.getReader();
+      (window as any).leftBehind = { reader, parts: [(await reader.read()).value] };
+    }, url);
+    // Tab 1 closes once its writer did: every byte is the service worker's.
+    await driver.switchTab(first);
+    expect(await driver.evaluate(() => (window as any).writing)).toBe('closed');
+    await driver.closeTab(first, second);
+    const said = await driver.evaluate(async () => {
+      const { reader, parts } = (window as any).leftBehind;
+      // Long enough for the service worker to notice the page is gone.
+      await new Promise((r) => setTimeout(r, 3000));
+      let ending = 'clean end';
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          parts.push(value);
+        }
+      } catch (e) {
+        ending = `error: ${e}`;
+      }
+      const body = new Uint8Array(parts.reduce((n: number, p: Uint8Array) => n + p.length, 0));
+      parts.reduce((at: number, p: Uint8Array) => (body.set(p, at), at + p.length), 0);
+      return `${ending}, ${body.length} B, first bad byte ${window.sluiceTest.mismatch(body)}`;
+    });
+    expect(said).toBe(`clean end, ${size} B, first bad byte -1`);
+  });
+}
+
 test('a download open for 60 s with idle gaps of 15 s is byte-exact, on each path', rowsOf('idle-gaps'), async ({ driver }) => {
   test.setTimeout(300_000);
   await driver.open();

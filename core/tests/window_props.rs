@@ -382,3 +382,34 @@ fn receiver_rejects_broken_rules() {
     // The error also goes back to the page.
     assert!(matches!(lying.poll_transmit(), Some(Message::Error { .. })));
 }
+
+#[test]
+fn a_page_gone_fails_an_open_download_but_not_one_it_closed() {
+    let id = DownloadId::from_u128(6);
+    let granted = || {
+        let mut w: ReceiveWindow<Vec<u8>> = ReceiveWindow::new(id, 2, 100, None).unwrap();
+        w.handle_pull();
+        w.poll_transmit();
+        w.handle_chunk(0, 3, vec![1, 2, 3]).unwrap();
+        w.handle_chunk(1, 2, vec![4, 5]).unwrap();
+        w
+    };
+    // Closed with every byte here: the rest is still handed to the stream, then the end.
+    let mut closed = granted();
+    closed.handle_close(5).unwrap();
+    closed.handle_page_gone("the page went away");
+    let mut delivered = Vec::new();
+    for _ in 0..4 {
+        closed.handle_pull();
+        while let Some(d) = closed.poll_deliver() {
+            delivered.push(d);
+        }
+    }
+    assert_eq!(delivered, vec![Delivery::Chunk(vec![1, 2, 3]), Delivery::Chunk(vec![4, 5]), Delivery::End]);
+    // Still sending: it fails, and nothing more reaches the stream.
+    let mut open = granted();
+    open.handle_page_gone("the page went away");
+    open.handle_pull();
+    assert!(matches!(open.poll_deliver(), Some(Delivery::Failed(_))));
+    assert_eq!(open.poll_deliver(), None);
+}

@@ -89,15 +89,23 @@ fn detached(buffer: &JsValue) -> bool {
 /// A view of the bytes of a written chunk (a Uint8Array, any ArrayBuffer view, or an
 /// ArrayBuffer): nothing is copied here.
 pub(crate) fn chunk_view(chunk: JsValue) -> Result<Uint8Array, SluiceError> {
-    let view = any_view(chunk)?;
-    // Lengths cross into wasm as 32 bits: a larger chunk would be cut short without a word.
-    let bytes = Reflect::get(&view, &"byteLength".into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+    // Lengths and offsets cross into wasm as 32 bits: past them, a chunk would be cut short or
+    // read elsewhere without a word.
+    let number = |key: &str| Reflect::get(&chunk, &key.into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+    let (bytes, end) = (number("byteLength"), number("byteOffset") + number("byteLength"));
     if bytes > f64::from(u32::MAX) {
         return Err(SluiceError::InvalidArgument(format!(
             "a chunk of {} bytes is over 4 GiB: write it in parts",
             bytes as u64
         )));
     }
+    if end > f64::from(u32::MAX) {
+        return Err(SluiceError::InvalidArgument(format!(
+            "a chunk that ends {} bytes into its ArrayBuffer, past 4 GiB: copy it out first",
+            end as u64
+        )));
+    }
+    let view = any_view(chunk)?;
     // A subclass (Node's `Buffer` and its browser polyfill) may answer `slice` with a view of
     // the caller's memory, which the caller may refill once the write resolves: Sluice's copies
     // are made from a plain Uint8Array on the same bytes.

@@ -36,7 +36,7 @@ pub(crate) struct Parts {
     high_water_mark: f64,
     /// The browser requested the download's URL.
     claimed: bool,
-    /// The page's bus ended: nothing more comes from it.
+    /// The page's connection or bus ended: nothing more comes from it.
     page_gone: bool,
     actor: ActorHandle<WebEndpoint>,
     mailbox: Mailbox<WebEndpoint>,
@@ -83,10 +83,15 @@ impl Parts {
         };
         match input {
             Input::Command(Command::Claimed) => self.claimed = true,
-            Input::Page(None) => self.page_gone = true,
+            Input::Command(Command::PageGone(_)) | Input::Page(None) => self.page_gone = true,
             _ => {}
         }
         input
+    }
+
+    /// The browser requested the download's URL.
+    pub(crate) fn claimed(&self) -> bool {
+        self.claimed
     }
 
     /// Every byte arrived (`total`) and is the stream's: the download is done only once the
@@ -102,6 +107,11 @@ impl Parts {
                 self.resolve_pull();
                 return None;
             }
+            // A page gone once its download was requested leaves it to the browser; before,
+            // nobody will request it.
+            if self.page_gone && !self.claimed {
+                return Some("the page went away before the browser requested the download".into());
+            }
             // Each read of the browser pulls again: the queue is looked at then.
             self.resolve_pull();
             match self.next().await {
@@ -115,18 +125,12 @@ impl Parts {
                     self.tell(Message::Error { id: Some(self.id), code, message: reason.clone() });
                     return Some(reason);
                 }
-                Input::Command(Command::Claimed) => {}
+                Input::Command(Command::Claimed | Command::PageGone(_)) | Input::Page(None) => {}
                 Input::Page(Some(Incoming { msg: Message::Abort { reason, .. }, .. })) => {
                     return Some(format!("aborted by the page: {reason}"));
                 }
                 Input::Page(Some(Incoming { msg, .. })) => {
                     log::warn!("download {}: unexpected {}", self.id, msg.kind())
-                }
-                // A page gone once its download was requested leaves it to the browser; before,
-                // nobody will request it.
-                Input::Page(None) if self.claimed => {}
-                Input::Page(None) => {
-                    return Some("the page went away before the browser requested the download".into())
                 }
             }
         }

@@ -128,7 +128,7 @@ async fn run(port: MessagePort, client: Option<String>) {
     log::debug!("connection {id}: {reason}");
     registry().connection_closed(id);
     for download in open {
-        download.fail(ErrorCode::Internal, reason.clone());
+        download.page_gone(reason.clone());
     }
     drop((control, close_listener));
 }

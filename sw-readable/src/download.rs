@@ -24,6 +24,9 @@ pub(crate) enum Command {
     },
     /// The browser requested the download's URL: its response is the browser's now.
     Claimed,
+    /// The page's connection ended, for this reason: a download still sending fails; one that
+    /// has every byte and was requested is left to the browser.
+    PageGone(String),
 }
 
 /// Sends to one download's actor. Sending never blocks; a finished actor ignores it, and so
@@ -49,6 +52,11 @@ impl DownloadHandle {
     /// The browser requested the download (once: the URL is used up).
     pub(crate) fn claimed(&self) {
         let _ = self.tx.try_send(Command::Claimed);
+    }
+
+    /// The page's connection ended.
+    pub(crate) fn page_gone(&self, reason: impl Into<String>) {
+        let _ = self.tx.try_send(Command::PageGone(reason.into()));
     }
 }
 

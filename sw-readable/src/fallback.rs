@@ -98,7 +98,7 @@ impl Fallback {
                 Message::Abort { reason, .. } => self.window.handle_abort(&reason),
                 other => log::warn!("download {}: unexpected {}", self.parts.id, other.kind()),
             },
-            Input::Page(None) => self.window.handle_abort("the connection to the page ended"),
+            Input::Page(None) => self.page_gone("the connection to the page ended"),
             Input::Stream(Some(SourceEvent::Pull(resolve))) => {
                 self.window.handle_pull();
                 self.parts.pull = Some(resolve);
@@ -110,6 +110,16 @@ impl Fallback {
                 self.window.handle_abort(&reason);
             }
             Input::Command(Command::Claimed) => {}
+            Input::Command(Command::PageGone(reason)) => self.page_gone(&reason),
+        }
+    }
+
+    /// The page went away: a download it closed and the browser requested still hands the
+    /// browser every byte; any other fails (nobody will request it, or bytes are missing).
+    fn page_gone(&mut self, reason: &str) {
+        match self.parts.claimed() {
+            true => self.window.handle_page_gone(reason),
+            false => self.window.handle_abort(reason),
         }
     }
 

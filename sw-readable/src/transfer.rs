@@ -121,6 +121,8 @@ impl Transfer {
                 self.check.handle_failure(&reason);
             }
             Event::Input(Input::Command(Command::Claimed)) => {}
+            // Bytes still in the page may never come (Chromium does not end a stream whose page died).
+            Event::Input(Input::Command(Command::PageGone(reason))) => self.check.handle_failure(&reason),
         }
     }
 }

@@ -224,6 +224,14 @@ impl<T: ByteLength> ReceiveWindow<T> {
         }
     }
 
+    /// The page's connection ended: a download still open fails; one the page closed (every
+    /// byte here) still hands the rest to the stream.
+    pub fn handle_page_gone(&mut self, reason: &str) {
+        if self.state == ReceiveState::Open {
+            self.handle_abort(reason);
+        }
+    }
+
     /// The consumer cancelled the stream: tell the page.
     pub fn handle_cancel(&mut self, reason: &str) {
         if matches!(self.state, ReceiveState::Open | ReceiveState::Closing) {
