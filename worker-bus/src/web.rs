@@ -10,7 +10,7 @@
 
 use js_sys::{Array, ArrayBuffer, Reflect};
 use sluice_core::wire::{Source, Value};
-use sluice_core::wire::{MAX_FRAME_DEPTH, MAX_FRAME_VALUES, MAX_TEXT_BYTES};
+use sluice_core::wire::{MAX_FRAME_DEPTH, MAX_FRAME_VALUES, MAX_RECEIVED_TEXT, MAX_TEXT_BYTES};
 use sluice_core::{DecodeError, Frame};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -96,8 +96,11 @@ impl Source for JsSource {
         self.0.as_f64()
     }
 
+    /// A string of at most [`MAX_RECEIVED_TEXT`] units: any same-origin client may post one,
+    /// and copying a huge one would grow wasm memory for good.
     fn text(&self) -> Option<String> {
-        self.0.as_string()
+        let text = self.0.dyn_ref::<js_sys::JsString>()?;
+        (text.length() as usize <= MAX_RECEIVED_TEXT).then(|| text.into())
     }
 }
 

@@ -140,3 +140,21 @@ async fn message_port_and_malformed_input_on_this_side() {
     let unknown = near.request(Message::Chunk { id: SILENT, seq: 0, len: 0 }, None).await;
     assert!(matches!(unknown, Err(BusError::Remote { .. })), "{unknown:?}");
 }
+
+#[wasm_bindgen_test]
+fn a_huge_text_is_not_copied_in() {
+    use sluice_core::wire::{Source, MAX_RECEIVED_TEXT};
+    use sluice_core::ToServiceWorker;
+    use sluice_worker_bus::web::JsSource;
+    let text = |units: usize| JsSource(JsValue::from_str(&"a".repeat(units))).text();
+    assert_eq!(text(MAX_RECEIVED_TEXT).map(|t| t.len()), Some(MAX_RECEIVED_TEXT));
+    assert_eq!(text(MAX_RECEIVED_TEXT + 1), None);
+    // A control message whose kind is huge is not Sluice's; a true one still is.
+    let control = |kind: &str| {
+        let data = js_sys::Object::new();
+        js_sys::Reflect::set(&data, &"sluice".into(), &kind.into()).unwrap();
+        ToServiceWorker::decode(&JsSource(data.into()))
+    };
+    assert_eq!(control(&"stats".repeat(MAX_RECEIVED_TEXT)), None);
+    assert_eq!(control("stats"), Some(ToServiceWorker::Stats));
+}
