@@ -247,13 +247,14 @@ impl<B, W> Registry<B, W> {
         }
     }
 
-    /// `connection` is gone: its running downloads no longer count. Returns the bodies nobody
-    /// claimed, to be failed; ended ones stay for their requests (they need no page).
+    /// `connection` is gone. Returns the bodies nobody claimed, to be failed; ended ones stay
+    /// for their requests (they need no page), and claimed ones count until their actors end
+    /// (the browser may still be taking the last bytes).
     pub fn handle_connection_closed(&mut self, connection: ConnectionId) -> Vec<B> {
         let ids: Vec<DownloadId> = self
             .entries
             .iter()
-            .filter(|(_, e)| e.connection == connection && !(e.ended && e.body.is_some()))
+            .filter(|(_, e)| e.connection == connection && e.body.is_some() && !e.ended)
             .map(|(id, _)| *id)
             .collect();
         ids.into_iter().filter_map(|id| self.entries.remove(&id)?.body).collect()
@@ -388,8 +389,12 @@ mod tests {
         reg.handle_request(S(1), id(2), "GET", false, 1);
         assert_eq!(answer(&mut reg), (1, Ok("b")));
         assert_eq!(reg.handle_connection_closed(1), vec!["a"]);
-        assert_eq!(reg.len(), 1);
+        // The claimed one runs on without its page: it counts until its actor ends.
+        assert_eq!(reg.len(), 2);
         assert_eq!(reg.len_on(2), 1);
+        reg.handle_finished(id(2));
+        assert_eq!(reg.len(), 1);
+        assert!(!reg.is_empty());
     }
 
     #[test]
