@@ -6,6 +6,7 @@ use std::cell::Cell;
 use js_sys::Uint8Array;
 use sluice_core::window::{ByteLength, Delivery, ReceiveWindow};
 use sluice_core::{DownloadId, Message};
+use sluice_web::byte_length;
 use sluice_worker_bus::Incoming;
 use wasm_bindgen::JsCast;
 
@@ -24,12 +25,13 @@ pub(crate) fn peak_queued() -> (usize, u64) {
     PEAK.with(Cell::get)
 }
 
-/// A chunk's bytes, as they arrived (a view on the transferred `ArrayBuffer`).
-struct JsChunk(Uint8Array);
+/// A chunk's bytes, as they arrived (a view on the transferred `ArrayBuffer`), and their true
+/// length (a buffer past 4 GiB must not pass for the length it claims).
+struct JsChunk(Uint8Array, u64);
 
 impl ByteLength for JsChunk {
     fn byte_len(&self) -> u64 {
-        u64::from(self.0.byte_length())
+        self.1
     }
 }
 
@@ -78,10 +80,11 @@ impl Fallback {
         match input {
             Input::Page(Some(Incoming { msg, attachment, .. })) => match msg {
                 Message::Chunk { seq, len, .. } => {
-                    let bytes = attachment
-                        .and_then(|a| a.dyn_into::<js_sys::ArrayBuffer>().ok())
-                        .map_or_else(|| Uint8Array::new_with_length(0), |b| Uint8Array::new(&b));
-                    if let Err(e) = self.window.handle_chunk(seq, len, JsChunk(bytes)) {
+                    let chunk = match attachment.and_then(|a| a.dyn_into::<js_sys::ArrayBuffer>().ok()) {
+                        Some(buffer) => JsChunk(Uint8Array::new(&buffer), byte_length(&buffer)),
+                        None => JsChunk(Uint8Array::new_with_length(0), 0),
+                    };
+                    if let Err(e) = self.window.handle_chunk(seq, len, chunk) {
                         log::warn!("download {}: {e}", self.parts.id);
                     }
                     let (chunks, bytes) = self.window.peak_queued();

@@ -7,7 +7,7 @@ use futures::future::{Fuse, FusedFuture};
 use futures::FutureExt;
 use js_sys::{Reflect, Uint8Array};
 use sluice_core::{DownloadId, Message, TransferCheck, TransferEnd};
-use sluice_web::{describe, ignore_rejection};
+use sluice_web::{byte_length, describe, ignore_rejection};
 use sluice_worker_bus::Incoming;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -92,7 +92,7 @@ impl Transfer {
                 }
                 let value = Reflect::get(&result, &"value".into()).unwrap_or(JsValue::UNDEFINED);
                 match value.dyn_ref::<Uint8Array>() {
-                    Some(view) if self.check.handle_chunk(u64::from(view.byte_length())) => {
+                    Some(view) if self.check.handle_chunk(byte_length(view)) => {
                         let _ = self.parts.controller.enqueue_with_chunk(view);
                         self.parts.resolve_pull();
                     }

@@ -22,6 +22,13 @@ pub fn describe(value: &JsValue) -> String {
         .unwrap_or_default()
 }
 
+/// An `ArrayBuffer`'s or a view's `byteLength`, whole: the typed getters cross as 32 bits and
+/// wrap past 4 GiB (0 for anything without one).
+pub fn byte_length(value: &JsValue) -> u64 {
+    let length = Reflect::get(value, &"byteLength".into()).ok().and_then(|n| n.as_f64()).unwrap_or(0.0);
+    length as u64
+}
+
 /// A promise nobody awaits (a reader's `cancel()`, a writer's `abort()`) must not become an
 /// unhandled rejection.
 pub fn ignore_rejection(promise: &js_sys::Promise) {
