@@ -70,6 +70,44 @@ for (const mode of ['auto', 'fallback'] as const) {
       expect(result).toEqual({ aborted: 'aborted', write: 'aborted', done: 'aborted: the download was aborted: changed my mind' });
     });
 
+    test('dl.abort() after close(): done and the body agree (the abort took, or came too late)', rowsOf('abort'), async ({ driver }) => {
+      await driver.open();
+      const result = await driver.evaluate(async (mode) => {
+        // 3 MiB: what the service worker takes in while the reader holds (the transfer path's
+        // read-ahead, the fallback's window), so the writer closes before the browser read it.
+        const size = 3 * 1048576;
+        const sluice = await window.sluice.Sluice.register({ mode });
+        const dl = sluice.createDownload('abort-after-close.bin', { size, trigger: 'none' });
+        // Firefox answers the fetch once the first bytes are there: the writes start first.
+        const response = fetch(dl.url);
+        const writing = window.sluiceTest.write(dl.writable, size).then(() => 'closed', (e) => `${e.code}`);
+        const reader = (await response).body!.getReader();
+        let read = (await reader.read()).value!.byteLength;
+        const later = (ms: number, what: string) => new Promise<string>((r) => setTimeout(() => r(what), ms));
+        const closed = await Promise.race([writing, later(10_000, 'pending after 10 s')]);
+        dl.abort('changed my mind');
+        const done = await Promise.race([dl.done.then(() => 'resolved', (e) => `${e.code}`), later(5000, 'pending')]);
+        const rest = (async () => {
+          try {
+            for (;;) {
+              const { done, value } = await reader.read();
+              if (done) return 'clean end';
+              read += value.byteLength;
+            }
+          } catch {
+            return 'error';
+          }
+        })();
+        const ending = await Promise.race([rest, later(20_000, 'pending after 20 s')]);
+        return { closed, done, body: ending === 'clean end' ? `clean end after ${read} B` : ending };
+      }, mode);
+      // done says what the browser got: the abort took (the body errors), or came after the
+      // service worker had served every byte (WebKit reads the body ahead of its reader).
+      expect(result.closed).toBe('closed');
+      expect([result.done, result.body]).toEqual(result.done === 'aborted' ? ['aborted', 'error'] : ['resolved', 'clean end after 3145728 B']);
+      figure('abort', `abort after close: ${result.done} (${mode})`);
+    });
+
     test('closing with fewer bytes than size errors, and the body errors too', rowsOf('truncated'), async ({ driver }) => {
       await driver.open();
       const result = await driver.evaluate(async (mode) => {

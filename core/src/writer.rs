@@ -114,6 +114,8 @@ pub struct Writer<B: Buffer, E> {
     outcome: Option<Result<u64, E>>,
     /// The caller closed the download: it goes on to its end without a caller.
     closed: bool,
+    /// The caller aborted once the `Close` went out: the worker's answer decides.
+    aborting: Option<E>,
     /// The most bytes the download takes, and the bytes of the writes taken so far.
     limit: Option<u64>,
     taken: u64,
@@ -152,6 +154,7 @@ impl<B: Buffer, E: Clone + std::fmt::Display + From<SendError>> Writer<B, E> {
             in_flight: false,
             outputs: VecDeque::new(),
             outcome: None,
+            aborting: None,
             closed: false,
             limit: None,
             taken: 0,
@@ -271,6 +274,19 @@ impl<B: Buffer, E: Clone + std::fmt::Display + From<SendError>> Writer<B, E> {
         self.fail(SendError::Cancelled(reason.to_string()).into());
     }
 
+    /// The caller aborted with `e`. Once the `Close` went out, the worker may have served
+    /// every byte already: it is told, and its answer decides (a `Done` on its way: done; else
+    /// `e`), so `done` says what the browser got. Before, the download fails at once.
+    pub fn handle_abort(&mut self, e: E) {
+        if self.outcome.is_none() && self.aborting.is_none() && self.window.is_closed() {
+            self.window.abort(&e.to_string());
+            self.transmit();
+            self.aborting = Some(e);
+        } else {
+            self.fail(e);
+        }
+    }
+
     /// The download fails with `e` (an abort, an error from the worker, a lost connection):
     /// the service worker is told, the current call settles with `e`. No effect once ended.
     pub fn handle_fail(&mut self, e: E) {
@@ -376,7 +392,9 @@ impl<B: Buffer, E: Clone + std::fmt::Display + From<SendError>> Writer<B, E> {
         if self.outcome.is_some() {
             return;
         }
-        self.window.abort(&e.to_string()); // no effect once closed, cancelled or ended
+        // The worker's answer to an abort fails the download with that abort.
+        let e = self.aborting.take().unwrap_or(e);
+        self.window.abort(&e.to_string()); // even once closed: the worker may still be serving
         self.transmit();
         if self.job.take().is_some() {
             self.outputs.push_back(Output::Settled(Err(e.clone())));
@@ -404,6 +422,19 @@ mod tests {
 
     fn writer(path: TransferPath, size: Option<u64>) -> W {
         W::new(DownloadId::from_u128(1), path, flow(), size, Duration::ZERO).unwrap()
+    }
+
+    /// A writer whose every byte went out and whose `Close` was sent.
+    fn closed_writer(path: TransferPath) -> W {
+        let mut w = writer(path, None);
+        w.handle_grant(2, 100);
+        w.handle_close().unwrap();
+        drain(&mut w);
+        if path == TransferPath::Transfer {
+            w.handle_written(Ok(()));
+            drain(&mut w);
+        }
+        w
     }
 
     fn drain(w: &mut W) -> Vec<Out> {
@@ -501,19 +532,45 @@ mod tests {
             );
             assert!(w.is_ended());
 
-            let mut w = writer(path, None);
-            w.handle_grant(2, 100);
-            w.handle_close().unwrap();
-            drain(&mut w);
-            if path == TransferPath::Transfer {
-                w.handle_written(Ok(()));
-                drain(&mut w);
-            }
+            let mut w = closed_writer(path);
             w.handle_abandoned();
             assert!(!drain(&mut w).iter().any(|o| matches!(o, Output::Failed(_))), "{path:?}: closed");
             w.handle_done(0);
             assert_eq!(drain(&mut w), vec![Output::Done(0)]);
         }
+    }
+
+    #[test]
+    fn an_abort_after_close_waits_for_the_workers_answer() {
+        let aborted = |path| {
+            let mut w = closed_writer(path);
+            w.handle_abort(SendError::Aborted("too late?".into()));
+            let out = drain(&mut w);
+            assert!(
+                matches!(&out[..], [Output::Tell(Message::Abort { reason, .. })] if reason.ends_with("too late?")),
+                "{path:?}: {out:?}"
+            );
+            assert!(!w.is_ended(), "{path:?}: the worker's answer decides");
+            w
+        };
+        for path in [TransferPath::Fallback, TransferPath::Transfer] {
+            // A Done on its way: the file is whole, and done says so.
+            let mut w = aborted(path);
+            w.handle_done(0);
+            assert_eq!(drain(&mut w), vec![Output::Done(0)], "{path:?}");
+            // Any other answer: the download failed, with this abort.
+            let mut w = aborted(path);
+            w.handle_fail(SendError::Failed("no actor".into()));
+            let out = drain(&mut w);
+            assert!(
+                matches!(&out[..], [Output::Failed(SendError::Aborted(r))] if r == "too late?"),
+                "{path:?}: {out:?}"
+            );
+        }
+        // Before the Close went out, it fails at once.
+        let mut w = writer(TransferPath::Fallback, None);
+        w.handle_abort(SendError::Aborted("now".into()));
+        assert!(w.is_ended());
     }
 
     #[test]

@@ -404,6 +404,10 @@ impl Actor {
             };
             match input {
                 Input::Command(command) => self.command(command),
+                // The caller's abort: a service worker may have served every byte already.
+                Input::Failed(e @ SluiceError::Download(SendError::Aborted(_))) if self.bus.is_some() => {
+                    self.writer.handle_abort(e)
+                }
                 Input::Failed(e) => self.writer.handle_fail(e),
                 Input::Abandoned => {
                     abandoned = true;

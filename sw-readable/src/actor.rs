@@ -4,6 +4,7 @@
 
 use futures::FutureExt;
 use js_sys::Function;
+use sluice_core::wire::ErrorCode;
 use sluice_core::{Address, DownloadId, Message};
 use sluice_web::describe;
 use sluice_worker_bus::web::WebEndpoint;
@@ -127,13 +128,21 @@ impl Parts {
                 }
                 Input::Command(Command::Claimed | Command::PageGone(_)) | Input::Page(None) => {}
                 Input::Page(Some(Incoming { msg: Message::Abort { reason, .. }, .. })) => {
-                    return Some(format!("aborted by the page: {reason}"));
+                    return Some(self.aborted(&reason))
                 }
                 Input::Page(Some(Incoming { msg, .. })) => {
                     log::warn!("download {}: unexpected {}", self.id, msg.kind())
                 }
             }
         }
+    }
+
+    /// The page aborted the download: it is told that the abort took (a page that aborts
+    /// once every byte was sent waits for this answer or a `Done`). Returns why it failed.
+    pub(crate) fn aborted(&self, reason: &str) -> String {
+        let why = format!("aborted by the page: {reason}");
+        self.tell(Message::Error { id: Some(self.id), code: ErrorCode::Internal, message: why.clone() });
+        why
     }
 
     /// Tells the page, logging what cannot be told.

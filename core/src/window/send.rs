@@ -154,6 +154,11 @@ impl SendWindow {
         self.sent
     }
 
+    /// Every byte was sent and the `Close` went out.
+    pub fn is_closed(&self) -> bool {
+        self.state == SendState::Closed
+    }
+
     /// The final error, once the download cannot go on (closed cleanly: `None`).
     pub fn error(&self) -> Option<&SendError> {
         match &self.state {
@@ -251,9 +256,10 @@ impl SendWindow {
         Ok(())
     }
 
-    /// The producer gave up: the download must fail. No effect once closed or ended.
+    /// The producer gave up: the download must fail, even once closed (the worker may not
+    /// have handed every byte to the browser yet). No effect once ended.
     pub fn abort(&mut self, reason: &str) {
-        if self.state == SendState::Open {
+        if matches!(self.state, SendState::Open | SendState::Closed) {
             let mut reason = reason.to_string();
             crate::wire::truncate(&mut reason, MAX_TEXT_BYTES);
             self.outbox = Some(Message::Abort { id: self.id, reason: reason.clone() });
