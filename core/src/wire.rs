@@ -25,7 +25,7 @@ pub const MAX_EXPIRE_AFTER_MS: u64 = 24 * 60 * 60 * 1000;
 pub const MAX_TEXT_BYTES: usize = 4096;
 
 /// Longest text a decoder takes from any received value, in UTF-16 units (a control message's
-/// URL holds a percent-encoded file name): a longer one is refused before it is copied.
+/// URL holds a percent-encoded file name): a longer one is cut before it is copied.
 pub const MAX_RECEIVED_TEXT: usize = 65536;
 
 /// How deep a received frame may nest (the deepest, an `Open`'s `meta`, is 4 levels down):

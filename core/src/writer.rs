@@ -307,6 +307,10 @@ impl<B: Buffer, E: Clone + std::fmt::Display + From<SendError>> Writer<B, E> {
         if self.outcome.is_some() {
             return Err(Refused::Ended(self.refusal()));
         }
+        // Refused, not failed: the worker may still be serving what was closed.
+        if self.closed {
+            return Err(Refused::Ended(SendError::Closed.into()));
+        }
         if self.job.is_some() {
             return Err(Refused::Busy);
         }
@@ -571,6 +575,18 @@ mod tests {
         let mut w = writer(TransferPath::Fallback, None);
         w.handle_abort(SendError::Aborted("now".into()));
         assert!(w.is_ended());
+    }
+
+    #[test]
+    fn a_write_or_close_after_close_is_refused_and_the_download_goes_on() {
+        for path in [TransferPath::Fallback, TransferPath::Transfer] {
+            let mut w = closed_writer(path);
+            assert!(matches!(w.handle_close(), Err(Refused::Ended(SendError::Closed))), "{path:?}");
+            assert!(matches!(w.handle_write(vec![1; 60]), Err(Refused::Ended(SendError::Closed))), "{path:?}");
+            assert_eq!(drain(&mut w), vec![], "{path:?}: nothing told, nothing failed");
+            w.handle_done(0);
+            assert_eq!(drain(&mut w), vec![Output::Done(0)], "{path:?}");
+        }
     }
 
     #[test]

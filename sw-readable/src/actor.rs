@@ -39,6 +39,8 @@ pub(crate) struct Parts {
     claimed: bool,
     /// The page's connection or bus ended: nothing more comes from it.
     page_gone: bool,
+    /// The page was told how the download ended (`Done`, `Cancel` or an error).
+    told_end: bool,
     actor: ActorHandle<WebEndpoint>,
     mailbox: Mailbox<WebEndpoint>,
     events: sluice_worker_bus::channel::Receiver<SourceEvent>,
@@ -61,6 +63,7 @@ impl Parts {
             high_water_mark,
             claimed: false,
             page_gone: false,
+            told_end: false,
             actor,
             mailbox,
             events: source.events,
@@ -139,14 +142,15 @@ impl Parts {
 
     /// The page aborted the download: it is told that the abort took (a page that aborts
     /// once every byte was sent waits for this answer or a `Done`). Returns why it failed.
-    pub(crate) fn aborted(&self, reason: &str) -> String {
+    pub(crate) fn aborted(&mut self, reason: &str) -> String {
         let why = format!("aborted by the page: {reason}");
         self.tell(Message::Error { id: Some(self.id), code: ErrorCode::Internal, message: why.clone() });
         why
     }
 
     /// Tells the page, logging what cannot be told.
-    pub(crate) fn tell(&self, msg: Message) {
+    pub(crate) fn tell(&mut self, msg: Message) {
+        self.told_end |= matches!(msg, Message::Done { .. } | Message::Cancel { .. } | Message::Error { .. });
         if let Err(e) = self.bus.tell(msg, None) {
             log::warn!("download {}: the page cannot be told: {e}", self.id);
         }
@@ -162,6 +166,10 @@ impl Parts {
     /// The download ended (`failed`: why, after `served` of `declared` bytes): the stream errors
     /// visibly if it failed, the page's messages stop, the registry forgets it.
     pub(crate) async fn end(mut self, failed: Option<String>, served: u64, declared: Option<u64>) {
+        if let (Some(why), false) = (&failed, self.told_end) {
+            // A page that waits for the answer to its abort gets one, whatever ended it.
+            self.tell(Message::Error { id: Some(self.id), code: ErrorCode::Internal, message: why.clone() });
+        }
         drop(self.actor);
         if let Some(why) = failed {
             let pull = self.pull.take();

@@ -128,7 +128,11 @@ async fn run(port: MessagePort, client: Option<String>) {
     log::debug!("connection {id}: {reason}");
     registry().connection_closed(id);
     for download in open {
-        download.page_gone(reason.clone());
+        match end {
+            // The page closed its Sluice, failing what it had not finished: so does the worker.
+            Ended::Bye => download.fail(ErrorCode::Internal, reason.clone()),
+            _ => download.page_gone(reason.clone()),
+        }
     }
     drop((control, close_listener));
 }

@@ -96,11 +96,15 @@ impl Source for JsSource {
         self.0.as_f64()
     }
 
-    /// A string of at most [`MAX_RECEIVED_TEXT`] units: any same-origin client may post one,
-    /// and copying a huge one would grow wasm memory for good.
+    /// A string, cut to its first [`MAX_RECEIVED_TEXT`] units: any same-origin client may post
+    /// one, and copying a huge one would grow wasm memory for good. (Cut, not refused: a long
+    /// error must still read as an error.)
     fn text(&self) -> Option<String> {
         let text = self.0.dyn_ref::<js_sys::JsString>()?;
-        (text.length() as usize <= MAX_RECEIVED_TEXT).then(|| text.into())
+        match text.length() as usize > MAX_RECEIVED_TEXT {
+            true => Some(text.slice(0, MAX_RECEIVED_TEXT as u32).into()),
+            false => Some(text.into()),
+        }
     }
 }
 
