@@ -350,16 +350,19 @@ fn an_unmetered_window_needs_no_credit_but_keeps_the_size_rules() {
     assert!(matches!(page.poll_transmit(), Some(Message::Abort { .. })));
 }
 
+/// A receive window of 2 chunks and 100 bytes that granted them.
+fn granted_window(id: DownloadId) -> ReceiveWindow<Vec<u8>> {
+    let mut w: ReceiveWindow<Vec<u8>> = ReceiveWindow::new(id, 2, 100, None).unwrap();
+    w.handle_pull();
+    assert_eq!(w.poll_transmit(), Some(Message::Grant { id, chunks: 2, bytes: 100 }));
+    w
+}
+
 #[test]
 fn receiver_rejects_broken_rules() {
     use sluice_core::ProtocolError::*;
     let id = DownloadId::from_u128(5);
-    let fresh = || {
-        let mut w: ReceiveWindow<Vec<u8>> = ReceiveWindow::new(id, 2, 100, None).unwrap();
-        w.handle_pull();
-        assert_eq!(w.poll_transmit(), Some(Message::Grant { id, chunks: 2, bytes: 100 }));
-        w
-    };
+    let fresh = || granted_window(id);
     let mut unsolicited: ReceiveWindow<Vec<u8>> = ReceiveWindow::new(id, 2, 100, None).unwrap();
     assert_eq!(unsolicited.handle_chunk(0, 1, vec![1]), Err(Unsolicited { seq: 0 }));
     assert!(matches!(unsolicited.poll_deliver(), Some(Delivery::Failed(_))));
@@ -387,9 +390,7 @@ fn receiver_rejects_broken_rules() {
 fn a_page_gone_fails_an_open_download_but_not_one_it_closed() {
     let id = DownloadId::from_u128(6);
     let granted = || {
-        let mut w: ReceiveWindow<Vec<u8>> = ReceiveWindow::new(id, 2, 100, None).unwrap();
-        w.handle_pull();
-        w.poll_transmit();
+        let mut w = granted_window(id);
         w.handle_chunk(0, 3, vec![1, 2, 3]).unwrap();
         w.handle_chunk(1, 2, vec![4, 5]).unwrap();
         w

@@ -91,18 +91,15 @@ fn detached(buffer: &JsValue) -> bool {
 pub(crate) fn chunk_view(chunk: JsValue) -> Result<Uint8Array, SluiceError> {
     // Lengths and offsets cross into wasm as 32 bits: past them, a chunk would be cut short or
     // read elsewhere without a word.
-    let number = |key: &str| Reflect::get(&chunk, &key.into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
-    let (bytes, end) = (number("byteLength"), number("byteOffset") + number("byteLength"));
-    if bytes > f64::from(u32::MAX) {
-        return Err(SluiceError::InvalidArgument(format!(
-            "a chunk of {} bytes is over 4 GiB: write it in parts",
-            bytes as u64
-        )));
+    let bytes = sluice_web::byte_length(&chunk);
+    let offset = Reflect::get(&chunk, &"byteOffset".into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0) as u64;
+    if bytes > u64::from(u32::MAX) {
+        return Err(SluiceError::InvalidArgument(format!("a chunk of {bytes} bytes is over 4 GiB: write it in parts")));
     }
-    if end > f64::from(u32::MAX) {
+    if offset + bytes > u64::from(u32::MAX) {
         return Err(SluiceError::InvalidArgument(format!(
             "a chunk that ends {} bytes into its ArrayBuffer, past 4 GiB: copy it out first",
-            end as u64
+            offset + bytes
         )));
     }
     let view = any_view(chunk)?;

@@ -131,21 +131,13 @@ impl Parts {
                 }
                 Input::Command(Command::Claimed | Command::PageGone(_)) | Input::Page(None) => {}
                 Input::Page(Some(Incoming { msg: Message::Abort { reason, .. }, .. })) => {
-                    return Some(self.aborted(&reason))
+                    return Some(format!("aborted by the page: {reason}"));
                 }
                 Input::Page(Some(Incoming { msg, .. })) => {
                     log::warn!("download {}: unexpected {}", self.id, msg.kind())
                 }
             }
         }
-    }
-
-    /// The page aborted the download: it is told that the abort took (a page that aborts
-    /// once every byte was sent waits for this answer or a `Done`). Returns why it failed.
-    pub(crate) fn aborted(&mut self, reason: &str) -> String {
-        let why = format!("aborted by the page: {reason}");
-        self.tell(Message::Error { id: Some(self.id), code: ErrorCode::Internal, message: why.clone() });
-        why
     }
 
     /// Tells the page, logging what cannot be told.
@@ -167,7 +159,8 @@ impl Parts {
     /// visibly if it failed, the page's messages stop, the registry forgets it.
     pub(crate) async fn end(mut self, failed: Option<String>, served: u64, declared: Option<u64>) {
         if let (Some(why), false) = (&failed, self.told_end) {
-            // A page that waits for the answer to its abort gets one, whatever ended it.
+            // The page hears of every failure once (one that aborted after its close waits for
+            // this answer or a `Done`).
             self.tell(Message::Error { id: Some(self.id), code: ErrorCode::Internal, message: why.clone() });
         }
         drop(self.actor);

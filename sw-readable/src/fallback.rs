@@ -98,10 +98,7 @@ impl Fallback {
                         log::warn!("download {}: {e}", self.parts.id);
                     }
                 }
-                Message::Abort { reason, .. } => {
-                    self.parts.aborted(&reason);
-                    self.window.handle_abort(&reason);
-                }
+                Message::Abort { reason, .. } => self.window.handle_abort(&reason),
                 other => log::warn!("download {}: unexpected {}", self.parts.id, other.kind()),
             },
             Input::Page(None) => self.page_gone("the connection to the page ended"),

@@ -105,7 +105,7 @@ impl Transfer {
             }
             Event::Input(Input::Page(Some(Incoming { msg, .. }))) => match msg {
                 Message::Close { total, .. } => self.check.handle_close(total),
-                Message::Abort { reason, .. } => self.check.handle_failure(&self.parts.aborted(&reason)),
+                Message::Abort { reason, .. } => self.check.handle_failure(&format!("aborted by the page: {reason}")),
                 other => log::warn!("download {}: unexpected {}", self.parts.id, other.kind()),
             },
             Event::Input(Input::Page(None)) => self.check.handle_failure("the connection to the page ended"),
