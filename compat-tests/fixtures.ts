@@ -420,6 +420,15 @@ export function notApplicable(why: string): void {
   test.skip(true, `not applicable: ${why}`);
 }
 
+/** The service-worker paths, each asked for by name: `auto` takes the fallback wherever it works. */
+export const PATHS = ['transfer', 'fallback'] as const;
+
+/** Marks the test n.a. where it runs on the transfer path and the probe finds streams not transferable. */
+export async function onPath(driver: Browser, mode: string): Promise<void> {
+  if (mode !== 'transfer') return;
+  if (!(await driver.evaluate(() => window.sluiceTest.streamTransferable()))) notApplicable('the transfer path: a ReadableStream is not transferable to the service worker here');
+}
+
 /** Declares the matrix rows a test stands for (a static annotation: kept when it skips). */
 export function rowsOf(...ids: Row[]) {
   return { annotation: ids.map((id) => ({ type: 'matrix', description: id })) };

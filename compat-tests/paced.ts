@@ -7,7 +7,7 @@ export interface Paced { mode: string; writer: string; done: string }
 
 export interface PacedOptions {
   name: string;
-  mode: 'auto' | 'fallback';
+  mode: 'auto' | 'transfer' | 'fallback';
   size: number;
   /** Milliseconds between the 1 MiB writes (0: none). */
   pace: number;

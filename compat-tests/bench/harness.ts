@@ -47,7 +47,7 @@ export interface Case {
 const large = { chunk: MiB, yieldEach: true };
 const tiny = { sizes: [TINY_WRITES * 100], chunk: 100, yieldEach: false };
 export const CASES: Case[] = [
-  { id: 'sluice-transfer', impl: 'sluice', options: { mode: 'auto' }, path: 'transfer', sizes: LARGE, ...large },
+  { id: 'sluice-transfer', impl: 'sluice', options: { mode: 'transfer' }, path: 'transfer', sizes: LARGE, ...large },
   { id: 'sluice-fallback', impl: 'sluice', options: { mode: 'fallback' }, path: 'fallback', sizes: LARGE, ...large },
   { id: 'sluice-fallback-window-1', impl: 'sluice', options: { mode: 'fallback', windowChunks: 1, windowBytes: MiB }, path: 'fallback', sizes: LARGE.slice(0, 1), ...large },
   { id: 'sluice-fallback-64k-chunks', impl: 'sluice', options: { mode: 'fallback', minChunk: 65536, maxChunk: 65536 }, path: 'fallback', sizes: LARGE.slice(0, 1), ...large },
@@ -59,8 +59,8 @@ export const CASES: Case[] = [
   { id: 'streamsaver', impl: 'streamsaver', sizes: LARGE, ...large },
   // Scale: several downloads at once, and one long download (memory against the 2 GiB one).
   ...(['transfer', 'fallback'] as const).flatMap((path) => [
-    ...[4, 16].map((count) => ({ id: `sluice-${path}-x${count}`, impl: 'sluice' as const, options: { mode: path === 'transfer' ? 'auto' : 'fallback' }, path, sizes: [EACH], count, ...large })),
-    { id: `sluice-${path}-huge`, impl: 'sluice' as const, options: { mode: path === 'transfer' ? 'auto' : 'fallback' }, path, sizes: [HUGE], ...large },
+    ...[4, 16].map((count) => ({ id: `sluice-${path}-x${count}`, impl: 'sluice' as const, options: { mode: path }, path, sizes: [EACH], count, ...large })),
+    { id: `sluice-${path}-huge`, impl: 'sluice' as const, options: { mode: path }, path, sizes: [HUGE], ...large },
   ]),
   // Zips, stored, of the same generated entries: Sluice's createZip against client-zip (npm,
   // pinned) piped into Sluice's download, both on the path `auto` takes.

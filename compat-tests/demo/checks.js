@@ -90,8 +90,8 @@ export async function runChecks(Sluice, report) {
     return ['yes', `${transferable ? 'streams transferable' : 'streams not transferable'}: ${probed.mode} path`];
   });
   await check('Transfer path: 4 MiB byte-exact', async () => {
-    if (probed.mode !== 'transfer') return ['n.a.', 'this browser uses the fallback path'];
-    const { exact } = await roundTrip(probed, 'check-transfer.bin', 4 * MiB + 3);
+    if (!probed.probe.streamTransferable) return ['n.a.', 'streams are not transferable here'];
+    const { exact } = await roundTrip(await Sluice.register({ mode: 'transfer' }), 'check-transfer.bin', 4 * MiB + 3);
     return [exact ? 'yes' : 'no', exact ? '' : 'bytes differ'];
   });
   const fallback = await Sluice.register({ mode: 'fallback' }).catch(() => null);

@@ -12,7 +12,7 @@ test('the demo page: its live checks pass, one download reaches the disk, a scre
   });
   const rungs = await driver.evaluate(() =>
     [...document.querySelectorAll('#rungs tr')].slice(1).map((tr) => tr.firstElementChild?.textContent ?? ''));
-  expect(rungs, 'the ladder shown, best first').toEqual(['picker', 'transfer', 'fallback', 'opfs', 'blob']);
+  expect(rungs, 'the ladder shown, in ladder order').toEqual(['picker', 'transfer', 'fallback', 'opfs', 'blob']);
   const finished = await driver.evaluate(async () => {
     (document.getElementById('size') as HTMLInputElement).value = '8';
     document.getElementById('generate')!.click();

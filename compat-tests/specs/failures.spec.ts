@@ -1,11 +1,12 @@
-import { test, expect, figure, rowsOf } from '../fixtures';
+import { test, expect, figure, onPath, rowsOf, PATHS } from '../fixtures';
 
-for (const mode of ['auto', 'fallback'] as const) {
+for (const mode of PATHS) {
   test.describe(`failures (${mode})`, () => {
     // The browser hands the service worker the consumer's cancel, but not always its reason
     // (Chromium passes none): the writer gets a `cancelled` error with whatever reason came.
     test('cancelling the fetched body errors dl.writable with the reason', rowsOf('cancel'), async ({ driver }) => {
       await driver.open();
+      await onPath(driver, mode);
       const result = await driver.evaluate(async (mode) => {
         const sluice = await window.sluice.Sluice.register({ mode });
         const dl = sluice.createDownload('cancel.bin', { trigger: 'none' });
@@ -27,6 +28,7 @@ for (const mode of ['auto', 'fallback'] as const) {
 
     test('dl.abort() makes the fetched body error, never end cleanly', rowsOf('abort'), async ({ driver }) => {
       await driver.open();
+      await onPath(driver, mode);
       const result = await driver.evaluate(async (mode) => {
         const sluice = await window.sluice.Sluice.register({ mode });
         const dl = sluice.createDownload('abort.bin', { size: 10 * 1048576, trigger: 'none' });
@@ -51,6 +53,7 @@ for (const mode of ['auto', 'fallback'] as const) {
 
     test("writer.abort() while a write waits for the browser fails the download at once", rowsOf('abort'), async ({ driver }) => {
       await driver.open();
+      await onPath(driver, mode);
       const result = await driver.evaluate(async (mode) => {
         const sluice = await window.sluice.Sluice.register({ mode, expireAfterMs: 120_000 });
         const dl = sluice.createDownload('abort-waiting.bin', { trigger: 'none' });
@@ -72,6 +75,7 @@ for (const mode of ['auto', 'fallback'] as const) {
 
     test('dl.abort() after close(): done and the body agree (the abort took, or came too late)', rowsOf('abort'), async ({ driver }) => {
       await driver.open();
+      await onPath(driver, mode);
       const result = await driver.evaluate(async (mode) => {
         // 3 MiB: what the service worker takes in while the reader holds (the transfer path's
         // read-ahead, the fallback's window), so the writer closes before the browser read it.
@@ -110,6 +114,7 @@ for (const mode of ['auto', 'fallback'] as const) {
 
     test('closing with fewer bytes than size errors, and the body errors too', rowsOf('truncated'), async ({ driver }) => {
       await driver.open();
+      await onPath(driver, mode);
       const result = await driver.evaluate(async (mode) => {
         const sluice = await window.sluice.Sluice.register({ mode });
         const dl = sluice.createDownload('short.bin', { size: 200000, trigger: 'none' });

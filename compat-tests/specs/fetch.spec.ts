@@ -1,10 +1,11 @@
-import { test, expect, rowsOf } from '../fixtures';
+import { test, expect, onPath, rowsOf, PATHS } from '../fixtures';
 
 const SIZES = [0, 1, 65535, 65536, 65537, 10 * 1048576 + 7];
 
-for (const mode of ['auto', 'fallback'] as const) {
+for (const mode of PATHS) {
   test(`fetch(dl.url) is byte-exact with the exact headers, served once (${mode})`, rowsOf('content-length'), async ({ driver }) => {
     await driver.open();
+    await onPath(driver, mode);
     const results = await driver.evaluate(async ({ mode, sizes }) => {
       const sluice = await window.sluice.Sluice.register({ mode });
       const out = [];

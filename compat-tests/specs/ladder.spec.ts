@@ -9,6 +9,8 @@ const MiB = 1048576;
 const SIZE = 256 * MiB;
 const SMALL = 32 * MiB + 7;
 const RUNGS = ['picker', 'transfer', 'fallback', 'opfs', 'blob'];
+/** What `auto` takes, best first (the picker aside; transfer only when asked for). */
+const AUTO = ['fallback', 'opfs', 'blob'];
 /** A made-up name the browser resolves to 127.0.0.1: plain HTTP under it is not a secure context. */
 const LAN_HOST = 'sluice-lan.test';
 
@@ -259,7 +261,7 @@ test('auto lists every rung in ladder order and takes the best that works', rows
   expect(registered.error).toBeNull();
   expect(registered.capabilities.map((c) => c.mode)).toEqual(RUNGS);
   for (const rung of registered.capabilities) expect(rung.available, `${rung.mode}: ${rung.reason}`).toBe(rung.reason === null);
-  const best = registered.capabilities.find((c) => c.available && c.mode !== 'picker');
+  const best = registered.capabilities.find((c) => c.available && AUTO.includes(c.mode));
   expect(registered.mode).toBe(best?.mode);
   expect(registered.probe).toMatchObject({ secureContext: true, serviceWorker: true, registrationActive: true, intercepts: true });
   figure('ladder', registered.capabilities.map((c) => `${c.mode} ${c.available ? 'yes' : `no (${c.reason})`}`).join('; '));

@@ -1,5 +1,5 @@
 import { unlinkSync } from 'node:fs';
-import { test, expect, figure, notApplicable, rowsOf, waitForFile, type Browser } from '../fixtures';
+import { test, expect, figure, notApplicable, onPath, rowsOf, waitForFile, PATHS, type Browser } from '../fixtures';
 import { expectedSha256, fileSha256 } from '../data';
 import { describeOnDisk, onDisk, visiblyFailed } from '../downloads';
 import { pacedUntil, settled, startPaced } from '../paced';
@@ -43,7 +43,7 @@ function startWaitingDownload(driver: Browser, name: string, timing: { keepalive
 }
 
 /** Starts a paced 256 MiB download (1 MiB writes 50 ms apart) and lets it run for 2 s. */
-async function startSlowDownload(driver: Browser, mode: 'auto' | 'fallback', name: string) {
+async function startSlowDownload(driver: Browser, mode: 'transfer' | 'fallback', name: string) {
   const size = 256 * 1048576;
   await startPaced(driver, { name, mode, size, pace: 50 });
   await new Promise((r) => setTimeout(r, 2000));
@@ -83,12 +83,13 @@ test.describe('a stopped service worker', () => {
     expect(page, `after "${how}"`).toEqual({ status: 200, ours: true });
   });
 
-  for (const mode of ['auto', 'fallback'] as const) {
+  for (const mode of PATHS) {
     test(`a service worker stopped during a download: byte-exact, or failed on the writer and on disk (${mode})`, rowsOf('sw-stopped-mid-download'), async ({ driver }) => {
       if (driver.engine === 'webkit' || driver.engine === 'safari') {
         notApplicable('WebKit does not stop a service worker while its page is open, and its automation cannot');
       }
       await driver.open();
+      await onPath(driver, mode);
       const name = `stopped-${mode}.bin`;
       const size = await startSlowDownload(driver, mode, name);
       if (driver.engine === 'firefox') {
@@ -126,8 +127,8 @@ test.describe('a service worker killed outright', () => {
     }
     await driver.open();
     const size = 256 * 1048576;
-    const names = { auto: 'killed-auto.bin', fallback: 'killed-fallback.bin' };
-    await startPaced(driver, { name: names.auto, mode: 'auto', size, pace: 50 });
+    const names = { transfer: 'killed-transfer.bin', fallback: 'killed-fallback.bin' };
+    await startPaced(driver, { name: names.transfer, mode: 'transfer', size, pace: 50 });
     await startPaced(driver, { name: names.fallback, mode: 'fallback', size, pace: 50 });
     await new Promise((r) => setTimeout(r, 2000));
     const how = await driver.stopServiceWorkers();
@@ -302,7 +303,8 @@ test('done waits for the browser: a download nobody requested is not done, and e
   await driver.open();
   const result = await driver.evaluate(async () => {
     const out: Record<string, string> = {};
-    for (const mode of ['auto', 'fallback']) {
+    out.transferable = String(window.sluiceTest.streamTransferable());
+    for (const mode of window.sluiceTest.streamTransferable() ? ['transfer', 'fallback'] : ['fallback']) {
       const sluice = await window.sluice.Sluice.register({ mode, expireAfterMs: 6000 });
       // Below and above what the transfer path's pipe and the worker's read-ahead hold.
       const sizes = [0, 10, 3 << 20, 6 << 20];
@@ -329,8 +331,8 @@ test('done waits for the browser: a download nobody requested is not done, and e
     }
     return out;
   });
-  const expected: Record<string, string> = {};
-  for (const mode of result['transfer 0 B, requested'] ? ['transfer', 'fallback'] : ['fallback']) {
+  const expected: Record<string, string> = { transferable: result.transferable };
+  for (const mode of result.transferable === 'true' ? ['transfer', 'fallback'] : ['fallback']) {
     for (const size of [0, 10]) expected[`${mode} ${size} B, requested`] = `done pending; read ${size} B; closed; done resolved`;
     // The transfer path's pipe takes 6 MiB at once, so the writer closed; the fallback grants
     // nothing before the browser reads.
@@ -339,13 +341,14 @@ test('done waits for the browser: a download nobody requested is not done, and e
   expect(result).toEqual(expected);
 });
 
-for (const mode of ['auto', 'fallback'] as const) {
+for (const mode of PATHS) {
   test(`a requested download whose every byte arrived still completes when its page is closed (${mode})`, rowsOf('done-after-request'), async ({ driver }) => {
     test.setTimeout(120_000);
     // 3 MiB: what the service worker takes in while the reader holds (its read-ahead of 4
     // chunks, or the fallback's window); more would still be in the closed page's pipe.
     const size = 3 * 1048576;
     await driver.open();
+    await onPath(driver, mode);
     const first = await driver.currentTab();
     // Tab 1 makes the download; tab 2 requests it and reads its first chunk (so the fallback
     // grants its window), as a download manager that is slower than the page.
@@ -394,7 +397,7 @@ test('a download open for 60 s with idle gaps of 15 s is byte-exact, on each pat
   const PARTS = 5;
   const results = await driver.evaluate(async ({ part, parts }) => {
     const probed = await window.sluice.Sluice.register({});
-    const sluices = probed.mode === 'fallback' ? [probed] : [probed, await window.sluice.Sluice.register({ mode: 'fallback' })];
+    const sluices = probed.probe.streamTransferable ? [await window.sluice.Sluice.register({ mode: 'transfer' }), probed] : [probed];
     return Promise.all(sluices.map(async (sluice) => {
       const name = `idle-gaps-${sluice.mode}.bin`;
       const start = performance.now();

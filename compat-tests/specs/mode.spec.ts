@@ -18,9 +18,11 @@ test('registration answers the handshake, and the probe matches what the browser
     streamTransferable: result.transferable,
     responseFromStream: true,
   });
-  expect(result.mode).toBe(result.transferable ? 'transfer' : 'fallback');
+  // auto takes the fallback either way: it saves as fast or faster where both paths work
+  // (BENCHMARKS.md); the transfer path is there for a caller who asks for it.
+  expect(result.mode).toBe('fallback');
   figure('register-time', `${Math.round(result.ms)} ms`);
-  figure('probe', result.transferable ? 'transferable: transfer path' : 'not transferable: fallback path');
+  figure('probe', result.transferable ? 'transferable: the transfer path works (auto takes the fallback)' : 'not transferable: the fallback path');
 });
 
 test('forcing fallback works everywhere; forcing transfer fails clearly where it cannot work', rowsOf('forced-fallback'), async ({ driver }) => {

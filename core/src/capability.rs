@@ -29,6 +29,11 @@ impl Mode {
     /// Every rung, in ladder order.
     pub const LADDER: [Mode; 5] = [Mode::Picker, Mode::Transfer, Mode::Fallback, Mode::Opfs, Mode::Blob];
 
+    /// The rungs `auto` takes, best first (the picker aside: see [`for_download`]). Not `Transfer`:
+    /// `Fallback` works wherever it does, and saved as fast or faster in every engine measured
+    /// (Chromium 1.1-1.7x, Firefox 0.94-1.12x: BENCHMARKS.md); it stays for callers who ask for it.
+    pub const AUTO: [Mode; 3] = [Mode::Fallback, Mode::Opfs, Mode::Blob];
+
     /// The rung's name in the API (`'picker'`, `'transfer'`, ...).
     pub fn name(self) -> &'static str {
         match self {
@@ -161,15 +166,13 @@ pub fn capabilities(probe: &Probe) -> [Rung; 5] {
     Mode::LADDER.map(|mode| Rung { mode, unavailable: why_not(probe, mode) })
 }
 
-/// The rung downloads take: the forced one if it works (else why not), or the best one that
-/// works, the picker excepted (it needs a gesture: see [`for_download`]). In a page `Blob`
+/// The rung downloads take: the forced one if it works (else why not), or the first of
+/// [`Mode::AUTO`] that works, the picker excepted (it needs a gesture: see [`for_download`]). In a page `Blob`
 /// always works; in a worker only the service worker's rungs do.
 pub fn decide(probe: &Probe, mode: ForcedMode) -> Result<Mode, Unsupported> {
     let mode = match mode {
         ForcedMode::Only(mode) => mode,
-        ForcedMode::Auto => {
-            Mode::LADDER[1..].iter().copied().find(|&m| why_not(probe, m).is_none()).unwrap_or(Mode::Blob)
-        }
+        ForcedMode::Auto => Mode::AUTO.into_iter().find(|&m| why_not(probe, m).is_none()).unwrap_or(Mode::Blob),
     };
     why_not(probe, mode).map_or(Ok(mode), Err)
 }
@@ -204,8 +207,9 @@ mod tests {
     #[test]
     fn auto_takes_the_best_rung_that_works() {
         let webkit = Probe { stream_transferable: false, picker: false, opfs: false, ..ALL };
-        assert_eq!(decide(&ALL, ForcedMode::Auto), Ok(Mode::Transfer));
+        assert_eq!(decide(&ALL, ForcedMode::Auto), Ok(Mode::Fallback));
         assert_eq!(decide(&webkit, ForcedMode::Auto), Ok(Mode::Fallback));
+        assert_eq!(decide(&ALL, ForcedMode::Only(Mode::Transfer)), Ok(Mode::Transfer));
         let no_sw = Probe { service_worker: false, registration_active: false, ..ALL };
         assert_eq!(decide(&no_sw, ForcedMode::Auto), Ok(Mode::Opfs));
         let bypassed = Probe { intercepts: false, ..ALL };
@@ -218,7 +222,7 @@ mod tests {
     #[test]
     fn a_worker_saves_only_through_the_service_worker() {
         let worker = Probe { document: false, ..ALL };
-        assert_eq!(decide(&worker, ForcedMode::Auto), Ok(Mode::Transfer));
+        assert_eq!(decide(&worker, ForcedMode::Auto), Ok(Mode::Fallback));
         for mode in [Mode::Picker, Mode::Opfs, Mode::Blob] {
             assert_eq!(decide(&worker, ForcedMode::Only(mode)), Err(Unsupported::NoDocument), "{mode:?}");
         }
@@ -262,9 +266,9 @@ mod tests {
     #[test]
     fn the_picker_only_in_a_gesture_when_the_app_opted_in() {
         let auto = ForcedMode::Auto;
-        assert_eq!(for_download(&ALL, auto, Mode::Transfer, true, true), Mode::Picker);
-        assert_eq!(for_download(&ALL, auto, Mode::Transfer, false, true), Mode::Transfer);
-        assert_eq!(for_download(&ALL, auto, Mode::Transfer, true, false), Mode::Transfer);
+        assert_eq!(for_download(&ALL, auto, Mode::Fallback, true, true), Mode::Picker);
+        assert_eq!(for_download(&ALL, auto, Mode::Fallback, false, true), Mode::Fallback);
+        assert_eq!(for_download(&ALL, auto, Mode::Fallback, true, false), Mode::Fallback);
         let no_picker = Probe { picker: false, ..ALL };
         assert_eq!(for_download(&no_picker, auto, Mode::Fallback, true, true), Mode::Fallback);
         let forced = ForcedMode::Only(Mode::Opfs);
