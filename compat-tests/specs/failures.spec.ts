@@ -112,6 +112,49 @@ for (const mode of PATHS) {
       figure('abort', `abort after close: ${result.done} (${mode})`);
     });
 
+    // `sluice.close()` while the browser still reads: a download whose close() resolved is
+    // let finish (done resolves, the body is whole); one still open fails (done and the body).
+    test('sluice.close() lets a closed download finish and fails an open one', rowsOf('done-after-request'), async ({ driver }) => {
+      await driver.open();
+      await onPath(driver, mode);
+      const result = await driver.evaluate(async (mode) => {
+        const later = (ms: number, what: string) => new Promise<string>((r) => setTimeout(() => r(what), ms));
+        const outcome = (p: Promise<unknown>) => p.then((v) => `resolved ${v}`, (e) => `${e.code}`);
+        const sluice = await window.sluice.Sluice.register({ mode });
+        // 3 MiB: what the service worker takes in while the reader holds (see lifecycle.spec).
+        const size = 3 * 1048576;
+        const closed = sluice.createDownload('closed-then-sluice-closed.bin', { size, trigger: 'none' });
+        const writing = window.sluiceTest.write(closed.writable, size).then(() => 'closed', (e) => `${e.code}`);
+        const open = sluice.createDownload('open-when-sluice-closed.bin', { trigger: 'none' });
+        const openWriter = open.writable.getWriter();
+        void openWriter.write(window.sluiceTest.bytes(0, 65536)).catch(() => {});
+        const readers = await Promise.all([closed, open].map(async (dl) => (await fetch(dl.url)).body!.getReader()));
+        const firsts = await Promise.all(readers.map((r) => r.read()));
+        const wrote = await Promise.race([writing, later(20_000, 'close pending after 20 s')]);
+        sluice.close();
+        const rest = readers.map(async (reader, i) => {
+          let length = 0;
+          let bad = -1;
+          let chunk = firsts[i];
+          try {
+            for (; !chunk.done; chunk = await reader.read()) {
+              const at = window.sluiceTest.mismatch(chunk.value!, length);
+              if (at >= 0 && bad < 0) bad = length + at;
+              length += chunk.value!.length;
+            }
+            return `clean end after ${length} B, first bad byte ${bad}`;
+          } catch {
+            return 'error';
+          }
+        });
+        const bodies = await Promise.all(rest.map((r) => Promise.race([r, later(20_000, 'pending after 20 s')])));
+        const dones = await Promise.all([closed, open].map((dl) => Promise.race([outcome(dl.done), later(20_000, 'pending after 20 s')])));
+        return { wrote, bodies, dones };
+      }, mode);
+      const size = 3 * 1048576;
+      expect(result).toEqual({ wrote: 'closed', bodies: [`clean end after ${size} B, first bad byte -1`, 'error'], dones: [`resolved ${size}`, 'closed'] });
+    });
+
     test('closing with fewer bytes than size errors, and the body errors too', rowsOf('truncated'), async ({ driver }) => {
       await driver.open();
       await onPath(driver, mode);

@@ -33,7 +33,8 @@ pub enum Action<B, D, R, E> {
     Refused(R, Refusal<E>),
     /// Fail this download: its bus stopped answering.
     Lost(D),
-    /// The connection closed while this download ran.
+    /// The connection closed while this download ran: it fails, unless all its bytes went out
+    /// (then it waits for the service worker's answer; its bus stays until it ends).
     Closed(D),
 }
 
@@ -78,7 +79,7 @@ pub struct PageConnection<B, D, R, E> {
     actions: VecDeque<Action<B, D, R, E>>,
 }
 
-impl<B: Clone, D: Carried, R, E: Clone> PageConnection<B, D, R, E> {
+impl<B: Clone, D: Carried + Clone, R, E: Clone> PageConnection<B, D, R, E> {
     /// A connection over `bus`, which answered the handshake; a keepalive round every
     /// `keepalive` while downloads run.
     pub fn new(bus: B, keepalive: Duration) -> Self {
@@ -144,9 +145,9 @@ impl<B: Clone, D: Carried, R, E: Clone> PageConnection<B, D, R, E> {
     }
 
     /// Time passed to `now`: a keepalive round may be due (one that falls due while another
-    /// runs starts when that one ends).
+    /// runs starts when that one ends). Rounds go on after a close while downloads still end.
     pub fn handle_timeout(&mut self, now: Duration) {
-        if self.pinging || self.closed {
+        if self.pinging {
             return;
         }
         self.keepalive.handle_carrying(self.links.carries_downloads(), now);
@@ -167,7 +168,8 @@ impl<B: Clone, D: Carried, R, E: Clone> PageConnection<B, D, R, E> {
         }
     }
 
-    /// The connection ends: every running download and waiting attach, every bus.
+    /// The connection closes: waiting attaches are refused, running downloads told
+    /// ([`Action::Closed`]), and each bus said goodbye to once its downloads ended.
     pub fn handle_close(&mut self) {
         if std::mem::replace(&mut self.closed, true) {
             return;
@@ -175,16 +177,16 @@ impl<B: Clone, D: Carried, R, E: Clone> PageConnection<B, D, R, E> {
         for (_, reply) in std::mem::take(&mut self.waiting) {
             self.actions.push_back(Action::Refused(reply, Refusal::Closed));
         }
-        let (buses, downloads) = self.links.handle_close();
+        let downloads = self.links.handle_close();
         self.actions.extend(downloads.into_iter().map(Action::Closed));
-        self.actions.extend(buses.into_iter().map(Action::Bye));
     }
 
     // ---- outputs ----
 
-    /// The next thing to do. Replaced buses whose downloads all ended are said goodbye to.
+    /// The next thing to do. Replaced buses (every bus, once closed) whose downloads all ended
+    /// are said goodbye to.
     pub fn poll_action(&mut self) -> Option<Action<B, D, R, E>> {
-        if self.actions.is_empty() && !self.closed {
+        if self.actions.is_empty() {
             let idle = self.links.sweep();
             self.actions.extend(idle.into_iter().map(Action::Bye));
         }
@@ -195,7 +197,7 @@ impl<B: Clone, D: Carried, R, E: Clone> PageConnection<B, D, R, E> {
     /// last round began while downloads run, never restarted by other input; `None` while none
     /// runs, or while a round runs.
     pub fn poll_deadline(&mut self, now: Duration) -> Option<Duration> {
-        if self.closed || self.pinging {
+        if self.pinging {
             return None;
         }
         self.keepalive.handle_carrying(self.links.carries_downloads(), now);
@@ -205,6 +207,11 @@ impl<B: Clone, D: Carried, R, E: Clone> PageConnection<B, D, R, E> {
     /// Whether the connection was closed.
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// Whether it closed and said goodbye on every bus: nothing is left to do.
+    pub fn is_ended(&self) -> bool {
+        self.closed && self.links.is_empty() && self.actions.is_empty()
     }
 }
 
@@ -320,23 +327,48 @@ mod tests {
         assert_eq!(drain(&mut c), vec![Action::Bye("bus 2"), Action::Attached(3, "bus 3")]);
     }
 
-    #[test]
-    fn close_ends_every_download_waiting_attach_and_bus_and_refuses_what_comes_after() {
+    /// A connection over "bus 1" that carries download `a`.
+    fn carrying_a() -> (Conn, Dl) {
         let mut c = Conn::new("bus 1", S(10));
-        c.handle_attach(dl("a"), 1);
+        let a = dl("a");
+        c.handle_attach(a.clone(), 1);
         drain(&mut c);
         c.handle_checked(Ok(Checked::Alive));
         drain(&mut c);
+        (c, a)
+    }
+
+    #[test]
+    fn close_tells_every_download_refuses_what_comes_after_and_says_goodbye_once_they_ended() {
+        let (mut c, a) = carrying_a();
         c.handle_attach(dl("b"), 2);
         drain(&mut c);
         c.handle_close();
-        assert_eq!(
-            drain(&mut c),
-            vec![Action::Refused(2, Refusal::Closed), Action::Closed(dl("a")), Action::Bye("bus 1")]
-        );
+        assert_eq!(drain(&mut c), vec![Action::Refused(2, Refusal::Closed), Action::Closed(a.clone())]);
         c.handle_checked(Ok(Checked::Alive));
         c.handle_attach(dl("c"), 3);
         assert_eq!(drain(&mut c), vec![Action::Refused(3, Refusal::Closed)]);
+        // `a` sent all its bytes and waits for its answer: its bus stays, and is still pinged.
+        assert!(!c.is_ended());
+        assert_eq!(c.poll_deadline(S(0)), Some(S(10)));
+        c.handle_timeout(S(10));
+        assert_eq!(drain(&mut c), vec![Action::Round(vec![(0, "bus 1")])]);
+        c.handle_pinged(&[]);
+        a.1.set(true);
+        assert_eq!(drain(&mut c), vec![Action::Bye("bus 1")]);
+        assert!(c.is_ended());
         assert_eq!(c.poll_deadline(S(100)), None);
+    }
+
+    #[test]
+    fn a_closed_connection_still_notices_a_dead_bus() {
+        let (mut c, a) = carrying_a();
+        c.handle_close();
+        assert_eq!(drain(&mut c), vec![Action::Closed(a.clone())]);
+        c.handle_timeout(S(10));
+        drain(&mut c);
+        c.handle_pinged(&[0]);
+        assert_eq!(drain(&mut c), vec![Action::Lost(a), Action::Bye("bus 1")]);
+        assert!(c.is_ended());
     }
 }

@@ -15,6 +15,12 @@ impl<T: Carried + ?Sized> Carried for Box<T> {
     }
 }
 
+impl<T: Carried + ?Sized> Carried for std::rc::Rc<T> {
+    fn is_finished(&self) -> bool {
+        (**self).is_finished()
+    }
+}
+
 /// Names one bus of a [`Links`].
 pub type LinkId = u64;
 
@@ -107,17 +113,25 @@ impl<B: Clone, D: Carried> Links<B, D> {
         gone.into_iter().map(|l| l.bus).collect()
     }
 
-    /// The connection ends: every bus, and the downloads still running on them.
-    pub fn handle_close(&mut self) -> (Vec<B>, Vec<D>) {
+    /// The connection ends: no bus is current any more, so each is let go once it carries
+    /// nothing ([`Links::sweep`]). Returns the downloads still running, to tell (they stay on
+    /// their buses until they end: one whose bytes all went out waits for its answer).
+    pub fn handle_close(&mut self) -> Vec<D>
+    where
+        D: Clone,
+    {
         self.current = None;
-        let mut buses = Vec::new();
-        let mut downloads = Vec::new();
-        for mut link in self.links.drain(..) {
+        let mut running = Vec::new();
+        for link in &mut self.links {
             link.carries();
-            buses.push(link.bus);
-            downloads.append(&mut link.downloads);
+            running.extend(link.downloads.iter().cloned());
         }
-        (buses, downloads)
+        running
+    }
+
+    /// No bus is left.
+    pub fn is_empty(&self) -> bool {
+        self.links.is_empty()
     }
 }
 
@@ -423,11 +437,15 @@ mod tests {
         let (c, _) = dl("c");
         assert!(links.handle_attach(c).is_none());
         links.handle_connected("bus 2");
-        let (d, _) = dl("d");
+        let (d, d_done) = dl("d");
         links.handle_attach(d);
-        let (buses, downloads) = links.handle_close();
-        assert_eq!((buses, names(&downloads)), (vec!["bus 2"], vec!["d"]));
+        let downloads = links.handle_close();
+        assert_eq!(names(&downloads), vec!["d"]);
         assert!(links.current().is_none());
+        assert!(links.sweep().is_empty(), "bus 2 carries d until d ends");
+        d_done.set(true);
+        assert_eq!(links.sweep(), vec!["bus 2"]);
+        assert!(links.is_empty());
     }
 
     #[test]

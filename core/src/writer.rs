@@ -287,6 +287,15 @@ impl<B: Buffer, E: Clone + std::fmt::Display + From<SendError>> Writer<B, E> {
         }
     }
 
+    /// The page's connection closed (`sluice.close()`) with `e`. A download whose `Close` went
+    /// out waits for the worker's answer (the browser may have its every byte already: `done`
+    /// says what it got); any other fails with `e`.
+    pub fn handle_connection_closed(&mut self, e: E) {
+        if !self.window.is_closed() {
+            self.fail(e);
+        }
+    }
+
     /// The download fails with `e` (an abort, an error from the worker, a lost connection):
     /// the service worker is told, the current call settles with `e`. No effect once ended.
     pub fn handle_fail(&mut self, e: E) {
@@ -575,6 +584,30 @@ mod tests {
         let mut w = writer(TransferPath::Fallback, None);
         w.handle_abort(SendError::Aborted("now".into()));
         assert!(w.is_ended());
+    }
+
+    #[test]
+    fn the_connection_closing_fails_an_open_download_and_leaves_a_closed_one_to_its_answer() {
+        let closing = || SendError::Failed("sluice.close()".into());
+        for path in [TransferPath::Fallback, TransferPath::Transfer] {
+            let mut w = closed_writer(path);
+            w.handle_connection_closed(closing());
+            assert_eq!(drain(&mut w), vec![], "{path:?}: nothing told, nothing failed");
+            w.handle_done(0);
+            assert_eq!(drain(&mut w), vec![Output::Done(0)], "{path:?}");
+            let mut w = closed_writer(path);
+            w.handle_connection_closed(closing());
+            w.handle_fail(SendError::Failed("expired".into()));
+            let out = drain(&mut w);
+            assert!(out.contains(&Output::Failed(SendError::Failed("expired".into()))), "{path:?}: {out:?}");
+        }
+        let mut w = writer(TransferPath::Fallback, None);
+        w.handle_grant(2, 100);
+        w.handle_write(vec![1; 40]).unwrap();
+        drain(&mut w);
+        w.handle_connection_closed(closing());
+        assert!(w.is_ended());
+        assert!(drain(&mut w).contains(&Output::Failed(closing())));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Property test: whatever downloads start and end, whichever service-worker runs die and
 //! whenever the connection closes, the page's connection answers every attach once, runs one
 //! check and one keepalive round at a time, notices a dead bus within two keepalive periods
-//! while downloads run on it, ends every download, and polls nothing while none runs.
+//! while downloads run on it (closed or not), ends every download, says goodbye on a bus only
+//! once its downloads ended, and polls nothing while none runs.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::cell::Cell;
@@ -56,7 +57,11 @@ enum Fate {
     },
     Refused,
     Lost,
-    Closed,
+    /// Told that the connection closed, at `at`; it may still wait for its answer.
+    Closed {
+        bus: Bus,
+        at: Duration,
+    },
 }
 
 struct Sim {
@@ -95,7 +100,10 @@ impl Sim {
                     let slowest = if buses.iter().any(|(_, bus)| self.dead(*bus)) { self.ping_timeout } else { ANSWER };
                     self.round = Some((self.now + slowest, buses));
                 }
-                Action::Bye(_) => {}
+                Action::Bye(bye) => {
+                    let carried = self.running().into_iter().find(|&n| self.bus_of(n) == Some(bye));
+                    assert!(carried.is_none(), "goodbye on bus {bye} while download {carried:?} runs on it");
+                }
                 Action::Attached(n, bus) => {
                     assert_eq!(self.fates[n], Fate::Waiting, "download {n} answered twice");
                     self.fates[n] = Fate::Running { bus, at: self.now };
@@ -109,7 +117,9 @@ impl Sim {
                     self.fates[n] = Fate::Refused;
                 }
                 Action::Lost(d) => {
-                    let Fate::Running { bus, at } = self.fates[d.id] else { panic!("download {} lost twice", d.id) };
+                    let (Fate::Running { bus, at } | Fate::Closed { bus, at }) = self.fates[d.id] else {
+                        panic!("download {} lost twice", d.id)
+                    };
                     assert!(self.dead(bus), "a live bus's download lost");
                     if let Some((_, since)) = self.dead_below {
                         // Counted from the bus's death, or from the attach to a bus already dead.
@@ -121,8 +131,8 @@ impl Sim {
                     self.fates[d.id] = Fate::Lost;
                 }
                 Action::Closed(d) => {
-                    assert!(matches!(self.fates[d.id], Fate::Running { .. }));
-                    self.fates[d.id] = Fate::Closed;
+                    let Fate::Running { bus, at } = self.fates[d.id] else { panic!("download {} closed twice", d.id) };
+                    self.fates[d.id] = Fate::Closed { bus, at };
                 }
             }
         }
@@ -163,10 +173,16 @@ impl Sim {
         self.now = until;
     }
 
+    /// The downloads that have not ended, closed ones included.
     fn running(&self) -> Vec<usize> {
-        (0..self.fates.len())
-            .filter(|&n| matches!(self.fates[n], Fate::Running { .. }) && !self.finished[n].get())
-            .collect()
+        (0..self.fates.len()).filter(|&n| self.bus_of(n).is_some() && !self.finished[n].get()).collect()
+    }
+
+    fn bus_of(&self, n: usize) -> Option<Bus> {
+        match self.fates[n] {
+            Fate::Running { bus, .. } | Fate::Closed { bus, .. } => Some(bus),
+            _ => None,
+        }
     }
 }
 
@@ -231,7 +247,7 @@ proptest! {
         let until = sim.now + 2 * KEEPALIVE + sim.ping_timeout;
         sim.wait(until);
         for n in sim.running() {
-            let Fate::Running { bus, .. } = sim.fates[n] else { unreachable!() };
+            let bus = sim.bus_of(n).unwrap();
             prop_assert!(!sim.dead(bus), "download {} still runs on dead bus {}", n, bus);
         }
         sim.conn.handle_close();
@@ -240,9 +256,16 @@ proptest! {
             let ended = match fate {
                 Fate::Waiting => false,
                 Fate::Running { .. } => sim.finished[n].get(),
-                Fate::Refused | Fate::Lost | Fate::Closed => true,
+                Fate::Refused | Fate::Lost | Fate::Closed { .. } => true,
             };
             prop_assert!(ended, "download {} did not end: {:?}", n, fate);
         }
+        // Once the closed downloads got their answers, every bus is let go and nothing is polled.
+        for finished in &sim.finished {
+            finished.set(true);
+        }
+        sim.act();
+        prop_assert!(sim.conn.is_ended(), "closed, every download ended, yet not ended");
+        prop_assert_eq!(sim.conn.poll_deadline(sim.now), None);
     }
 }

@@ -96,13 +96,13 @@ impl Host {
 }
 
 enum Command {
-    Attach(Box<dyn Failable>, Reply),
+    Attach(Rc<dyn Failable>, Reply),
     /// Bytes flow: the worker must not go idle.
     Active,
     /// Hands a download's URL to the browser's download manager.
     Open(String, Trigger, oneshot::Sender<Result<(), SluiceError>>),
-    /// The download at the URL ended (`true`: served whole): what opened it is let go of.
-    Ended(String, bool),
+    /// A download ended (`true`: served whole): what opened its URL, if any, is let go of.
+    Ended(Option<String>, bool),
     Close,
 }
 
@@ -121,7 +121,7 @@ pub(crate) struct ConnectionHandle {
 impl ConnectionHandle {
     /// A bus for a new download, checked alive (a fresh connection if the service worker
     /// restarted); the download fails with the bus.
-    pub(crate) async fn attach(&self, download: Box<dyn Failable>) -> Result<ServiceWorkerBus, SluiceError> {
+    pub(crate) async fn attach(&self, download: Rc<dyn Failable>) -> Result<ServiceWorkerBus, SluiceError> {
         let (reply, answer) = oneshot::channel();
         self.tx.try_send(Command::Attach(download, reply)).map_err(|_| SluiceError::SluiceClosed)?;
         answer.await.unwrap_or(Err(SluiceError::SluiceClosed))
@@ -143,15 +143,16 @@ impl ConnectionHandle {
         answer.await.unwrap_or(Err(SluiceError::SluiceClosed))
     }
 
-    /// The download at `url` ended (`finished`: served whole): what opened it is let go of.
-    pub(crate) fn ended(&self, url: String, finished: bool) {
+    /// A download ended (`finished`: served whole): what opened its `url`, if any, is let go
+    /// of, and a closed connection may let its bus go.
+    pub(crate) fn ended(&self, url: Option<String>, finished: bool) {
         let _ = self.tx.try_send(Command::Ended(url, finished));
     }
 
-    /// Ends the connection: open downloads fail, new ones are refused.
+    /// Closes the connection: new downloads are refused; open ones fail, except those whose
+    /// bytes all went out, which wait for the service worker's answer; then it ends.
     pub(crate) fn close(&self) {
         let _ = self.tx.try_send(Command::Close);
-        self.tx.close();
     }
 }
 
@@ -174,7 +175,7 @@ pub(crate) fn spawn(host: Host, connected: Connected, timing: Timing) -> Connect
 struct Connection {
     host: Rc<Host>,
     timing: Timing,
-    state: PageConnection<Connected, Box<dyn Failable>, Reply, SluiceError>,
+    state: PageConnection<Connected, Rc<dyn Failable>, Reply, SluiceError>,
     /// The frame that opened each download URL (a page's; a worker's page keeps its own).
     frames: LiteMap<String, HtmlIFrameElement>,
 }
@@ -188,6 +189,7 @@ impl Connection {
         let mut pinging: Slow<Vec<LinkId>> = Fuse::terminated();
         // Why the open downloads fail when the connection closes (none when every handle is gone).
         let mut closing = None;
+        let mut handles_gone = false;
         loop {
             while let Some(action) = self.state.poll_action() {
                 match action {
@@ -213,7 +215,7 @@ impl Connection {
                     }
                 }
             }
-            if self.state.is_closed() {
+            if self.state.is_ended() {
                 // A check that runs is let finish: its steps take their listeners off as they end.
                 if !checking.is_terminated() {
                     spawn_local(checking.map(drop));
@@ -226,17 +228,21 @@ impl Connection {
                 None => futures::future::pending().right_future(),
             };
             futures::select_biased! {
-                command = commands.recv().fuse() => match command {
-                    Ok(Command::Attach(download, reply)) => self.state.handle_attach(download, reply),
-                    Ok(Command::Active) => self.host.wake_worker(),
-                    Ok(Command::Open(url, trigger, reply)) => drop(reply.send(self.open(url, trigger))),
-                    Ok(Command::Ended(url, finished)) => self.ended(url, finished),
-                    Ok(Command::Close) => {
+                command = commands.recv_until_closed(!handles_gone).fuse() => match command {
+                    Some(Command::Attach(download, reply)) => self.state.handle_attach(download, reply),
+                    Some(Command::Active) => self.host.wake_worker(),
+                    Some(Command::Open(_, _, reply)) if self.state.is_closed() => drop(reply.send(Err(SluiceError::SluiceClosed))),
+                    Some(Command::Open(url, trigger, reply)) => drop(reply.send(self.open(url, trigger))),
+                    Some(Command::Ended(url, finished)) => self.ended(url, finished),
+                    Some(Command::Close) => {
                         closing = Some(SluiceError::SluiceClosed);
                         self.state.handle_close();
                     }
                     // Every handle dropped (the Sluice and all its downloads): nothing left to serve.
-                    Err(_) => self.state.handle_close(),
+                    None => {
+                        handles_gone = true;
+                        self.state.handle_close();
+                    }
                 },
                 checked = checking => self.state.handle_checked(checked),
                 dead = pinging => self.state.handle_pinged(&dead),
@@ -268,7 +274,8 @@ impl Connection {
         Ok(())
     }
 
-    fn ended(&mut self, url: String, finished: bool) {
+    fn ended(&mut self, url: Option<String>, finished: bool) {
+        let Some(url) = url else { return };
         match &*self.host {
             Host::Page(_) => {
                 if let Some(frame) = self.frames.remove(&url) {

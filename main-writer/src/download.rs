@@ -399,8 +399,8 @@ impl Actor {
             let input = futures::select_biased! {
                 incoming = next_message(mailbox.as_ref()).fuse() => Input::Worker(incoming),
                 written = writing => Input::Written(written),
-                failure = until_closed(&failures, false).fuse() => failure.map_or(Input::Abandoned, Input::Failed),
-                command = until_closed(&commands, !abandoned).fuse() => command.map_or(Input::Abandoned, Input::Command),
+                failure = failures.recv_until_closed(false).fuse() => failure.map_or(Input::Abandoned, Input::Failed),
+                command = commands.recv_until_closed(!abandoned).fuse() => command.map_or(Input::Abandoned, Input::Command),
             };
             match input {
                 Input::Command(command) => self.command(command),
@@ -408,6 +408,8 @@ impl Actor {
                 Input::Failed(e @ SluiceError::Download(SendError::Aborted(_))) if self.bus.is_some() => {
                     self.writer.handle_abort(e)
                 }
+                // `sluice.close()`: a download whose bytes all went out waits for its answer.
+                Input::Failed(e @ SluiceError::SluiceClosed) => self.writer.handle_connection_closed(e),
                 Input::Failed(e) => self.writer.handle_fail(e),
                 Input::Abandoned => {
                     abandoned = true;
@@ -486,7 +488,7 @@ impl Actor {
         plan: &Plan,
     ) -> Result<(ActorHandle<WebEndpoint>, Mailbox<WebEndpoint>), SluiceError> {
         let connection = self.connection.clone().ok_or(SluiceError::SluiceClosed)?;
-        let bus = connection.attach(Box::new(control)).await?;
+        let bus = connection.attach(Rc::new(control)).await?;
         let (actor, mailbox) = bus.actor(Address::Download(self.id))?;
         let path = plan.mode.path().unwrap_or(TransferPath::Fallback);
         let attachment = match path {
@@ -626,8 +628,8 @@ impl Actor {
         if let Some(done) = self.done.take() {
             let _ = done.send(outcome);
         }
-        if let (Some(url), Some(connection)) = (self.opened.take(), &self.connection) {
-            connection.ended(url, finished);
+        if let Some(connection) = &self.connection {
+            connection.ended(self.opened.take(), finished);
         }
     }
 
@@ -667,16 +669,6 @@ async fn next_message(mailbox: Option<&Mailbox<WebEndpoint>>) -> Option<Incoming
     match mailbox {
         Some(mailbox) => mailbox.recv().await,
         None => futures::future::pending().await,
-    }
-}
-
-/// The next value of `channel`. Once every sender is gone: `None` if `tell` (else it waits
-/// forever, so that a `select!` over it never spins).
-async fn until_closed<T>(channel: &sluice_worker_bus::channel::Receiver<T>, tell: bool) -> Option<T> {
-    match channel.recv().await {
-        Ok(value) => Some(value),
-        Err(_) if tell => None,
-        Err(_) => futures::future::pending().await,
     }
 }
 

@@ -227,8 +227,9 @@ impl JsSluice {
         JsDownload::start(&self.0, &name, options.unwrap_or(JsValue::UNDEFINED)).map_err(|e| to_js(&e))
     }
 
-    /// Ends this Sluice: open downloads fail with `closed`, and the service worker forgets
-    /// the connection.
+    /// Ends this Sluice: new downloads are refused and open ones fail with `closed`, except
+    /// those whose `close()` resolved: they finish first, then the service worker forgets the
+    /// connection.
     pub fn close(&self) {
         self.0.close();
     }

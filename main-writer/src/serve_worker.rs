@@ -98,7 +98,7 @@ pub(crate) fn serve(port: MessagePort, service: Option<Service>) {
                     }
                 }
                 (Some(ToPage::Ended { url, finished }), Some(service)) if opened.handle_ended(&url) => {
-                    service.connection.ended(url, finished);
+                    service.connection.ended(Some(url), finished);
                 }
                 (Some(ToPage::Active), Some(service)) => service.connection.active(),
                 (Some(ToPage::Bye), Some(_)) => break,
@@ -109,7 +109,7 @@ pub(crate) fn serve(port: MessagePort, service: Option<Service>) {
         // the port with its listener (a late message finds it closed, not a closure that is gone).
         if let Some(service) = &service {
             for url in opened.end() {
-                service.connection.ended(url, false);
+                service.connection.ended(Some(url), false);
             }
         }
         port.set_onmessage(None);

@@ -160,6 +160,16 @@ impl<T> Receiver<T> {
         .await
     }
 
+    /// The next value. Once the channel is closed and empty: `None` if `tell`, else it waits
+    /// forever (so that a `select!` over a closed channel never spins).
+    pub async fn recv_until_closed(&self, tell: bool) -> Option<T> {
+        match self.recv().await {
+            Ok(value) => Some(value),
+            Err(RecvError) if tell => None,
+            Err(RecvError) => std::future::pending().await,
+        }
+    }
+
     /// The next value if one is queued.
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
         let mut state = self.0.borrow_mut();
@@ -265,6 +275,16 @@ mod tests {
         assert!(!rx.is_closed(), "a clone still sends");
         drop(tx2);
         assert_eq!(block_on(waiting), Err(RecvError));
+    }
+
+    #[test]
+    fn a_closed_channel_is_told_once_or_never() {
+        let (tx, rx) = unbounded::<u8>();
+        tx.try_send(1).unwrap();
+        drop(tx);
+        assert_eq!(block_on(rx.recv_until_closed(false)), Some(1), "what was queued first");
+        assert_eq!(rx.recv_until_closed(true).now_or_never(), Some(None));
+        assert_eq!(rx.recv_until_closed(false).now_or_never(), None, "never ready: a select! over it does not spin");
     }
 
     #[test]
