@@ -78,7 +78,7 @@ test('one write() of a 1 GiB buffer is byte-exact and never copied whole into wa
     // The page's own helpers do the per-byte work (a WebDriver script's sandbox is slow at it).
     const buffer = window.sluiceTest.bytes(0, size);
     const probed = await window.sluice.Sluice.register({});
-    const sluices = probed.mode === 'fallback' ? [probed] : [probed, await window.sluice.Sluice.register({ mode: 'fallback' })];
+    const sluices = probed.probe.streamTransferable ? [await window.sluice.Sluice.register({ mode: 'transfer' }), probed] : [probed];
     const out = [];
     for (const sluice of sluices) {
       const start = performance.now();

@@ -16,7 +16,7 @@ interface Started { name: string; mode: string; sized: boolean }
 function start(driver: Browser, prefix: string): Promise<Started[]> {
   return driver.evaluate(async ({ prefix, declared, written }) => {
     const probed = await window.sluice.Sluice.register({});
-    const sluices = probed.mode === 'fallback' ? [probed] : [probed, await window.sluice.Sluice.register({ mode: 'fallback' })];
+    const sluices = probed.probe.streamTransferable ? [await window.sluice.Sluice.register({ mode: 'transfer' }), probed] : [probed];
     const started = [];
     const open: { abort(reason: string): void }[] = [];
     for (const sluice of sluices) {

@@ -121,8 +121,6 @@ test('a producer that reuses one buffer after each write resolves gets every wri
         out.push({ mode, kind, error: `${(sluice as { code?: string }).code}: ${sluice.message}` });
         continue;
       }
-      // auto's rung, forced again by name: once is enough.
-      if (out.some((r) => r.mode === sluice.mode && r.kind === kind)) continue;
       const name = `reused-${kind}-${sluice.mode}.bin`;
       const dl = sluice.createDownload(name, { trigger: 'iframe' });
       const writer = dl.writable.getWriter();

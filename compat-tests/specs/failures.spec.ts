@@ -121,6 +121,7 @@ for (const mode of PATHS) {
         const later = (ms: number, what: string) => new Promise<string>((r) => setTimeout(() => r(what), ms));
         const outcome = (p: Promise<unknown>) => p.then((v) => `resolved ${v}`, (e) => `${e.code}`);
         const sluice = await window.sluice.Sluice.register({ mode });
+        const connections = (await window.sluiceTest.stats()).connections;
         // 3 MiB: what the service worker takes in while the reader holds (see lifecycle.spec).
         const size = 3 * 1048576;
         const closed = sluice.createDownload('closed-then-sluice-closed.bin', { size, trigger: 'none' });
@@ -149,10 +150,14 @@ for (const mode of PATHS) {
         });
         const bodies = await Promise.all(rest.map((r) => Promise.race([r, later(20_000, 'pending after 20 s')])));
         const dones = await Promise.all([closed, open].map((dl) => Promise.race([outcome(dl.done), later(20_000, 'pending after 20 s')])));
-        return { wrote, bodies, dones };
+        // Then the connection ends: the service worker forgets it.
+        const until = Date.now() + 10_000;
+        let left = connections;
+        while ((left = (await window.sluiceTest.stats()).connections) >= connections && Date.now() < until) await later(50, '');
+        return { wrote, bodies, dones, connectionEnded: left === connections - 1 };
       }, mode);
       const size = 3 * 1048576;
-      expect(result).toEqual({ wrote: 'closed', bodies: [`clean end after ${size} B, first bad byte -1`, 'error'], dones: [`resolved ${size}`, 'closed'] });
+      expect(result).toEqual({ wrote: 'closed', bodies: [`clean end after ${size} B, first bad byte -1`, 'error'], dones: [`resolved ${size}`, 'closed'], connectionEnded: true });
     });
 
     test('closing with fewer bytes than size errors, and the body errors too', rowsOf('truncated'), async ({ driver }) => {

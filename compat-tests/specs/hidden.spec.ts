@@ -24,7 +24,7 @@ test('a hidden tab downloads for 6.5 minutes from a slow source: byte-exact, on 
   await driver.open();
   const started = await driver.evaluate(async ({ size, rate }) => {
     const probed = await window.sluice.Sluice.register({});
-    const sluices = probed.mode === 'fallback' ? [probed] : [probed, await window.sluice.Sluice.register({ mode: 'fallback' })];
+    const sluices = probed.probe.streamTransferable ? [await window.sluice.Sluice.register({ mode: 'transfer' }), probed] : [probed];
     const log: HiddenLog = { hiddenAt: [], visibleAt: [], timerGapMs: 0, outcomes: [], start: Date.now() };
     document.addEventListener('visibilitychange', () => (document.hidden ? log.hiddenAt : log.visibleAt).push(Date.now() - log.start));
     // How page timers fare meanwhile (a figure, not what the download rests on).

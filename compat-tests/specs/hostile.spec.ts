@@ -14,7 +14,7 @@ test('garbage on the bus and to the worker loses nothing and gets typed errors',
     });
     navigator.serviceWorker.startMessages();
     const wire = Number(/wire (\d+)/.exec(window.sluice.version())![1]);
-    const probed = await window.sluice.Sluice.register({});
+    const probed = await window.sluice.Sluice.register({ mode: window.sluiceTest.streamTransferable() ? 'transfer' : 'fallback' });
     const fallback = await window.sluice.Sluice.register({ mode: 'fallback' });
     const SIZE = 24 * 1048576 + 7;
     const PART = 512 * 1024;

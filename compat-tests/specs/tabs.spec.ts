@@ -12,12 +12,14 @@ test('two tabs download at once, and closing one mid-download leaves the other b
   // Tab 1: forced fallback, paced so that it outlives tab 2.
   const LONG = 40 * MiB + 3;
   const longMode = await startPaced(driver, { name: 'tab1-long.bin', mode: 'fallback', size: LONG, pace: 100 });
-  // Tab 2: the probed path; one download finishes, one is left open, then the tab is closed.
+  // Tab 2: the transfer path where streams transfer (else the fallback); one download
+  // finishes, one is left open, then the tab is closed.
   const second = await driver.newTab();
   await driver.open();
+  const path = (await driver.evaluate(() => window.sluiceTest.streamTransferable())) ? 'transfer' : 'fallback';
   const SHORT = 16 * MiB + 5;
-  const shortMode = await startPaced(driver, { name: 'tab2-done.bin', mode: 'auto', size: SHORT, pace: 0 });
-  await startPaced(driver, { name: 'tab2-cut.bin', mode: 'auto', size: 96 * MiB, pace: 0, leaveOpen: 10 * MiB });
+  const shortMode = await startPaced(driver, { name: 'tab2-done.bin', mode: path, size: SHORT, pace: 0 });
+  await startPaced(driver, { name: 'tab2-cut.bin', mode: path, size: 96 * MiB, pace: 0, leaveOpen: 10 * MiB });
   const short = await pacedUntil(driver, 'tab2-done.bin', (s) => s.done !== 'pending', 60_000);
   expect(short.done).toBe(`resolved ${SHORT}`);
   await pacedUntil(driver, 'tab2-cut.bin', (s) => s.writer !== 'writing', 30_000);

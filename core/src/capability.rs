@@ -30,8 +30,8 @@ impl Mode {
     pub const LADDER: [Mode; 5] = [Mode::Picker, Mode::Transfer, Mode::Fallback, Mode::Opfs, Mode::Blob];
 
     /// The rungs `auto` takes, best first (the picker aside: see [`for_download`]). Not `Transfer`:
-    /// `Fallback` works wherever it does, and saved as fast or faster in every engine measured
-    /// (Chromium 1.1-1.7x, Firefox 0.94-1.12x: BENCHMARKS.md); it stays for callers who ask for it.
+    /// `Fallback` works wherever it does, and is not slower (Chromium 1.1-1.7x faster, Firefox
+    /// 0.94-1.12x: BENCHMARKS.md); it stays for callers who ask for it.
     pub const AUTO: [Mode; 3] = [Mode::Fallback, Mode::Opfs, Mode::Blob];
 
     /// The rung's name in the API (`'picker'`, `'transfer'`, ...).

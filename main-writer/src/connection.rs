@@ -112,7 +112,8 @@ type Reply = oneshot::Sender<Result<ServiceWorkerBus, SluiceError>>;
 /// [`ConnectionHandle::active`]).
 pub(crate) const ACTIVE_EVERY: Duration = Duration::from_millis(500);
 
-/// Sends to the connection actor; the actor ends (saying `Bye`) when the last handle drops.
+/// Sends to the connection actor; the actor ends (saying `Bye`) once closed, or when the last
+/// handle drops, and its downloads ended.
 #[derive(Clone, Debug)]
 pub(crate) struct ConnectionHandle {
     tx: sluice_worker_bus::channel::Sender<Command>,
@@ -220,7 +221,7 @@ impl Connection {
                 if !checking.is_terminated() {
                     spawn_local(checking.map(drop));
                 }
-                return self.end();
+                return self.end(&commands);
             }
             // Due at its time, however many commands come meanwhile.
             let keepalive = match self.state.poll_deadline(now()) {
@@ -251,9 +252,15 @@ impl Connection {
         }
     }
 
-    /// The downloads still open just failed, and cannot tell this actor any more; a worker's
-    /// page stops serving it.
-    fn end(&mut self) {
+    /// Every download ended, and every bus was said goodbye to: what opened the downloads goes
+    /// (an `Ended` still queued is heard first), and a worker's page stops serving it.
+    fn end(&mut self, commands: &sluice_worker_bus::channel::Receiver<Command>) {
+        // Anything else still queued is refused by dropping its reply (`closed`).
+        while let Ok(command) = commands.try_recv() {
+            if let Command::Ended(url, finished) = command {
+                self.ended(url, finished);
+            }
+        }
         for (_, frame) in std::mem::take(&mut self.frames).into_tuple_vec() {
             let_go(frame, false);
         }

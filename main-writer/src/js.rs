@@ -228,8 +228,8 @@ impl JsSluice {
     }
 
     /// Ends this Sluice: new downloads are refused and open ones fail with `closed`, except
-    /// those whose `close()` resolved: they finish first, then the service worker forgets the
-    /// connection.
+    /// those closed whose every byte went out (a resolved `close()` guarantees it): they finish
+    /// first, then the service worker forgets the connection.
     pub fn close(&self) {
         self.0.close();
     }

@@ -416,8 +416,9 @@ impl Sluice {
     }
 
     /// Ends this Sluice: new downloads are refused (`closed`); the open ones over the service
-    /// worker fail (`closed`), except those whose `close()` resolved, which go on until the
-    /// service worker answers (`done` says what the browser got); saves on the other rungs finish.
+    /// worker fail (`closed`), except those closed whose every byte went out, which go on until
+    /// the service worker answers (`done` says what the browser got); saves on the other rungs
+    /// finish.
     pub fn close(&self) {
         self.setup.closed.set(true);
         if let Some(connection) = &self.connection {
