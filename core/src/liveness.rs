@@ -9,12 +9,6 @@ pub trait Carried {
     fn is_finished(&self) -> bool;
 }
 
-impl<T: Carried + ?Sized> Carried for Box<T> {
-    fn is_finished(&self) -> bool {
-        (**self).is_finished()
-    }
-}
-
 impl<T: Carried + ?Sized> Carried for std::rc::Rc<T> {
     fn is_finished(&self) -> bool {
         (**self).is_finished()
