@@ -170,6 +170,42 @@ test("chunks made in another realm (an iframe's) are bytes too", rowsOf('caller-
   expect(result).toEqual({ done: 12, length: 12 });
 });
 
+test('small writes of every kind of view save their bytes; an object that only claims to be a Uint8Array is refused', rowsOf('caller-errors'), async ({ driver }) => {
+  await driver.open();
+  const result = await driver.evaluate(async () => {
+    const frame = document.createElement('iframe');
+    document.body.append(frame);
+    const other = frame.contentWindow as unknown as typeof globalThis;
+    class LikeBuffer extends Uint8Array {}
+    // Each 100 bytes of the test data, in another kind of view: the small-write path tells
+    // them apart (this realm's Uint8Array, a subclass, another realm's, other views' bytes).
+    const data = window.sluiceTest.bytes(0, 500);
+    const part = (i: number) => data.slice(i * 100, (i + 1) * 100);
+    const chunks = [
+      part(0),
+      new LikeBuffer(part(1)),
+      new other.Uint8Array(part(2)),
+      new Int8Array(part(3).buffer),
+      new DataView(part(4).buffer),
+    ];
+    const sluice = await window.sluice.Sluice.register({});
+    const dl = sluice.createDownload('kinds.bin', { size: 500, trigger: 'none' });
+    const response = fetch(dl.url);
+    const writer = dl.writable.getWriter();
+    for (const chunk of chunks) await writer.write(chunk as Uint8Array);
+    await writer.close();
+    const body = new Uint8Array(await (await response).arrayBuffer());
+    const saved = { done: await dl.done, length: body.length, mismatch: window.sluiceTest.mismatch(body) };
+    // Its length getter throws: the write fails with Sluice's error, and so does the download.
+    const fake = sluice.createDownload('fake.bin', { trigger: 'none' });
+    const code = (e: { code?: string }) => e.code ?? String(e);
+    const written = await fake.writable.getWriter().write(Object.create(Uint8Array.prototype)).then(() => 'ok', code);
+    frame.remove();
+    return { saved, written, done: await fake.done.then(() => 'ok', code) };
+  });
+  expect(result).toEqual({ saved: { done: 500, length: 500, mismatch: -1 }, written: 'invalid_argument', done: 'aborted' });
+});
+
 test("small writes staged in another realm's buffer are all saved", rowsOf('caller-errors'), async ({ driver }) => {
   await driver.open();
   const result = await driver.evaluate(async () => {

@@ -7,13 +7,22 @@
 // and `due` (the staged bytes reached min while no flush runs). The name carries the layout of
 // `stage`: change both together.
 (() => {
-  // The built-in getters, which a chunk cannot override: a Uint8Array of any realm, its length.
+  // The built-in getters, which a chunk cannot override. A Uint8Array of this realm is told by
+  // `instanceof` (cheap); one of another realm by its tag (the tag's getter is slow in WebKit).
+  // The length getter throws for an object that only claims Uint8Array's prototype: such a
+  // chunk goes to Rust, which refuses it.
   const typed = Object.getPrototypeOf(Uint8Array.prototype);
-  const getter = (key) => Function.prototype.call.bind(Object.getOwnPropertyDescriptor(typed, key).get);
-  const tagOf = getter(Symbol.toStringTag);
-  const lengthOf = getter('length');
+  const tagOf = Object.getOwnPropertyDescriptor(typed, Symbol.toStringTag).get;
+  const lengthOf = Object.getOwnPropertyDescriptor(typed, 'length').get;
+  const bytesIn = (chunk) => {
+    try {
+      return chunk instanceof Uint8Array || tagOf.call(chunk) === 'Uint8Array' ? lengthOf.call(chunk) : 0;
+    } catch {
+      return 0;
+    }
+  };
   globalThis.sluiceGatherWrite1 = (stage, slow, due) => (chunk) => {
-    const len = tagOf(chunk) === 'Uint8Array' ? lengthOf(chunk) : 0;
+    const len = bytesIn(chunk);
     if (len > 0 && len < stage.min && stage.open && stage.n + len <= stage.max) {
       (stage.buf ??= new Uint8Array(stage.max)).set(chunk, stage.n);
       stage.n += len;
