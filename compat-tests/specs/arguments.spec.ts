@@ -170,26 +170,32 @@ test("chunks made in another realm (an iframe's) are bytes too", rowsOf('caller-
   expect(result).toEqual({ done: 12, length: 12 });
 });
 
-test('small writes of every kind of view save their bytes; an object that only claims to be a Uint8Array is refused', rowsOf('caller-errors'), async ({ driver }) => {
+test('small writes of any kind of view save its bytes, whatever prototype it was given; an object that only claims to be a Uint8Array is refused', rowsOf('caller-errors'), async ({ driver }) => {
   await driver.open();
   const result = await driver.evaluate(async () => {
     const frame = document.createElement('iframe');
     document.body.append(frame);
     const other = frame.contentWindow as unknown as typeof globalThis;
     class LikeBuffer extends Uint8Array {}
-    // Each 100 bytes of the test data, in another kind of view: the small-write path tells
-    // them apart (this realm's Uint8Array, a subclass, another realm's, other views' bytes).
-    const data = window.sluiceTest.bytes(0, 500);
-    const part = (i: number) => data.slice(i * 100, (i + 1) * 100);
+    const dressed = <T extends object>(view: T, prototype: object) => Object.setPrototypeOf(view, prototype) as T;
+    // Each 96 bytes of the test data in another kind of view. The small-write shim takes
+    // this realm's Uint8Array, a subclass and another realm's; a wider view that passes
+    // `instanceof Uint8Array` (its prototype swapped) must still save its bytes, not its
+    // elements, whichever side takes it.
+    const data = window.sluiceTest.bytes(0, 8 * 96);
+    const part = (i: number) => data.slice(i * 96, (i + 1) * 96);
     const chunks = [
       part(0),
       new LikeBuffer(part(1)),
       new other.Uint8Array(part(2)),
       new Int8Array(part(3).buffer),
       new DataView(part(4).buffer),
+      dressed(new Float32Array(part(5).buffer), LikeBuffer.prototype),
+      dressed(new Float32Array(part(6).buffer), Uint8Array.prototype),
+      dressed(new BigInt64Array(part(7).buffer), Uint8Array.prototype),
     ];
     const sluice = await window.sluice.Sluice.register({});
-    const dl = sluice.createDownload('kinds.bin', { size: 500, trigger: 'none' });
+    const dl = sluice.createDownload('kinds.bin', { size: data.length, trigger: 'none' });
     const response = fetch(dl.url);
     const writer = dl.writable.getWriter();
     for (const chunk of chunks) await writer.write(chunk as Uint8Array);
@@ -201,9 +207,10 @@ test('small writes of every kind of view save their bytes; an object that only c
     const code = (e: { code?: string }) => e.code ?? String(e);
     const written = await fake.writable.getWriter().write(Object.create(Uint8Array.prototype)).then(() => 'ok', code);
     frame.remove();
-    return { saved, written, done: await fake.done.then(() => 'ok', code) };
+    const shim = typeof (window as unknown as { sluiceGatherWrite1?: unknown }).sluiceGatherWrite1;
+    return { shim, saved, written, done: await fake.done.then(() => 'ok', code) };
   });
-  expect(result).toEqual({ saved: { done: 500, length: 500, mismatch: -1 }, written: 'invalid_argument', done: 'aborted' });
+  expect(result).toEqual({ shim: 'function', saved: { done: 768, length: 768, mismatch: -1 }, written: 'invalid_argument', done: 'aborted' });
 });
 
 test("small writes staged in another realm's buffer are all saved", rowsOf('caller-errors'), async ({ driver }) => {

@@ -7,16 +7,21 @@
 // and `due` (the staged bytes reached min while no flush runs). The name carries the layout of
 // `stage`: change both together.
 (() => {
-  // The built-in getters, which a chunk cannot override. A Uint8Array of this realm is told by
-  // `instanceof` (cheap); one of another realm by its tag (the tag's getter is slow in WebKit).
-  // The length getter throws for an object that only claims Uint8Array's prototype: such a
-  // chunk goes to Rust, which refuses it.
+  // The built-in getters, which a chunk cannot override. A Uint8Array of this realm passes
+  // `instanceof` (cheap), one of another realm its tag (the tag's getter is slow in WebKit).
+  // `instanceof` tells only the prototype: a view of a wider kind given Uint8Array's (its
+  // length is not its byte length), or an object made from it (the getters throw), goes to
+  // Rust, which saves the one's bytes and refuses the other.
   const typed = Object.getPrototypeOf(Uint8Array.prototype);
-  const tagOf = Object.getOwnPropertyDescriptor(typed, Symbol.toStringTag).get;
-  const lengthOf = Object.getOwnPropertyDescriptor(typed, 'length').get;
+  const getter = (key) => Object.getOwnPropertyDescriptor(typed, key).get;
+  const tagOf = getter(Symbol.toStringTag);
+  const lengthOf = getter('length');
+  const byteLengthOf = getter('byteLength');
   const bytesIn = (chunk) => {
     try {
-      return chunk instanceof Uint8Array || tagOf.call(chunk) === 'Uint8Array' ? lengthOf.call(chunk) : 0;
+      if (!(chunk instanceof Uint8Array || tagOf.call(chunk) === 'Uint8Array')) return 0;
+      const len = lengthOf.call(chunk);
+      return len === byteLengthOf.call(chunk) ? len : 0;
     } catch {
       return 0;
     }

@@ -119,18 +119,20 @@ thread_local! {
 
 /// The chunk as a Uint8Array on its bytes, of any kind or realm.
 fn any_view(chunk: JsValue) -> Result<Uint8Array, SluiceError> {
-    // The common case in three calls: a Uint8Array of this realm (a real one: an object made
-    // from its prototype throws on `length`) with bytes in it (a detached buffer's views have
-    // none).
+    // The kind of a view is its tag: `instanceof` tells only the prototype, which a wider view
+    // (a Float32Array) may have been given; its elements are not its bytes.
+    let tag = Reflect::get(&chunk, &js_sys::Symbol::to_string_tag()).ok().and_then(|t| t.as_string());
+    let bytes_kind = tag.as_deref() == Some("Uint8Array");
+    // The common case: a Uint8Array of this realm (a real one: an object made from its
+    // prototype is no view) with bytes in it (a detached buffer's views have none).
     let chunk = match chunk.dyn_into::<Uint8Array>() {
-        Ok(view) if js_sys::ArrayBuffer::is_view(&view) && view.length() > 0 => return Ok(view),
+        Ok(view) if bytes_kind && js_sys::ArrayBuffer::is_view(&view) && view.length() > 0 => return Ok(view),
         Ok(view) => JsValue::from(view),
         Err(chunk) => chunk,
     };
     let chunk = &chunk;
     // Realm-blind checks: a chunk made in another frame (or by the automation) is bytes too.
     let view = js_sys::ArrayBuffer::is_view(chunk);
-    let tag = Reflect::get(chunk, &js_sys::Symbol::to_string_tag()).ok().and_then(|t| t.as_string());
     let buffer = chunk.is_object() && tag.as_deref() == Some("ArrayBuffer");
     if !(view || buffer) {
         return Err(wrong("a chunk", "a Uint8Array, an ArrayBuffer or another ArrayBuffer view", chunk));
@@ -139,7 +141,7 @@ fn any_view(chunk: JsValue) -> Result<Uint8Array, SluiceError> {
     if detached(&buffer) {
         return Err(SluiceError::InvalidArgument("a chunk's ArrayBuffer was transferred away (detached)".into()));
     }
-    if let Some(view) = chunk.dyn_ref::<Uint8Array>() {
+    if let Some(view) = chunk.dyn_ref::<Uint8Array>().filter(|_| bytes_kind) {
         return Ok(view.clone());
     }
     if !view {
