@@ -168,7 +168,7 @@ export async function timed(driver: Browser, c: Case, name: string, size: number
     const ms = await driver.evaluate((options) => window.bench.producerAlone(options), { size, chunk: c.chunk, yieldEach: c.yieldEach });
     return { seconds: ms / 1000, mbps: size / 1e3 / ms, pssGrowth: null };
   }
-  // A generous limit (down to 1 MB/s; --quick: 15 s and 1 MB/s), so a slow implementation is
+  // A generous limit (2 minutes, --quick: 15 s, plus 1 s per MB), so a slow implementation is
   // measured, not cut off; one that is cut off gets an upper bound instead of a figure.
   // A zip's file is the archive: its size as the implementation predicts it.
   const fileSize = c.entries ? await driver.evaluate((a) => window.bench.zipSize(a.impl, a.entries, a.size), { impl: c.impl, entries: c.entries, size }) : size;
