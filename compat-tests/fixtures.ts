@@ -434,6 +434,34 @@ export function rowsOf(...ids: Row[]) {
   return { annotation: ids.map((id) => ({ type: 'matrix', description: id })) };
 }
 
+/**
+ * Runs `fn` (self-contained: no captured variables) in the page's own realm, not the
+ * automation's, and returns its result through JSON. Firefox's automation reaches the page's
+ * objects through Xrays, which keep what a test sets on them (own properties, a prototype) to
+ * themselves: a test of what a page's own objects say must run here.
+ */
+export async function inPageRealm<T>(driver: Browser, fn: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
+  const key = `realm${Date.now()}${Math.floor(Math.random() * 1e9)}`;
+  await driver.evaluate(({ source, key }) => {
+    const script = document.createElement('script');
+    const settle = `(t) => { document.documentElement.dataset[${JSON.stringify(key)}] = t; }`;
+    script.textContent = `Promise.resolve().then(${source}).then((ok) => JSON.stringify({ ok }), (e) => JSON.stringify({ error: String((e && e.stack) || e) })).then(${settle});`;
+    document.head.append(script);
+    script.remove();
+  }, { source: fn.toString(), key });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const said = await driver.evaluate((key) => document.documentElement.dataset[key] ?? '', key);
+    if (said) {
+      const { ok, error } = JSON.parse(said) as { ok?: T; error?: string };
+      if (error !== undefined) throw new Error(`in the page: ${error}`);
+      return ok as T;
+    }
+    if (Date.now() > deadline) throw new Error(`the page's realm gave no result in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Where the matrix and the demo screenshots go (`target/compat/`). */
 export function compatDir(): string {
   return join(dirname(test.info().config.configFile ?? process.cwd()), 'target', 'compat');

@@ -13,6 +13,7 @@ declare global {
       write(writable: WritableStream, size: number, chunk?: number): Promise<void>;
       read(response: Response): Promise<{ length: number; firstBad: number }>;
       streamTransferable(): boolean;
+      saveChunks(sluice: import('../../dist/sluice').Sluice, name: string, size: number, chunks: unknown[]): Promise<{ done: number; length: number; mismatch: number }>;
       /** A Sluice a spec keeps between two `evaluate` calls. */
       current?: import('../../dist/sluice').Sluice;
       /** Loads the StreamSaver drop-in (dist/streamsaver.js) with a script tag. */

@@ -314,7 +314,7 @@ impl Download {
 
     /// A `futures::Sink` of byte vectors over this download; closing it closes the download.
     pub fn into_sink(self) -> DownloadSink {
-        DownloadSink { download: self, pending: None, closed: false }
+        DownloadSink { download: self, pending: None, closing: false, closed: None }
     }
 }
 
@@ -676,7 +676,10 @@ async fn next_message(mailbox: Option<&Mailbox<WebEndpoint>>) -> Option<Incoming
 pub struct DownloadSink {
     download: Download,
     pending: Option<LocalBoxFuture<'static, Result<(), SluiceError>>>,
-    closed: bool,
+    /// The close was started.
+    closing: bool,
+    /// How the close ended: every later poll answers the same.
+    closed: Option<Result<(), SluiceError>>,
 }
 
 impl std::fmt::Debug for DownloadSink {
@@ -686,15 +689,20 @@ impl std::fmt::Debug for DownloadSink {
 }
 
 impl DownloadSink {
+    /// The pending write's or close's outcome; once the close ended, its outcome, every time.
     fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), SluiceError>> {
-        match self.pending.as_mut() {
-            None => Poll::Ready(Ok(())),
-            Some(future) => {
-                let result = futures::ready!(future.as_mut().poll(cx));
-                self.pending = None;
-                Poll::Ready(result)
-            }
+        if let Some(closed) = &self.closed {
+            return Poll::Ready(closed.clone());
         }
+        let Some(future) = self.pending.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let result = futures::ready!(future.as_mut().poll(cx));
+        self.pending = None;
+        if self.closing {
+            self.closed = Some(result.clone());
+        }
+        Poll::Ready(result)
     }
 }
 
@@ -720,11 +728,12 @@ impl futures::Sink<Vec<u8>> for DownloadSink {
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), SluiceError>> {
         let this = self.get_mut();
         loop {
-            futures::ready!(this.poll_pending(cx))?;
-            if this.closed {
-                return Poll::Ready(Ok(()));
+            let result = futures::ready!(this.poll_pending(cx));
+            if this.closing {
+                return Poll::Ready(result);
             }
-            this.closed = true;
+            result?;
+            this.closing = true;
             let download = this.download.clone();
             this.pending = Some(async move { download.close().await }.boxed_local());
         }

@@ -81,18 +81,17 @@ pub(crate) fn wrong(what: &str, takes: &str, value: &JsValue) -> SluiceError {
     SluiceError::InvalidArgument(format!("{what} must be {takes}, not {}", kind(value)))
 }
 
-/// Whether `buffer` (an `ArrayBuffer`) was transferred away: its bytes are gone.
-fn detached(buffer: &JsValue) -> bool {
-    Reflect::get(buffer, &"detached".into()).ok().and_then(|v| v.as_bool()) == Some(true)
-}
-
 /// A view of the bytes of a written chunk (a Uint8Array, any ArrayBuffer view, or an
-/// ArrayBuffer): nothing is copied here.
+/// ArrayBuffer, of any realm): a new plain Uint8Array on them, told by the built-in getters, so
+/// that nothing the chunk says of itself (an own `length`, a prototype it was given, a `slice`
+/// of its own) changes what is saved. Nothing is copied here.
 pub(crate) fn chunk_view(chunk: JsValue) -> Result<Uint8Array, SluiceError> {
+    let Some((buffer, offset, bytes)) = GETTERS.with(|getters| getters.span(&chunk)) else {
+        return Err(wrong("a chunk", "a Uint8Array, an ArrayBuffer or another ArrayBuffer view", &chunk));
+    };
     // Lengths and offsets cross into wasm as 32 bits: past them, a chunk would be cut short or
-    // read elsewhere without a word.
-    let bytes = sluice_web::byte_length(&chunk);
-    let offset = Reflect::get(&chunk, &"byteOffset".into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0) as u64;
+    // read elsewhere without a word. (Whole numbers: the getters answer integers.)
+    let (offset, bytes) = (offset as u64, bytes as u64);
     if bytes > u64::from(u32::MAX) {
         return Err(SluiceError::InvalidArgument(format!("a chunk of {bytes} bytes is over 4 GiB: write it in parts")));
     }
@@ -102,51 +101,93 @@ pub(crate) fn chunk_view(chunk: JsValue) -> Result<Uint8Array, SluiceError> {
             offset + bytes
         )));
     }
-    let view = any_view(chunk)?;
-    // A subclass (Node's `Buffer` and its browser polyfill) may answer `slice` with a view of
-    // the caller's memory, which the caller may refill once the write resolves: Sluice's copies
-    // are made from a plain Uint8Array on the same bytes.
-    if !PLAIN.with(|plain| *plain == JsValue::from(Object::get_prototype_of(&view))) {
-        return Ok(Uint8Array::new_with_byte_offset_and_length(&view.buffer(), view.byte_offset(), view.byte_length()));
+    if bytes == 0 {
+        // A transferred buffer's views have no bytes left.
+        if GETTERS.with(|getters| getters.detached(&buffer)) {
+            return Err(SluiceError::InvalidArgument("a chunk's ArrayBuffer was transferred away (detached)".into()));
+        }
+        return Ok(Uint8Array::new_with_length(0));
     }
-    Ok(view)
+    Ok(Uint8Array::new_with_byte_offset_and_length(&buffer, offset as u32, bytes as u32))
+}
+
+/// The built-in getters of views and buffers, which answer from what a value is, whatever its
+/// own properties or prototype say (and for any realm's).
+struct Getters {
+    /// `%TypedArray%.prototype`'s `Symbol.toStringTag`, `buffer`, `byteOffset`, `byteLength`.
+    typed: [Getter; 4],
+    /// `DataView.prototype`'s `buffer`, `byteOffset`, `byteLength`.
+    data_view: [Getter; 3],
+    /// `ArrayBuffer.prototype`'s `byteLength`.
+    buffer_length: Getter,
+    /// The `Uint8Array` constructor, which throws for a detached buffer.
+    view: Function,
+}
+
+/// A built-in getter (none where the engine lacks it).
+struct Getter(Option<Function>);
+
+impl Getter {
+    /// The getter of `key` on the prototype of `value`.
+    fn of(value: &JsValue, key: JsValue) -> Getter {
+        let descriptor = Object::get_own_property_descriptor(&Object::get_prototype_of(value), &key);
+        Getter(Reflect::get(&descriptor, &"get".into()).ok().and_then(|get| get.dyn_into().ok()))
+    }
+
+    /// What it answers for `this` (none where it throws).
+    fn get(&self, this: &JsValue) -> Option<JsValue> {
+        self.0.as_ref()?.call0(this).ok()
+    }
+
+    /// A number it answers (0 where it throws).
+    fn number(&self, this: &JsValue) -> f64 {
+        self.get(this).and_then(|n| n.as_f64()).unwrap_or(0.0)
+    }
 }
 
 thread_local! {
-    /// This realm's `Uint8Array.prototype`.
-    static PLAIN: JsValue = Object::get_prototype_of(&Uint8Array::new_with_length(0)).into();
+    static GETTERS: Getters = Getters::new();
 }
 
-/// The chunk as a Uint8Array on its bytes, of any kind or realm.
-fn any_view(chunk: JsValue) -> Result<Uint8Array, SluiceError> {
-    // The kind of a view is its tag: `instanceof` tells only the prototype, which a wider view
-    // (a Float32Array) may have been given; its elements are not its bytes.
-    let tag = Reflect::get(&chunk, &js_sys::Symbol::to_string_tag()).ok().and_then(|t| t.as_string());
-    let bytes_kind = tag.as_deref() == Some("Uint8Array");
-    // The common case: a Uint8Array of this realm (a real one: an object made from its
-    // prototype is no view) with bytes in it (a detached buffer's views have none).
-    let chunk = match chunk.dyn_into::<Uint8Array>() {
-        Ok(view) if bytes_kind && js_sys::ArrayBuffer::is_view(&view) && view.length() > 0 => return Ok(view),
-        Ok(view) => JsValue::from(view),
-        Err(chunk) => chunk,
-    };
-    let chunk = &chunk;
-    // Realm-blind checks: a chunk made in another frame (or by the automation) is bytes too.
-    let view = js_sys::ArrayBuffer::is_view(chunk);
-    let buffer = chunk.is_object() && tag.as_deref() == Some("ArrayBuffer");
-    if !(view || buffer) {
-        return Err(wrong("a chunk", "a Uint8Array, an ArrayBuffer or another ArrayBuffer view", chunk));
+/// Keeps the built-in getters as they are now (before the page's code could replace them).
+pub(crate) fn keep_builtins() {
+    GETTERS.with(|_| ());
+}
+
+impl Getters {
+    fn new() -> Getters {
+        let typed: JsValue = Object::get_prototype_of(&Uint8Array::new_with_length(0)).into();
+        let buffer = js_sys::ArrayBuffer::new(0);
+        let data_view: JsValue = js_sys::DataView::new(&buffer, 0, 0).into();
+        let buffer: JsValue = buffer.into();
+        Getters {
+            typed: [js_sys::Symbol::to_string_tag().into(), "buffer".into(), "byteOffset".into(), "byteLength".into()]
+                .map(|key| Getter::of(&typed, key)),
+            data_view: ["buffer", "byteOffset", "byteLength"].map(|key| Getter::of(&data_view, key.into())),
+            buffer_length: Getter::of(&buffer, "byteLength".into()),
+            view: Uint8Array::new_with_length(0).constructor(),
+        }
     }
-    let buffer = if view { Reflect::get(chunk, &"buffer".into())? } else { chunk.clone() };
-    if detached(&buffer) {
-        return Err(SluiceError::InvalidArgument("a chunk's ArrayBuffer was transferred away (detached)".into()));
+
+    /// The buffer, byte offset and byte length `chunk` covers, if it is a view or an ArrayBuffer.
+    fn span(&self, chunk: &JsValue) -> Option<(JsValue, f64, f64)> {
+        // The tag's getter answers undefined for anything but a typed array (it never throws).
+        let [tag, buffer, offset, length] = &self.typed;
+        if tag.get(chunk).is_some_and(|tag| tag.is_string()) {
+            return Some((buffer.get(chunk)?, offset.number(chunk), length.number(chunk)));
+        }
+        // The DataView getters throw for anything else (and its lengths for a detached buffer).
+        let [buffer, offset, length] = &self.data_view;
+        if let Some(buffer) = buffer.get(chunk) {
+            return Some((buffer, offset.number(chunk), length.number(chunk)));
+        }
+        let length = self.buffer_length.get(chunk)?.as_f64()?;
+        Some((chunk.clone(), 0.0, length))
     }
-    if let Some(view) = chunk.dyn_ref::<Uint8Array>().filter(|_| bytes_kind) {
-        return Ok(view.clone());
+
+    /// Whether `buffer` was transferred away: no view can be made on it (in every engine, where
+    /// `ArrayBuffer.prototype.detached` is recent).
+    fn detached(&self, buffer: &JsValue) -> bool {
+        Reflect::construct(&self.view, &js_sys::Array::of1(buffer)).is_err()
     }
-    if !view {
-        return Ok(Uint8Array::new(&buffer));
-    }
-    let number = |key: &str| Reflect::get(chunk, &key.into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0) as u32;
-    Ok(Uint8Array::new_with_byte_offset_and_length(&buffer, number("byteOffset"), number("byteLength")))
 }

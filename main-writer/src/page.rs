@@ -177,6 +177,7 @@ impl Sluice {
     pub async fn register(options: Options) -> Result<Sluice, SluiceError> {
         sluice_web::install_diagnostics(options.log_level, report_panic);
         options.validate()?;
+        crate::js_calls::keep_builtins();
         let document = web_sys::window().and_then(|w| w.document()).is_some();
         let mut probe = probe_local(document).await;
         let secure_context = probe.secure_context;

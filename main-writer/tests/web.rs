@@ -55,3 +55,16 @@ async fn an_abort_behind_a_full_mailbox_is_not_lost() {
     assert_eq!(e.code(), "aborted", "{e}");
     assert!(e.to_string().contains("the user changed their mind"), "{e}");
 }
+
+/// A sink whose close failed answers every later close with that failure, never `Ok`.
+#[wasm_bindgen_test]
+async fn a_failed_close_stays_failed() {
+    use futures::SinkExt;
+    let download = blob_download("closed.bin").await;
+    let mut sink = download.clone().into_sink();
+    sink.send(b"bytes".to_vec()).await.unwrap();
+    download.abort("the user changed their mind");
+    let first = sink.close().await.unwrap_err();
+    assert_eq!(first.code(), "aborted", "{first}");
+    assert_eq!(sink.close().await, Err(first));
+}
