@@ -147,12 +147,16 @@ pub struct Registry<B, W> {
     waiters: Vec<Waiter<W>>,
     events: VecDeque<Event<B, W>>,
     served: u64,
+    /// The latest downloads that were served or expired (at most [`Limits::total`]): a request
+    /// for one is answered at once (ids are random: none is opened again).
+    gone: VecDeque<(DownloadId, LeaseError)>,
 }
 
 impl<B, W> Registry<B, W> {
     /// An empty registry.
     pub fn new(limits: Limits) -> Self {
-        Self { limits, entries: LiteMap::new_vec(), waiters: Vec::new(), events: VecDeque::new(), served: 0 }
+        let (waiters, events, gone) = (Vec::new(), VecDeque::new(), VecDeque::new());
+        Self { limits, entries: LiteMap::new_vec(), waiters, events, served: 0, gone }
     }
 
     // ---- getters ----
@@ -225,6 +229,8 @@ impl<B, W> Registry<B, W> {
             Err(ClaimError::Prefetch)
         } else if self.entries.contains_key(&id) {
             self.claim(now, id)
+        } else if let Some((_, gone)) = self.gone.iter().find(|(gone, _)| *gone == id) {
+            Err(ClaimError::Lease(gone.clone()))
         } else if self.waiters.len() < self.limits.waiting_requests {
             let deadline = now.saturating_add(self.limits.open_grace);
             self.waiters.push(Waiter { id, deadline, waiter });
@@ -242,7 +248,10 @@ impl<B, W> Registry<B, W> {
     pub fn handle_finished(&mut self, id: DownloadId) {
         match self.entries.get_mut(&id) {
             Some(entry) if entry.body.is_some() => entry.ended = true,
-            Some(_) => drop(self.entries.remove(&id)),
+            Some(_) => {
+                self.entries.remove(&id);
+                self.remember(id, LeaseError::AlreadyServed);
+            }
             None => {}
         }
     }
@@ -271,9 +280,7 @@ impl<B, W> Registry<B, W> {
         }
         expired.sort_unstable();
         for id in expired {
-            if let Some(Entry { connection, body: Some(body), .. }) = self.entries.remove(&id) {
-                self.events.push_back(Event::Expired { connection, id, body });
-            }
+            self.expire(id);
         }
         let (late, waiting): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.waiters).into_iter().partition(|w| now >= w.deadline);
@@ -302,9 +309,7 @@ impl<B, W> Registry<B, W> {
         if let Err(e) = entry.lease.handle_claim(now) {
             if e == LeaseError::Expired {
                 // Expired between two timeouts: the page hears of it as for any expiry.
-                if let Some(Entry { connection, body: Some(body), .. }) = self.entries.remove(&id) {
-                    self.events.push_back(Event::Expired { connection, id, body });
-                }
+                self.expire(id);
             }
             return Err(e.into());
         }
@@ -312,9 +317,26 @@ impl<B, W> Registry<B, W> {
         let claimed = Claimed { id, connection: entry.connection, meta: entry.meta.clone(), body };
         if entry.ended {
             self.entries.remove(&id);
+            self.remember(id, LeaseError::AlreadyServed);
         }
         self.served += 1;
         Ok(claimed)
+    }
+
+    /// Removes unclaimed download `id`, which expired, and tells its connection.
+    fn expire(&mut self, id: DownloadId) {
+        if let Some(Entry { connection, body: Some(body), .. }) = self.entries.remove(&id) {
+            self.events.push_back(Event::Expired { connection, id, body });
+            self.remember(id, LeaseError::Expired);
+        }
+    }
+
+    /// Keeps `id`'s end for the requests that come after it.
+    fn remember(&mut self, id: DownloadId, end: LeaseError) {
+        if self.gone.len() >= self.limits.total.max(1) {
+            self.gone.pop_front();
+        }
+        self.gone.push_back((id, end));
     }
 }
 
@@ -439,13 +461,41 @@ mod tests {
         assert!(reg.handle_connection_closed(1).is_empty(), "ended streams need no page");
         reg.handle_request(S(1), id(1), "GET", false, 1);
         assert_eq!(answer(&mut reg), (1, Ok("empty")));
-        reg.handle_request(S(1), id(1), "GET", false, 2);
         assert_eq!(reg.len(), 1, "served once, then gone");
-        reg.handle_timeout(S(4));
-        assert_eq!(answer(&mut reg), (2, Err(ClaimError::Unknown)));
+        reg.handle_request(S(1), id(1), "GET", false, 2);
+        assert_eq!(answer(&mut reg), (2, Err(ClaimError::Lease(LeaseError::AlreadyServed))));
         reg.handle_timeout(S(60));
         assert_eq!(reg.poll_event(), Some(Event::Expired { connection: 1, id: id(2), body: "failed" }));
         assert!(reg.is_empty());
+    }
+
+    #[test]
+    fn a_request_for_a_download_that_ended_is_answered_at_once() {
+        let mut reg = Reg::new(Limits { total: 2, ..Limits::default() });
+        reg.handle_open(S(0), 1, id(1), meta(), S(60), "served").unwrap();
+        reg.handle_open(S(0), 1, id(2), meta(), S(5), "expired").unwrap();
+        reg.handle_request(S(1), id(1), "GET", false, 1);
+        assert_eq!(answer(&mut reg), (1, Ok("served")));
+        reg.handle_finished(id(1));
+        reg.handle_timeout(S(5));
+        assert_eq!(reg.poll_event(), Some(Event::Expired { connection: 1, id: id(2), body: "expired" }));
+        // Not after the wait for a late `Open`: neither comes again.
+        reg.handle_request(S(6), id(1), "GET", false, 2);
+        assert_eq!(answer(&mut reg), (2, Err(ClaimError::Lease(LeaseError::AlreadyServed))));
+        reg.handle_request(S(6), id(2), "GET", false, 3);
+        assert_eq!(answer(&mut reg), (3, Err(ClaimError::Lease(LeaseError::Expired))));
+        assert_eq!(reg.waiting_requests(), 0);
+        // Only the latest are kept (as many as downloads may be open): an older one waits.
+        for n in 3..5 {
+            reg.handle_open(S(6), 1, id(n), meta(), S(60), "more").unwrap();
+            reg.handle_request(S(6), id(n), "GET", false, 0);
+            assert_eq!(answer(&mut reg), (0, Ok("more")));
+            reg.handle_finished(id(n));
+        }
+        reg.handle_request(S(7), id(1), "GET", false, 4);
+        assert_eq!(reg.poll_event(), None);
+        reg.handle_timeout(S(10));
+        assert_eq!(answer(&mut reg), (4, Err(ClaimError::Unknown)));
     }
 
     #[test]
