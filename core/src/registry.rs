@@ -230,7 +230,7 @@ impl<B, W> Registry<B, W> {
         } else if self.entries.contains_key(&id) {
             self.claim(now, id)
         } else if let Some((_, gone)) = self.gone.iter().find(|(gone, _)| *gone == id) {
-            Err(ClaimError::Lease(gone.clone()))
+            Err(ClaimError::Lease(*gone))
         } else if self.waiters.len() < self.limits.waiting_requests {
             let deadline = now.saturating_add(self.limits.open_grace);
             self.waiters.push(Waiter { id, deadline, waiter });
