@@ -25,14 +25,15 @@ function earlier(engine: string, id: string, size: number): Run[] {
 // The runs are interleaved: the first run of every case, then the second of every case, and so
 // on, each in a browser of its own. A machine that slows down as the benchmark goes (the disk,
 // the page cache) then weighs on every case alike, not on the cases that happen to come last.
-// Each run is a line of OUT; the xtask takes the median of each case's runs.
+// Each run is a line of OUT; the xtask takes the median of each case's runs. A case marked
+// `once` (8 GiB) runs in the first round only.
 for (let run = 0; run < RUNS; run++) {
-  for (const c of CASES) {
+  for (const c of CASES.filter((c) => run === 0 || !c.once)) {
     test.describe(() => {
       // Playwright's contexts are off the record, and keep OPFS in memory: that rung runs in
       // Chromium with a profile on disk (chromedriver's), as a user's.
       test.use({ chromiumVia: c.path === 'opfs' ? 'chromedriver' : 'playwright' });
-      test(`${c.id}, run ${run + 1} of ${RUNS}`, async ({ driver }) => {
+      test(`${c.id}, run ${run + 1} of ${c.once ? 1 : RUNS}`, async ({ driver }) => {
         test.setTimeout(0);
         // A failed download may leave the browser in any state: no more runs of it.
         const sizes = c.sizes.filter((size) => !earlier(driver.engine, c.id, size).some((r) => r.error));

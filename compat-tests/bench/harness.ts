@@ -42,6 +42,8 @@ export interface Case {
   count?: number;
   /** A zip of this many entries, the size split evenly among them (each the test file's first bytes). */
   entries?: number;
+  /** Runs in the first round only (the 8 GiB download: one per engine and path). */
+  once?: boolean;
 }
 
 const large = { chunk: MiB, yieldEach: true };
@@ -60,7 +62,7 @@ export const CASES: Case[] = [
   // Scale: several downloads at once, and one long download (memory against the 2 GiB one).
   ...(['transfer', 'fallback'] as const).flatMap((path) => [
     ...[4, 16].map((count) => ({ id: `sluice-${path}-x${count}`, impl: 'sluice' as const, options: { mode: path }, path, sizes: [EACH], count, ...large })),
-    { id: `sluice-${path}-huge`, impl: 'sluice' as const, options: { mode: path }, path, sizes: [HUGE], ...large },
+    { id: `sluice-${path}-huge`, impl: 'sluice' as const, options: { mode: path }, path, sizes: [HUGE], once: true, ...large },
   ]),
   // Zips, stored, of the same generated entries: Sluice's createZip against client-zip (npm,
   // pinned) piped into Sluice's download, both on the path `auto` takes.
