@@ -8,5 +8,8 @@ export default defineConfig({
   testDir: './compat-tests/bench',
   outputDir: './target/playwright-bench',
   timeout: 0,
+  // A failure is printed when it happens (the list reporter prints it at the end, lost when a
+  // long run is stopped).
+  reporter: [['line']],
   projects: suite.projects?.filter((p) => ['chromium', 'firefox', 'webkit'].includes(p.name ?? '')),
 });

@@ -38,16 +38,7 @@ for (let run = 0; run < RUNS; run++) {
         // A failed download may leave the browser in any state: no more runs of it.
         const sizes = c.sizes.filter((size) => !earlier(driver.engine, c.id, size).some((r) => r.error));
         test.skip(sizes.length === 0, 'an earlier run failed at every size');
-        const how = await prepare(driver, c);
-        if (c.path && how !== c.path) test.skip(true, `the probe picked the ${how} path here`);
-        if (how.startsWith('not here')) test.skip(true, how);
-        for (const size of sizes) {
-          let result: Run;
-          try {
-            result = await timed(driver, c, `bench-${c.id}-${size}-${run}.${extension(c)}`, size);
-          } catch (e) {
-            result = { seconds: 0, mbps: 0, pssGrowth: null, error: (e as Error).message, ...(e instanceof CutOff ? { bound: e.bound } : {}) };
-          }
+        const write = (how: string, size: number, result: Run) => {
           const record = {
             session: SESSION,
             engine: driver.engine,
@@ -65,6 +56,27 @@ for (let run = 0; run < RUNS; run++) {
           appendFileSync(OUT, `${JSON.stringify(record)}\n`);
           const shown = result.error ? `failed: ${result.error}` : `${result.mbps.toFixed(1)} MB/s, PSS +${((result.pssGrowth ?? 0) / MiB).toFixed(0)} MiB`;
           console.log(`${driver.engine}: ${c.id}, ${c.chunk === 100 ? `${record.writes} x 100 B` : `${size / MiB} MiB`} (${how}), run ${run + 1}: ${shown}`);
+        };
+        const failed = (e: unknown): Run => ({ seconds: 0, mbps: 0, pssGrowth: null, error: (e as Error).message, ...(e instanceof CutOff ? { bound: e.bound } : {}) });
+        let how: string;
+        try {
+          how = await prepare(driver, c);
+        } catch (e) {
+          // A failure before the timed downloads is a failed run of each size, so that its
+          // message is in the report even when the invocation is stopped before its summary.
+          for (const size of sizes) write(c.path ?? 'auto', size, failed(new Error(`before the download: ${(e as Error).message}`)));
+          throw e;
+        }
+        if (c.path && how !== c.path) test.skip(true, `the probe picked the ${how} path here`);
+        if (how.startsWith('not here')) test.skip(true, how);
+        for (const size of sizes) {
+          let result: Run;
+          try {
+            result = await timed(driver, c, `bench-${c.id}-${size}-${run}.${extension(c)}`, size);
+          } catch (e) {
+            result = failed(e);
+          }
+          write(how, size, result);
         }
         // A failure is a figure of the benchmark, not a failed test; only the impossible fails here.
         expect(sizes.length).toBeGreaterThan(0);

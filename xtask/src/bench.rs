@@ -301,6 +301,17 @@ fn report(results: &[Figure], command: &str, runs: u32, sizes: &DistSizes) -> St
     versions.push("StreamSaver.js 2.0.6 (npm, unmodified)".into());
     line(&mut md, &format!("Engines: {}.", versions.join("; ")));
     line(&mut md, "");
+    line(&mut md, "## Which path `auto` takes");
+    line(&mut md, "");
+    md.push_str(&auto_path(results));
+    let failed = failed_runs(results);
+    if !failed.is_empty() {
+        line(&mut md, "");
+        line(&mut md, "## Runs that failed");
+        line(&mut md, "");
+        md.push_str(&failed);
+    }
+    line(&mut md, "");
     line(&mut md, "## Ratios");
     line(&mut md, "");
     for engine in ENGINES {
@@ -527,7 +538,77 @@ fn report(results: &[Figure], command: &str, runs: u32, sizes: &DistSizes) -> St
         }
     }
     line(&mut md, "");
-    line(&mut md, "Cases: Sluice on each path (the fallback with its default window of 8 chunks / 8 MiB, with a window of one 1 MiB chunk, and with 64 KiB chunks), and on the rungs without a service worker (`mode: 'opfs'`: staged in the origin-private file system, then handed over; `mode: 'blob'`: in memory); StreamSaver.js 2.0.6 as its README says (its `mitm.html` and `sw.js` served from this origin; where it falls back to a Blob it holds the whole file in memory); the ceiling, a service worker that generates the same bytes itself with no page involved (compat-tests/demo/bench/ceiling/sw.js); postMessage alone, the fallback path's transport without Sluice: each 1 MiB write copied and posted to a service worker over a `MessageChannel` once its response stream granted it, 8 chunks in flight (compat-tests/demo/bench/messages/sw.js). Scale: 4 and 16 Sluice downloads of 256 MiB at once on each path (16 MiB with --quick; their aggregate MB/s against one download, and the memory growth of all of them), and one 8 GiB download per path, in the first round only (512 MiB with --quick; its memory growth against the 2 GiB one's, which must stay flat). `auto` takes the fallback path in every engine (the transfer path only when asked for): it works wherever the transfer path does, and saved as fast or faster wherever both work (the Fallback / transfer ratios above); the tiny writes and the zips run on the path `auto` takes. Zips, stored, of the same generated entries on the path `auto` takes: 1,000 entries of 1 MiB (100 with --quick) and one of 2 GiB (128 MiB), Sluice's `createZip` against client-zip 2.5.1 (npm, unmodified) piped into a Sluice download of its predicted size; each archive checked by unzip -t, Python's zipfile (every entry by sha256), 7z t and bsdtar. Sluice's zip needs `createZip` in dist/: `cargo xtask bench --zip`.");
+    line(&mut md, "Cases: Sluice on each path (the fallback with its default window of 8 chunks / 8 MiB, with a window of one 1 MiB chunk, and with 64 KiB chunks), and on the rungs without a service worker (`mode: 'opfs'`: staged in the origin-private file system, then handed over; `mode: 'blob'`: in memory); StreamSaver.js 2.0.6 as its README says (its `mitm.html` and `sw.js` served from this origin; where it falls back to a Blob it holds the whole file in memory); the ceiling, a service worker that generates the same bytes itself with no page involved (compat-tests/demo/bench/ceiling/sw.js); postMessage alone, the fallback path's transport without Sluice: each 1 MiB write copied and posted to a service worker over a `MessageChannel` once its response stream granted it, 8 chunks in flight (compat-tests/demo/bench/messages/sw.js). Scale: 4 and 16 Sluice downloads of 256 MiB at once on each path (16 MiB with --quick; their aggregate MB/s against one download, and the memory growth of all of them), and one 8 GiB download per path, in the first round only (512 MiB with --quick; its memory growth against the 2 GiB one's, which must stay flat). The tiny writes and the zips run on the path `auto` takes. Zips, stored, of the same generated entries on the path `auto` takes: 1,000 entries of 1 MiB (100 with --quick) and one of 2 GiB (128 MiB), Sluice's `createZip` against client-zip 2.5.1 (npm, unmodified) piped into a Sluice download of its predicted size; each archive checked by unzip -t, Python's zipfile (every entry by sha256), 7z t and bsdtar. Sluice's zip needs `createZip` in dist/: `cargo xtask bench --zip`.");
+    md
+}
+
+/// How much slower the fallback may save than the transfer path before `auto`, which takes the
+/// fallback, counts as leaving speed on the table (issue 29: `auto`'s path >= 0.95x the faster).
+const AUTO_SLACK: f64 = 0.95;
+
+/// Which path `auto` takes and, from this run's fallback / transfer ratios, whether that leaves
+/// speed on the table in any engine.
+fn auto_path(results: &[Figure]) -> String {
+    let mut md = String::from("`auto` takes the fallback path in every engine (the transfer path only when asked for, `mode: 'transfer'`): it works wherever the transfer path does. Fallback / transfer in this run (MB/s, and memory as peak PSS growth):\n\n");
+    let mut slower = Vec::new();
+    for engine in ENGINES {
+        let r = |case: &str, nth: usize| find(results, engine, case, nth);
+        if r("sluice-fallback", 0).is_none() {
+            continue;
+        }
+        if r("sluice-transfer", 0).is_none() {
+            md.push_str(&format!("- {engine}: only the fallback works here (no transferable streams)\n"));
+            continue;
+        }
+        let mut sizes = Vec::new();
+        for nth in 0..2 {
+            let (Some(fallback), Some(transfer)) = (r("sluice-fallback", nth), r("sluice-transfer", nth)) else {
+                continue;
+            };
+            let memory = match (fallback.pss_growth, transfer.pss_growth) {
+                (Some(f), Some(t)) => format!(", memory {:+.0} vs {:+.0} MiB", f / MIB, t / MIB),
+                _ => String::new(),
+            };
+            sizes.push(format!("{}: {}{memory}", size_name(fallback.size), ratio(Some(fallback), Some(transfer))));
+            if let (Some(f), Some(t)) = (fallback.mbps, transfer.mbps) {
+                if f < AUTO_SLACK * t {
+                    slower.push(format!("{engine} at {} ({:.2}x)", size_name(fallback.size), f / t));
+                }
+            }
+        }
+        md.push_str(&format!("- {engine}: {}\n", sizes.join("; ")));
+    }
+    md.push('\n');
+    if slower.is_empty() {
+        md.push_str(&format!("Wherever both paths ran, the fallback saved at least {AUTO_SLACK}x as fast as the transfer path: `auto` leaves no speed on the table.\n"));
+    } else {
+        md.push_str(&format!(
+            "**The transfer path saved faster by more than {:.0}% in {}: there `auto` leaves speed on the table.**\n",
+            100.0 * (1.0 - AUTO_SLACK),
+            slower.join(", ")
+        ));
+    }
+    md
+}
+
+/// Every run that failed, with its message.
+fn failed_runs(results: &[Figure]) -> String {
+    let mut md = String::new();
+    for f in results {
+        for (i, run) in f.runs.iter().enumerate() {
+            if let Some(error) = &run.error {
+                let error = error.replace('\n', " ");
+                md.push_str(&format!(
+                    "- {}, {}, {} (run {} of {}): {error}\n",
+                    f.engine,
+                    label(&f.case),
+                    workload(f),
+                    i + 1,
+                    f.runs.len()
+                ));
+            }
+        }
+    }
     md
 }
 
@@ -684,6 +765,29 @@ mod tests {
         assert!(ratio(Some(&cut[0]), Some(&cut[1])).starts_with("**over 60.0x**"));
         let failed = figures(vec![record("a", "x", 1, 30.0, None), record("a", "y", 1, 0.0, Some("broken"))]);
         assert!(ratio(Some(&failed[0]), Some(&failed[1])).starts_with("only Sluice finished"));
+    }
+
+    #[test]
+    fn the_auto_section_says_where_the_transfer_path_was_faster() {
+        let both = |fallback: f64, transfer: f64| {
+            let mut records = vec![
+                record("a", "sluice-transfer", 1, transfer, None),
+                record("a", "sluice-fallback", 1, fallback, None),
+            ];
+            records.push(record("a", "sluice-fallback", 1, 0.0, Some("cancelled\nby the browser")));
+            figures(records)
+        };
+        let even = auto_path(&both(96.0, 100.0));
+        assert!(even.contains("firefox: 1 B: **0.96x** (96.0 vs 100.0 MB/s), memory +0 vs +0 MiB"), "{even}");
+        assert!(even.contains("leaves no speed on the table"), "{even}");
+        let slower = auto_path(&both(90.0, 100.0));
+        assert!(slower.contains("saved faster by more than 5% in firefox at 1 B (0.90x)"), "{slower}");
+        assert_eq!(
+            failed_runs(&both(1.0, 1.0)),
+            "- firefox, Sluice fallback, 1 B of 1 MiB writes (run 2 of 2): cancelled by the browser\n"
+        );
+        let alone = auto_path(&figures(vec![record("a", "sluice-fallback", 1, 5.0, None)]));
+        assert!(alone.contains("- firefox: only the fallback works here"), "{alone}");
     }
 
     #[test]
