@@ -3,7 +3,7 @@
 // generates the bytes itself) and postMessage alone (the fallback's transport without Sluice).
 // Every file is checked byte-exact (sha256) on disk. Each run is a line of
 // target/bench/results.jsonl; the xtask takes the medians and writes BENCHMARKS.md and its chart.
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { test, expect } from '../fixtures';
 import { CASES, CutOff, MiB, OUT, RUNS, extension, prepare, timed, type Run } from './harness';
@@ -20,6 +20,16 @@ function earlier(engine: string, id: string, size: number): Run[] {
     .map((l) => JSON.parse(l))
     .filter((r) => r.session === SESSION && r.engine === engine && r.case === id && r.size === size)
     .map((r) => r.run);
+}
+
+/** Free space on the disk of `dir`, in GiB. */
+function freeGiB(dir: string): string {
+  try {
+    const fs = statfsSync(dir);
+    return ((fs.bavail * fs.bsize) / 2 ** 30).toFixed(1);
+  } catch {
+    return '?';
+  }
 }
 
 // The runs are interleaved: the first run of every case, then the second of every case, and so
@@ -57,7 +67,8 @@ for (let run = 0; run < RUNS; run++) {
           const shown = result.error ? `failed: ${result.error}` : `${result.mbps.toFixed(1)} MB/s, PSS +${((result.pssGrowth ?? 0) / MiB).toFixed(0)} MiB`;
           console.log(`${driver.engine}: ${c.id}, ${c.chunk === 100 ? `${record.writes} x 100 B` : `${size / MiB} MiB`} (${how}), run ${run + 1}: ${shown}`);
         };
-        const failed = (e: unknown): Run => ({ seconds: 0, mbps: 0, pssGrowth: null, error: (e as Error).message, ...(e instanceof CutOff ? { bound: e.bound } : {}) });
+        // With the disk's free space: a browser cancels a download that finds its disk full.
+        const failed = (e: unknown): Run => ({ seconds: 0, mbps: 0, pssGrowth: null, error: `${(e as Error).message} (${freeGiB(driver.downloadDir)} GiB free on the download disk)`, ...(e instanceof CutOff ? { bound: e.bound } : {}) });
         let how: string;
         try {
           how = await prepare(driver, c);
