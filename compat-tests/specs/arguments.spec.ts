@@ -202,7 +202,7 @@ test('small writes of any kind of view save its bytes, whatever prototype it was
     const code = (e: { code?: string }) => e.code ?? String(e);
     const written = await fake.writable.getWriter().write(Object.create(Uint8Array.prototype)).then(() => 'ok', code);
     frame.remove();
-    const shim = typeof (window as unknown as { sluiceGatherWrite1?: unknown }).sluiceGatherWrite1;
+    const shim = typeof (window as unknown as { sluiceGatherWrite2?: unknown }).sluiceGatherWrite2;
     return { shim, saved, written, done: await fake.done.then(() => 'ok', code) };
   });
   expect(result).toEqual({ shim: 'function', saved: { done: 768, length: 768, mismatch: -1 }, written: 'invalid_argument', done: 'aborted' });
@@ -276,13 +276,13 @@ test("small writes staged in another realm's buffer are all saved", rowsOf('call
       document.head.append(script);
       script.remove();
     };
-    inPage(`window.keptGatherWrite = window.sluiceGatherWrite1;
-      window.sluiceGatherWrite1 = (stage, slow, due) => {
+    inPage(`window.keptGatherWrite = window.sluiceGatherWrite2;
+      window.sluiceGatherWrite2 = (stage, slow, due) => {
         stage.buf = new window.frames.stagingRealm.Uint8Array(stage.max);
         return window.keptGatherWrite(stage, slow, due);
       };`);
     const sluice = await window.sluice.Sluice.register({});
-    const writes = 3000; // 300,000 B of 100 B writes: flushes of 64 KiB and a last partial one
+    const writes = 3000; // 300,000 B of 100 B writes: several flushes and a last partial one
     const outcomes = [];
     try {
       for (const size of [writes * 100, undefined]) {
@@ -298,7 +298,7 @@ test("small writes staged in another realm's buffer are all saved", rowsOf('call
         outcomes.push({ closed: await closed, done, length: bytes.length, mismatch: typeof bytes === 'string' ? bytes : window.sluiceTest.mismatch(bytes) });
       }
     } finally {
-      inPage('window.sluiceGatherWrite1 = window.keptGatherWrite;');
+      inPage('window.sluiceGatherWrite2 = window.keptGatherWrite;');
       frame.remove();
     }
     return outcomes;

@@ -3,9 +3,9 @@
 // A write that crosses into wasm costs more than copying 100 bytes: a small write that fits is
 // copied into the download's staging buffer here. Everything else (the flush, a write that does
 // not fit, any other chunk, a failed download) is Rust's (main-writer/src/gather.rs), which owns
-// `stage` ({ buf, n, min, max, open, flushing }) and calls this with `slow` (a write it takes)
-// and `due` (the staged bytes reached min while no flush runs). The name carries the layout of
-// `stage`: change both together.
+// `stage` ({ buf, n, min, due, max, open, flushing }) and calls this with `slow` (a write it
+// takes) and `due` (the staged bytes reached `due` while no flush runs). The name carries the
+// layout of `stage`: change both together.
 (() => {
   // The built-in getters, which a chunk cannot override. A Uint8Array of this realm passes
   // `instanceof` (cheap), one of another realm its tag (the tag's getter is slow in WebKit).
@@ -26,12 +26,12 @@
       return 0;
     }
   };
-  globalThis.sluiceGatherWrite1 = (stage, slow, due) => (chunk) => {
+  globalThis.sluiceGatherWrite2 = (stage, slow, due) => (chunk) => {
     const len = bytesIn(chunk);
     if (len > 0 && len < stage.min && stage.open && stage.n + len <= stage.max) {
       (stage.buf ??= new Uint8Array(stage.max)).set(chunk, stage.n);
       stage.n += len;
-      if (stage.n >= stage.min && !stage.flushing) due();
+      if (stage.n >= stage.due && !stage.flushing) due();
       return;
     }
     return slow(chunk);

@@ -3,15 +3,19 @@
 //!
 //! A write below `min_chunk` that fits is copied into a staging buffer on the JavaScript side,
 //! by the fast path in `main-writer/js/gather.js` (a thin shim: crossing into wasm for each
-//! write would cost more than the copy), not sent to the download's actor. Once `min_chunk`
-//! bytes are staged, a flush sends them; writes that come meanwhile stage up to `max_chunk`
-//! bytes, so the chunks grow when sending is slow and the producer runs on. Only a write that
+//! write would cost more than the copy), not sent to the download's actor. Once a chunk's worth
+//! is staged, a flush sends it; writes that come meanwhile stage up to `max_chunk` bytes, so
+//! the chunks grow when sending is slow and the producer runs on. A chunk's worth is about
+//! [`CHUNK_TIME`] of the producer's bytes, between `min_chunk` and `max_chunk`: a fast producer
+//! sends few large chunks (each a message, which costs more than its bytes in WebKit), a slow
+//! one's bytes still leave soon. Only a write that
 //! finds no room, a large write and the close wait. Memory stays below two `max_chunk`s: the
 //! staged bytes and the chunk being sent. Without the shim (a glue built otherwise), every
 //! write comes here, with the same outcome.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::time::Duration;
 
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
 use js_sys::{Object, Reflect, Uint8Array};
@@ -22,6 +26,10 @@ use crate::download::{Bytes, Download};
 use crate::error::SluiceError;
 use crate::js_calls::field;
 
+/// About how long a producer's bytes stay staged: a flush starts once the bytes staged at the
+/// producer's last rate would take this long to come, between `min_chunk` and `max_chunk`.
+const CHUNK_TIME: Duration = Duration::from_millis(50);
+
 type Flush = Shared<LocalBoxFuture<'static, Result<(), SluiceError>>>;
 
 /// The staged bytes and the flush that sends them. The stream calls `write` and `close` one
@@ -31,9 +39,14 @@ pub(crate) struct Gather {
     min: usize,
     max: usize,
     /// What the JavaScript fast path reads and stages into: the staged bytes are the first `n`
-    /// of `buf` (made at the first small write); `open`: small writes may be staged (no flush
-    /// failed); `flushing`: a flush runs or failed (so reaching `min` starts none).
+    /// of `buf` (made at the first small write); writes below `min` are staged; `due`: the
+    /// staged bytes that start a flush; `open`: small writes may be staged (no flush failed);
+    /// `flushing`: a flush runs or failed (so reaching `due` starts none).
     stage: Object,
+    /// The staged bytes that start a flush (the stage's `due`).
+    due: Cell<usize>,
+    /// When the staged bytes were last taken (or the download made).
+    taken_at: Cell<Duration>,
     /// The flush that runs, if one does.
     flushing: RefCell<Option<Flush>>,
 }
@@ -50,10 +63,18 @@ impl Gather {
     pub(crate) fn new(download: Download) -> Rc<Gather> {
         let (min, max) = download.chunk_sizes();
         let stage = Object::new();
-        for (key, value) in [("n", 0.0), ("min", min as f64), ("max", max as f64)] {
+        for (key, value) in [("n", 0.0), ("min", min as f64), ("due", min as f64), ("max", max as f64)] {
             let _ = Reflect::set(&stage, &key.into(), &value.into());
         }
-        let gather = Rc::new(Gather { download, min, max, stage, flushing: RefCell::default() });
+        let gather = Rc::new(Gather {
+            download,
+            min,
+            max,
+            stage,
+            due: Cell::new(min),
+            taken_at: Cell::new(sluice_web::now()),
+            flushing: RefCell::default(),
+        });
         gather.set("open", true);
         gather.set("flushing", false);
         gather
@@ -132,9 +153,9 @@ impl Gather {
         true
     }
 
-    /// Starts a flush once `min_chunk` bytes are staged and none runs.
+    /// Starts a flush once a chunk's worth is staged and none runs.
     pub(crate) fn due(self: &Rc<Self>) {
-        if self.staged() >= self.min && self.flushing.borrow().is_none() {
+        if self.staged() >= self.due.get() && self.flushing.borrow().is_none() {
             let flush = self.clone().flush().boxed_local().shared();
             *self.flushing.borrow_mut() = Some(flush.clone());
             self.set("flushing", true);
@@ -190,6 +211,34 @@ impl Gather {
             return Err(e);
         };
         self.set("n", 0.0);
+        let now = sluice_web::now();
+        let due = chunk_worth(len as usize, now.saturating_sub(self.taken_at.replace(now)), (self.min, self.max));
+        self.due.set(due);
+        self.set("due", due as f64);
         Ok(buffer.slice(0, len))
+    }
+}
+
+/// A chunk's worth for a producer that staged `staged` bytes in `took`: what it stages in
+/// [`CHUNK_TIME`] at that rate, within `(min, max)`.
+fn chunk_worth(staged: usize, took: Duration, (min, max): (usize, usize)) -> usize {
+    let rate = staged as f64 / took.as_secs_f64().max(1e-6);
+    ((rate * CHUNK_TIME.as_secs_f64()) as usize).clamp(min, max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: (usize, usize) = (64 << 10, 1 << 20);
+
+    #[test]
+    fn a_chunk_holds_about_chunk_time_of_the_producer_s_bytes() {
+        let ms = Duration::from_millis;
+        assert_eq!(chunk_worth(100_000, ms(10), LIMITS), 500_000, "10 MB/s: 50 ms of it");
+        assert_eq!(chunk_worth(64 << 10, ms(1), LIMITS), 1 << 20, "a fast producer: the largest chunk");
+        assert_eq!(chunk_worth(64 << 10, Duration::ZERO, LIMITS), 1 << 20, "no time passed");
+        assert_eq!(chunk_worth(64 << 10, ms(10_000), LIMITS), 64 << 10, "a slow producer: the smallest");
+        assert_eq!(chunk_worth(0, ms(5), LIMITS), 64 << 10, "nothing staged");
     }
 }

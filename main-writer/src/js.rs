@@ -432,7 +432,7 @@ fn writable(download: &Download) -> Result<WritableStream, SluiceError> {
     };
     Reflect::set(&sink, &"start".into(), &start.into_js_value())?;
     // The fast path for small writes (main-writer/js/gather.js), where the glue has it.
-    let write = match global("sluiceGatherWrite1").dyn_into::<Function>() {
+    let write = match global("sluiceGatherWrite2").dyn_into::<Function>() {
         Ok(fast) => {
             let due = {
                 let gather = gather.clone();
