@@ -42,6 +42,44 @@ test('1,000,000 writes of 100 B finish and are byte-exact', rowsOf('small-writes
   figure('small-writes', `${result.seconds.toFixed(1)} s (${result.mode})`);
 });
 
+test('tiny writes go out in large chunks from a producer that never yields, and after minChunk from a slow one', rowsOf('small-writes'), async ({ driver }) => {
+  await driver.open();
+  const result = await driver.evaluate(async () => {
+    const sluice = await window.sluice.Sluice.register({});
+    const save = async (name: string, writes: number, each: number, pause: number) => {
+      const size = writes * each;
+      const seen = { bytes: 0, sizes: [] as number[] };
+      const dl = sluice.createDownload(name, { size, trigger: 'none', onProgress: (p: { bytes: number }) => { seen.sizes.push(p.bytes - seen.bytes); seen.bytes = p.bytes; } });
+      const all = window.sluiceTest.bytes(0, size);
+      const writing = (async () => {
+        const writer = dl.writable.getWriter();
+        for (let i = 0; i < writes; i++) {
+          await writer.write(all.subarray(i * each, (i + 1) * each));
+          if (pause) await new Promise((r) => setTimeout(r, pause));
+        }
+        const beforeClose = seen.bytes;
+        await writer.close();
+        return beforeClose;
+      })();
+      const body = await window.sluiceTest.read(await fetch(dl.url));
+      const beforeClose = await writing;
+      return { body, done: await dl.done, chunks: seen.sizes, beforeClose };
+    };
+    // 30 MB of 100 B writes with no yield; 192 KiB of 4 KiB writes, 20 ms apart (200 KB/s).
+    return { tight: await save('tight.bin', 300_000, 100, 0), slow: await save('slow.bin', 48, 4096, 20) };
+  });
+  expect(result.tight.body).toEqual({ length: 30_000_000, firstBad: -1 });
+  expect(result.tight.done).toBe(30_000_000);
+  // Each chunk is a message (WebKit pays per message): about 50 ms of this producer's bytes
+  // (over 10 MB/s: 1 MiB), not 64 KiB while credit lasts (before: the first 33 chunks).
+  const small = result.tight.chunks.filter((n: number) => n < 128 * 1024);
+  expect(small.length, `chunks below 128 KiB (of ${result.tight.chunks.length})`).toBeLessThanOrEqual(3);
+  expect(result.slow.body).toEqual({ length: 48 * 4096, firstBad: -1 });
+  // The slow producer's bytes left 64 KiB at a time (its rate makes a chunk's worth less),
+  // not at its close.
+  expect(result.slow.beforeClose, 'bytes sent before the close').toBeGreaterThanOrEqual(2 * 65536);
+});
+
 test('writes of every size into a slow reader, on both paths, are byte-exact', rowsOf('mixed-writes'), async ({ driver }) => {
   await driver.open();
   const results = await driver.evaluate(async () => {
