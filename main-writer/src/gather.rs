@@ -8,8 +8,8 @@
 //! the chunks grow when sending is slow and the producer runs on. A chunk's worth is about
 //! [`CHUNK_TIME`] of the producer's bytes, between `min_chunk` and `max_chunk`: a fast producer
 //! sends few large chunks (each a message, which costs more than its bytes in WebKit), a slow
-//! one's bytes still leave soon. Only a write that
-//! finds no room, a large write and the close wait. Memory stays below two `max_chunk`s: the
+//! one's bytes still leave soon. Only a write that finds no room, a large write and the close
+//! wait. Memory stays below two `max_chunk`s: the
 //! staged bytes and the chunk being sent. Without the shim (a glue built otherwise), every
 //! write comes here, with the same outcome.
 
@@ -43,8 +43,6 @@ pub(crate) struct Gather {
     /// staged bytes that start a flush; `open`: small writes may be staged (no flush failed);
     /// `flushing`: a flush runs or failed (so reaching `due` starts none).
     stage: Object,
-    /// The staged bytes that start a flush (the stage's `due`).
-    due: Cell<usize>,
     /// When the staged bytes were last taken (or the download made).
     taken_at: Cell<Duration>,
     /// The flush that runs, if one does.
@@ -71,7 +69,6 @@ impl Gather {
             min,
             max,
             stage,
-            due: Cell::new(min),
             taken_at: Cell::new(sluice_web::now()),
             flushing: RefCell::default(),
         });
@@ -155,7 +152,8 @@ impl Gather {
 
     /// Starts a flush once a chunk's worth is staged and none runs.
     pub(crate) fn due(self: &Rc<Self>) {
-        if self.staged() >= self.due.get() && self.flushing.borrow().is_none() {
+        let worth = field(&self.stage, "due").as_f64().unwrap_or(0.0) as usize;
+        if self.staged() >= worth && self.flushing.borrow().is_none() {
             let flush = self.clone().flush().boxed_local().shared();
             *self.flushing.borrow_mut() = Some(flush.clone());
             self.set("flushing", true);
@@ -212,9 +210,8 @@ impl Gather {
         };
         self.set("n", 0.0);
         let now = sluice_web::now();
-        let due = chunk_worth(len as usize, now.saturating_sub(self.taken_at.replace(now)), (self.min, self.max));
-        self.due.set(due);
-        self.set("due", due as f64);
+        let worth = chunk_worth(len as usize, now.saturating_sub(self.taken_at.replace(now)), (self.min, self.max));
+        self.set("due", worth as f64);
         Ok(buffer.slice(0, len))
     }
 }

@@ -282,6 +282,14 @@ fn growth(r: Option<&Figure>) -> Option<f64> {
     r.and_then(|r| r.pss_growth)
 }
 
+/// Two memory growths side by side, as "{lead}memory +1 vs +2 MiB", or nothing if one is missing.
+fn memory_vs(lead: &str, a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) => format!("{lead}memory {:+.0} vs {:+.0} MiB", a / MIB, b / MIB),
+        _ => String::new(),
+    }
+}
+
 fn report(results: &[Figure], command: &str, runs: u32, sizes: &DistSizes) -> String {
     let mut md = String::new();
     let line = |md: &mut String, s: &str| {
@@ -435,10 +443,7 @@ fn report(results: &[Figure], command: &str, runs: u32, sizes: &DistSizes) -> St
             for count in [4, 16] {
                 let many = format!("sluice-{path}-x{count}");
                 if let Some(m) = r(&many, 0) {
-                    let memory = match (growth(Some(m)), growth(r(&one, 0))) {
-                        (Some(x), Some(y)) => format!("; memory {:+.0} vs {:+.0} MiB", x / MIB, y / MIB),
-                        _ => String::new(),
-                    };
+                    let memory = memory_vs("; ", growth(Some(m)), growth(r(&one, 0)));
                     line(
                         &mut md,
                         &format!(
@@ -470,10 +475,7 @@ fn report(results: &[Figure], command: &str, runs: u32, sizes: &DistSizes) -> St
         for shape in ["many", "large"] {
             let (ours, theirs) = (format!("sluice-zip-{shape}"), format!("client-zip-{shape}"));
             if let Some(zip) = r(&ours, 0).or(r(&theirs, 0)) {
-                let memory = match (growth(r(&ours, 0)), growth(r(&theirs, 0))) {
-                    (Some(x), Some(y)) => format!("; memory {:+.0} vs {:+.0} MiB", x / MIB, y / MIB),
-                    _ => String::new(),
-                };
+                let memory = memory_vs("; ", growth(r(&ours, 0)), growth(r(&theirs, 0)));
                 line(
                     &mut md,
                     &format!(
@@ -565,10 +567,7 @@ fn auto_path(results: &[Figure]) -> String {
             let (Some(fallback), Some(transfer)) = (r("sluice-fallback", nth), r("sluice-transfer", nth)) else {
                 continue;
             };
-            let memory = match (fallback.pss_growth, transfer.pss_growth) {
-                (Some(f), Some(t)) => format!(", memory {:+.0} vs {:+.0} MiB", f / MIB, t / MIB),
-                _ => String::new(),
-            };
+            let memory = memory_vs(", ", fallback.pss_growth, transfer.pss_growth);
             sizes.push(format!("{}: {}{memory}", size_name(fallback.size), ratio(Some(fallback), Some(transfer))));
             if let (Some(f), Some(t)) = (fallback.mbps, transfer.mbps) {
                 if f < AUTO_SLACK * t {
