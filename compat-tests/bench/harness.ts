@@ -44,10 +44,12 @@ export interface Case {
   entries?: number;
   /** Runs in the first round only (the 8 GiB download: one per engine and path). */
   once?: boolean;
+  /** Timed runs in each round's browser (1 if unset): a short case takes several, for a steadier median. */
+  repeat?: number;
 }
 
 const large = { chunk: MiB, yieldEach: true };
-const tiny = { sizes: [TINY_WRITES * 100], chunk: 100, yieldEach: false };
+const tiny = { sizes: [TINY_WRITES * 100], chunk: 100, yieldEach: false, repeat: 3 };
 export const CASES: Case[] = [
   { id: 'sluice-transfer', impl: 'sluice', options: { mode: 'transfer' }, path: 'transfer', sizes: LARGE, ...large },
   { id: 'sluice-fallback', impl: 'sluice', options: { mode: 'fallback' }, path: 'fallback', sizes: LARGE, ...large },
@@ -167,7 +169,9 @@ export const zipEntryName = (i: number) => `file-${String(i).padStart(4, '0')}.b
 export async function timed(driver: Browser, c: Case, name: string, size: number): Promise<Run> {
   const names = namesOf(name, c.count ?? 1);
   if (c.impl === 'producer') {
-    const ms = await driver.evaluate((options) => window.bench.producerAlone(options), { size, chunk: c.chunk, yieldEach: c.yieldEach });
+    // Under the memory sampler the downloads run under, which takes CPU from the browser.
+    const sampler = samplePeakPss(100);
+    const ms = await driver.evaluate((options) => window.bench.producerAlone(options), { size, chunk: c.chunk, yieldEach: c.yieldEach }).finally(() => sampler.stop());
     return { seconds: ms / 1000, mbps: size / 1e3 / ms, pssGrowth: null };
   }
   // A generous limit (2 minutes, --quick: 15 s, plus 1 s per MB), so a slow implementation is

@@ -350,7 +350,9 @@ fn report(results: &[Figure], command: &str, runs: u32, sizes: &DistSizes) -> St
             &mut md,
             &format!(
                 "- Tiny writes ({}), Sluice / StreamSaver.js: {}",
-                r("sluice-tiny", 0).map(workload).unwrap_or_default(),
+                r("sluice-tiny", 0)
+                    .map(|f| format!("{}, median of {} runs", workload(f), f.runs.len()))
+                    .unwrap_or_default(),
                 ratio(r("sluice-tiny", 0), r("streamsaver-tiny", 0))
             ),
         );
@@ -360,7 +362,7 @@ fn report(results: &[Figure], command: &str, runs: u32, sizes: &DistSizes) -> St
             line(
                 &mut md,
                 &format!(
-                    "- Tiny writes, the producer alone (into a `WritableStream` that keeps nothing): {alone:.1} MB/s{}",
+                    "- Tiny writes, the producer alone (into a `WritableStream` that keeps nothing, timed in the page while the memory sampler runs, as it does for every download): {alone:.1} MB/s{}",
                     share.unwrap_or_default()
                 ),
             );
