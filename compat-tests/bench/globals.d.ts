@@ -10,7 +10,7 @@ declare global {
       zipSize(impl: string, entries: number, size: number): number;
       state(): string;
       handed(): number;
-      producerAlone(options: { size: number; chunk: number; yieldEach: boolean }): Promise<number>;
+      producerAlone(options: { size: number; chunk: number; yieldEach: boolean; sink?: boolean }): Promise<number>;
     };
   }
 }

@@ -26,7 +26,8 @@ export const HUGE = QUICK ? 512 * MiB : 8192 * MiB;
 /** Zips: 1,000 entries of 1 MiB (--quick: 100), and one entry of the larger size. */
 export const ZIP_ENTRIES = QUICK ? 100 : 1000;
 
-/** `producer`: the producer alone, into a `WritableStream` that keeps nothing (no download).
+/** `producer`: the producer alone, into a `WritableStream` that keeps nothing (no download;
+ * `options.sink`: a JavaScript sink that keeps nothing).
  * `sluice-zip`: Sluice's `createZip`; `client-zip`: client-zip's `makeZip` piped into a Sluice download. */
 export type Impl = 'sluice' | 'streamsaver' | 'ceiling' | 'messages' | 'producer' | 'sluice-zip' | 'client-zip';
 export interface Case {
@@ -75,6 +76,8 @@ export const CASES: Case[] = [
   { id: 'sluice-tiny', impl: 'sluice', options: { mode: 'auto' }, ...tiny },
   { id: 'streamsaver-tiny', impl: 'streamsaver', ...tiny },
   { id: 'producer-tiny', impl: 'producer', ...tiny },
+  // The same into a sink whose write() is JavaScript: what any library's WritableStream costs at least.
+  { id: 'producer-sink-tiny', impl: 'producer', options: { sink: true }, ...tiny },
 ];
 
 /** `bound`: for a run cut off while its producer was still writing, the most MB/s it can have saved (the bytes handed to the writer by then, over the time). */
@@ -171,7 +174,8 @@ export async function timed(driver: Browser, c: Case, name: string, size: number
   if (c.impl === 'producer') {
     // Under the memory sampler the downloads run under, which takes CPU from the browser.
     const sampler = samplePeakPss(100);
-    const ms = await driver.evaluate((options) => window.bench.producerAlone(options), { size, chunk: c.chunk, yieldEach: c.yieldEach }).finally(() => sampler.stop());
+    const options = { size, chunk: c.chunk, yieldEach: c.yieldEach, sink: c.options?.sink === true };
+    const ms = await driver.evaluate((o) => window.bench.producerAlone(o), options).finally(() => sampler.stop());
     return { seconds: ms / 1000, mbps: size / 1e3 / ms, pssGrowth: null };
   }
   // A generous limit (2 minutes, --quick: 15 s, plus 1 s per MB), so a slow implementation is

@@ -366,6 +366,19 @@ fn report(results: &[Figure], command: &str, runs: u32, sizes: &DistSizes) -> St
                     share.unwrap_or_default()
                 ),
             );
+            if let Some(sink) = r("producer-sink-tiny", 0).and_then(|x| x.mbps) {
+                let share = r("sluice-tiny", 0)
+                    .and_then(|x| x.mbps)
+                    .map(|s| format!("; Sluice {:.0}% of it", 100.0 * s / sink));
+                line(
+                    &mut md,
+                    &format!(
+                        "- Tiny writes, the producer into a JavaScript sink that keeps nothing (`write() {{}}`: the least any `WritableStream` whose sink is JavaScript costs): {sink:.1} MB/s, {:.0}% of the producer alone{}",
+                        100.0 * sink / alone,
+                        share.unwrap_or_default()
+                    ),
+                );
+            }
         }
         for nth in 0..2 {
             if r("sluice-transfer", nth).is_some() {
@@ -542,7 +555,7 @@ fn report(results: &[Figure], command: &str, runs: u32, sizes: &DistSizes) -> St
         }
     }
     line(&mut md, "");
-    line(&mut md, "Cases: Sluice on each path (the fallback with its default window of 8 chunks / 8 MiB, with a window of one 1 MiB chunk, and with 64 KiB chunks), and on the rungs without a service worker (`mode: 'opfs'`: staged in the origin-private file system, then handed over; `mode: 'blob'`: in memory); StreamSaver.js 2.0.6 as its README says (its `mitm.html` and `sw.js` served from this origin; where it falls back to a Blob it holds the whole file in memory); the ceiling, a service worker that generates the same bytes itself with no page involved (compat-tests/demo/bench/ceiling/sw.js); postMessage alone, the fallback path's transport without Sluice: each 1 MiB write copied and posted to a service worker over a `MessageChannel` once its response stream granted it, 8 chunks in flight (compat-tests/demo/bench/messages/sw.js). Scale: 4 and 16 Sluice downloads of 256 MiB at once on each path (16 MiB with --quick; their aggregate MB/s against one download, and the memory growth of all of them), and one 8 GiB download per path, in the first round only (512 MiB with --quick; its memory growth against the 2 GiB one's, which must stay flat). The tiny writes and the zips run on the path `auto` takes. Zips, stored, of the same generated entries on the path `auto` takes: 1,000 entries of 1 MiB (100 with --quick) and one of 2 GiB (128 MiB), Sluice's `createZip` against client-zip 2.5.1 (npm, unmodified) piped into a Sluice download of its predicted size; each archive checked by unzip -t, Python's zipfile (every entry by sha256), 7z t and bsdtar. Sluice's zip needs `createZip` in dist/: `cargo xtask bench --zip`.");
+    line(&mut md, "Cases: Sluice on each path (the fallback with its default window of 8 chunks / 8 MiB, with a window of one 1 MiB chunk, and with 64 KiB chunks), and on the rungs without a service worker (`mode: 'opfs'`: staged in the origin-private file system, then handed over; `mode: 'blob'`: in memory); StreamSaver.js 2.0.6 as its README says (its `mitm.html` and `sw.js` served from this origin; where it falls back to a Blob it holds the whole file in memory); the ceiling, a service worker that generates the same bytes itself with no page involved (compat-tests/demo/bench/ceiling/sw.js); postMessage alone, the fallback path's transport without Sluice: each 1 MiB write copied and posted to a service worker over a `MessageChannel` once its response stream granted it, 8 chunks in flight (compat-tests/demo/bench/messages/sw.js). Scale: 4 and 16 Sluice downloads of 256 MiB at once on each path (16 MiB with --quick; their aggregate MB/s against one download, and the memory growth of all of them), and one 8 GiB download per path, in the first round only (512 MiB with --quick; its memory growth against the 2 GiB one's, which must stay flat). The tiny writes and the zips run on the path `auto` takes; the tiny writes are also timed into a `WritableStream` with no sink and into one whose sink is a JavaScript `write() {}` that keeps nothing, in the page, with the memory sampler running as for a download. Zips, stored, of the same generated entries on the path `auto` takes: 1,000 entries of 1 MiB (100 with --quick) and one of 2 GiB (128 MiB), Sluice's `createZip` against client-zip 2.5.1 (npm, unmodified) piped into a Sluice download of its predicted size; each archive checked by unzip -t, Python's zipfile (every entry by sha256), 7z t and bsdtar. Sluice's zip needs `createZip` in dist/: `cargo xtask bench --zip`.");
     md
 }
 
@@ -627,6 +640,7 @@ fn label(case: &str) -> &'static str {
         "sluice-tiny" => "Sluice, tiny writes",
         "streamsaver-tiny" => "StreamSaver.js, tiny writes",
         "producer-tiny" => "Producer alone, tiny writes",
+        "producer-sink-tiny" => "Producer into a JavaScript sink, tiny writes",
         "sluice-transfer-x4" | "sluice-transfer-x16" => "Sluice transfer, at once",
         "sluice-fallback-x4" | "sluice-fallback-x16" => "Sluice fallback, at once",
         "sluice-transfer-huge" => "Sluice transfer, one long download",
