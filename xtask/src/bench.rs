@@ -239,6 +239,33 @@ fn workload(r: &Figure) -> String {
     }
 }
 
+/// The tiny-write lines of `engine`: Sluice against StreamSaver.js, the producer alone and the
+/// producer into a JavaScript sink, with Sluice's share of each.
+fn tiny_writes(results: &[Figure], engine: &str) -> String {
+    let r = |case: &str| find(results, engine, case, 0);
+    let mbps = |case: &str| r(case).and_then(|x| x.mbps);
+    let share = |of: f64| mbps("sluice-tiny").map(|s| format!("Sluice {:.0}% of it", 100.0 * s / of));
+    let mut out = format!(
+        "- Tiny writes ({}), Sluice / StreamSaver.js: {}\n",
+        r("sluice-tiny").map(|f| format!("{}, median of {} runs", workload(f), f.runs.len())).unwrap_or_default(),
+        ratio(r("sluice-tiny"), r("streamsaver-tiny"))
+    );
+    if let Some(alone) = mbps("producer-tiny") {
+        out += &format!(
+            "- Tiny writes, the producer alone (into a `WritableStream` that keeps nothing, timed in the page while the memory sampler runs, as it does for every download): {alone:.1} MB/s{}\n",
+            share(alone).map(|s| format!(", {s}")).unwrap_or_default()
+        );
+        if let Some(sink) = mbps("producer-sink-tiny") {
+            out += &format!(
+                "- Tiny writes, the producer into a JavaScript sink that keeps nothing (`write() {{}}`: the least any `WritableStream` whose sink is JavaScript costs): {sink:.1} MB/s, {:.0}% of the producer alone{}\n",
+                100.0 * sink / alone,
+                share(sink).map(|s| format!("; {s}")).unwrap_or_default()
+            );
+        }
+    }
+    out
+}
+
 fn group(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
@@ -346,40 +373,7 @@ fn report(results: &[Figure], command: &str, runs: u32, sizes: &DistSizes) -> St
                 }
             }
         }
-        line(
-            &mut md,
-            &format!(
-                "- Tiny writes ({}), Sluice / StreamSaver.js: {}",
-                r("sluice-tiny", 0)
-                    .map(|f| format!("{}, median of {} runs", workload(f), f.runs.len()))
-                    .unwrap_or_default(),
-                ratio(r("sluice-tiny", 0), r("streamsaver-tiny", 0))
-            ),
-        );
-        if let Some(alone) = r("producer-tiny", 0).and_then(|x| x.mbps) {
-            let share =
-                r("sluice-tiny", 0).and_then(|x| x.mbps).map(|s| format!(", Sluice {:.0}% of it", 100.0 * s / alone));
-            line(
-                &mut md,
-                &format!(
-                    "- Tiny writes, the producer alone (into a `WritableStream` that keeps nothing, timed in the page while the memory sampler runs, as it does for every download): {alone:.1} MB/s{}",
-                    share.unwrap_or_default()
-                ),
-            );
-            if let Some(sink) = r("producer-sink-tiny", 0).and_then(|x| x.mbps) {
-                let share = r("sluice-tiny", 0)
-                    .and_then(|x| x.mbps)
-                    .map(|s| format!("; Sluice {:.0}% of it", 100.0 * s / sink));
-                line(
-                    &mut md,
-                    &format!(
-                        "- Tiny writes, the producer into a JavaScript sink that keeps nothing (`write() {{}}`: the least any `WritableStream` whose sink is JavaScript costs): {sink:.1} MB/s, {:.0}% of the producer alone{}",
-                        100.0 * sink / alone,
-                        share.unwrap_or_default()
-                    ),
-                );
-            }
-        }
+        md.push_str(&tiny_writes(results, engine));
         for nth in 0..2 {
             if r("sluice-transfer", nth).is_some() {
                 line(
@@ -803,6 +797,32 @@ mod tests {
         );
         let alone = auto_path(&figures(vec![record("a", "sluice-fallback", 1, 5.0, None)]));
         assert!(alone.contains("- firefox: only the fallback works here"), "{alone}");
+    }
+
+    #[test]
+    fn the_tiny_writes_say_sluice_s_share_of_the_producer_alone_and_of_a_javascript_sink() {
+        let tiny = |case: &str, mbps: f64| {
+            let mut r = record("a", case, 100, mbps, None);
+            r.figure.writes = 1;
+            r
+        };
+        let results = figures(vec![
+            tiny("sluice-tiny", 15.0),
+            tiny("sluice-tiny", 18.0),
+            tiny("sluice-tiny", 16.0),
+            tiny("streamsaver-tiny", 2.0),
+            tiny("producer-tiny", 20.0),
+            tiny("producer-sink-tiny", 16.0),
+        ]);
+        let lines = tiny_writes(&results, "firefox");
+        assert!(
+            lines.contains("Tiny writes (1 x 100 B, median of 3 runs), Sluice / StreamSaver.js: **8.00x**"),
+            "{lines}"
+        );
+        assert!(lines.contains("keeps nothing, timed in the page while the memory sampler runs, as it does for every download): 20.0 MB/s, Sluice 80% of it\n"), "{lines}");
+        assert!(lines.contains("16.0 MB/s, 80% of the producer alone; Sluice 100% of it\n"), "{lines}");
+        let without_sink = figures(vec![tiny("sluice-tiny", 15.0), tiny("producer-tiny", 20.0)]);
+        assert!(!tiny_writes(&without_sink, "firefox").contains("JavaScript sink"));
     }
 
     #[test]
