@@ -36,7 +36,8 @@ function freeGiB(dir: string): string {
 // on, each in a browser of its own. A machine that slows down as the benchmark goes (the disk,
 // the page cache) then weighs on every case alike, not on the cases that happen to come last.
 // Each run is a line of OUT; the xtask takes the median of each case's runs. A case marked
-// `once` (8 GiB) runs in the first round only.
+// `once` (8 GiB) runs in the first round only; one with `repeat` runs that often in each
+// round's browser.
 for (let run = 0; run < RUNS; run++) {
   for (const c of CASES.filter((c) => run === 0 || !c.once)) {
     test.describe(() => {
@@ -48,7 +49,7 @@ for (let run = 0; run < RUNS; run++) {
         // A failed download may leave the browser in any state: no more runs of it.
         const sizes = c.sizes.filter((size) => !earlier(driver.engine, c.id, size).some((r) => r.error));
         test.skip(sizes.length === 0, 'an earlier run failed at every size');
-        const write = (how: string, size: number, result: Run) => {
+        const write = (how: string, size: number, result: Run, again: number) => {
           const record = {
             session: SESSION,
             engine: driver.engine,
@@ -65,7 +66,7 @@ for (let run = 0; run < RUNS; run++) {
           mkdirSync(dirname(OUT), { recursive: true });
           appendFileSync(OUT, `${JSON.stringify(record)}\n`);
           const shown = result.error ? `failed: ${result.error}` : `${result.mbps.toFixed(1)} MB/s, PSS +${((result.pssGrowth ?? 0) / MiB).toFixed(0)} MiB`;
-          console.log(`${driver.engine}: ${c.id}, ${c.chunk === 100 ? `${record.writes} x 100 B` : `${size / MiB} MiB`} (${how}), run ${run + 1}: ${shown}`);
+          console.log(`${driver.engine}: ${c.id}, ${c.chunk === 100 ? `${record.writes} x 100 B` : `${size / MiB} MiB`} (${how}), run ${run + 1}${(c.repeat ?? 1) > 1 ? `.${again + 1}` : ''}: ${shown}`);
         };
         // With the disk's free space: a browser cancels a download that finds its disk full.
         const failed = (e: unknown): Run => ({ seconds: 0, mbps: 0, pssGrowth: null, error: `${(e as Error).message} (${freeGiB(driver.downloadDir)} GiB free on the download disk)`, ...(e instanceof CutOff ? { bound: e.bound } : {}) });
@@ -75,7 +76,7 @@ for (let run = 0; run < RUNS; run++) {
         } catch (e) {
           // A failure before the timed downloads is a failed run of each size, so that its
           // message is in the report even when the invocation is stopped before its summary.
-          for (const size of sizes) write(c.path ?? 'auto', size, failed(new Error(`before the download: ${(e as Error).message}`)));
+          for (const size of sizes) write(c.path ?? 'auto', size, failed(new Error(`before the download: ${(e as Error).message}`)), 0);
           throw e;
         }
         if (c.path && how !== c.path) test.skip(true, `the probe picked the ${how} path here`);
@@ -88,7 +89,7 @@ for (let run = 0; run < RUNS; run++) {
             } catch (e) {
               result = failed(e);
             }
-            write(how, size, result);
+            write(how, size, result, again);
             if (result.error) break;
           }
         }
