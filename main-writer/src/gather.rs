@@ -9,9 +9,8 @@
 //! [`CHUNK_TIME`] of the producer's bytes, between `min_chunk` and `max_chunk`: a fast producer
 //! sends few large chunks (each a message, which costs more than its bytes in WebKit), a slow
 //! one's bytes still leave soon. Only a write that finds no room, a large write and the close
-//! wait. Memory stays below two `max_chunk`s: the
-//! staged bytes and the chunk being sent. Without the shim (a glue built otherwise), every
-//! write comes here, with the same outcome.
+//! wait. Memory stays below two `max_chunk`s: the staged bytes and the chunk being sent.
+//! Without the shim (a glue built otherwise), every write comes here, with the same outcome.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -132,8 +131,8 @@ impl Gather {
         self.set("n", 0.0);
     }
 
-    /// Copies `view` (`len` bytes) in if it fits below `max_chunk`, and starts a flush once `min_chunk`
-    /// bytes are staged and none runs.
+    /// Copies `view` (`len` bytes) in if it fits below `max_chunk`, and starts a flush once a
+    /// chunk's worth is staged and none runs ([`Gather::due`]).
     fn stage(self: &Rc<Self>, view: &Uint8Array, len: usize) -> bool {
         let at = self.staged();
         if at + len > self.max {
