@@ -1,18 +1,25 @@
-// `cargo xtask bench profile`: where the time goes while Chromium saves a large file, per case.
-// The DevTools protocol's sampling profiler runs in the page and in every service worker during
-// one timed download (the bench's producer and checks); each thread's busy share and its
-// functions with the most self time, and the CPU each of the browser's processes used, are printed and written to target/bench/profile.md. A thread
-// that is mostly idle is not what limits a case. Chromium only: Firefox and WebKitGTK have no
-// profiler a test can drive (WebDriver BiDi has none yet).
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+// `cargo xtask bench profile`: where the time goes while a browser saves a large file, per case.
+// Chromium: the DevTools protocol's sampling profiler runs in the page and in every service worker
+// during one timed download (the bench's producer and checks). WebKitGTK: Linux `perf` samples
+// every thread of its processes, its JIT code named by JavaScriptCore's JIT dumps (perf.ts).
+// Each thread's busy share and its functions with the most self time, and the CPU each of the
+// browser's processes used, are printed and written to target/bench/profile.md. A thread that
+// is mostly idle is not what limits a case. Firefox is skipped: it has no profiler a test can
+// drive (WebDriver BiDi has none yet), and its libraries here have no symbols for perf.
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { CDPSession } from '@playwright/test';
 import { test, expect } from '../fixtures';
 import { CASES, MiB, extension, prepare, timed } from './harness';
 import { browserCpu, cpuUsed, samplePeakPssByKind } from '../memory';
+import { nameJitCode, perfData, perfMissing, recordBrowser, type ThreadProfile } from './perf';
 
 const SIZE = Number(process.env.SLUICE_PROFILE_MIB ?? 512) * MiB;
 const OUT = join(process.cwd(), 'target/bench/profile.md');
+const PERF_DIR = join(process.cwd(), 'target/bench/perf');
+const TOP = Number(process.env.SLUICE_PROFILE_TOP ?? 5);
+// Before the browser starts: JavaScriptCore reads its options once.
+nameJitCode(join(PERF_DIR, 'jit'));
 /** The cases profiled (SLUICE_PROFILE_CASES: a comma-separated list of case ids instead). */
 const PROFILED = process.env.SLUICE_PROFILE_CASES?.split(',') ?? ['sluice-transfer', 'streamsaver', 'sluice-fallback', 'messages', 'ceiling'];
 
@@ -59,14 +66,15 @@ function summary(profile: Profile): { ms: number; busy: number; top: string[] } 
   const top = [...byName]
     .filter(([name]) => name !== '(idle)')
     .sort((a, b) => b[1] - a[1])
-    .slice(0, Number(process.env.SLUICE_PROFILE_TOP ?? 5))
+    .slice(0, TOP)
     .map(([name, ms]) => `${name} ${((100 * ms) / total).toFixed(1)}%`);
   return { ms: total, busy: total > 0 ? (total - idle) / total : 0, top };
 }
 
 test.beforeAll(() => {
   mkdirSync(dirname(OUT), { recursive: true });
-  writeFileSync(OUT, `# Where the time goes: Chromium, ${SIZE / MiB} MiB of 1 MiB writes\n\nWritten by \`cargo xtask bench profile\`: the DevTools protocol's sampling profiler in the page and each service worker during one timed download. Busy: the share of the thread's time not idle. Top: self time, as a share of the thread's time. All processes: the CPU the browser's processes used during the download, in cores (this machine has 2), then the eight busiest threads (process: thread name). Peak PSS growth by process: each process's highest PSS during the download over its PSS before it.\n\n| case | MB/s | thread | busy | top self time |\n|---|---|---|---|---|\n`);
+  // One header for the engines of one invocation (`cargo xtask bench profile` removes the last).
+  if (!existsSync(OUT)) writeFileSync(OUT, `# Where the time goes: ${SIZE / MiB} MiB of 1 MiB writes (tiny-write cases: their own size)\n\nWritten by \`cargo xtask bench profile\`: Chromium: the DevTools protocol's sampling profiler in the page and each service worker during one timed download; WebKitGTK: Linux perf over every thread of the browser's processes (engine "webkit", thread as "process: thread"). Busy: the share of the thread's time not idle. Top: self time, as a share of the thread's time. All processes: the CPU the browser's processes used during the download, in cores (this machine has 2), then the eight busiest threads (process: thread name). Peak PSS growth by process: each process's highest PSS during the download over its PSS before it.\n\n| engine | case | MB/s | thread | busy | top self time |\n|---|---|---|---|---|---|\n`);
 });
 
 for (const id of PROFILED) {
@@ -74,41 +82,66 @@ for (const id of PROFILED) {
   if (!c) throw new Error(`no case ${id}`);
   test(`profile ${id}`, async ({ driver }) => {
     test.setTimeout(0);
-    test.skip(driver.cdp === null, 'the DevTools protocol profiler: Chromium through Playwright only');
+    const perf = driver.cdp === null && driver.engine === 'webkit';
+    test.skip(driver.cdp === null && !perf, 'no profiler here: Chromium (DevTools protocol) and WebKitGTK (perf) only');
+    const missing = perf ? perfMissing() : null;
+    test.skip(missing !== null, missing ?? '');
+    // A tiny-write case keeps its own size (512 MiB of 100 B writes would take an hour).
+    const size = c.chunk < MiB ? c.sizes[0] : SIZE;
     // A zip's entries split the size evenly, in whole bytes.
-    test.skip(Boolean(c.entries && SIZE % c.entries), `${SIZE} B does not split into ${c.entries} entries of whole bytes: take another --mib`);
+    test.skip(Boolean(c.entries && size % c.entries), `${size} B does not split into ${c.entries} entries of whole bytes: take another --mib`);
     const how = await prepare(driver, c);
     test.skip(how.startsWith('not here'), how);
     test.skip(Boolean(c.path && how !== c.path), `the probe picked the ${how} path here`);
-    const cdp = await driver.cdp!();
-    const { targetInfos } = await cdp.send('Target.getTargets');
-    const threads = targetInfos.filter((t) => (t.type === 'page' || t.type === 'service_worker') && t.url.startsWith('http'));
-    expect(threads.some((t) => t.type === 'page'), 'the producer page is a target').toBe(true);
     const sessions = [];
-    for (const t of threads) {
-      const send = await attach(cdp, t.targetId);
-      await send('Profiler.enable');
-      await send('Profiler.setSamplingInterval', { interval: 200 });
-      await send('Profiler.start');
-      sessions.push({ name: t.type === 'page' ? 'page' : `service worker ${new URL(t.url).pathname}`, send });
+    if (driver.cdp) {
+      const cdp = await driver.cdp();
+      const { targetInfos } = await cdp.send('Target.getTargets');
+      const threads = targetInfos.filter((t) => (t.type === 'page' || t.type === 'service_worker') && t.url.startsWith('http'));
+      expect(threads.some((t) => t.type === 'page'), 'the producer page is a target').toBe(true);
+      for (const t of threads) {
+        const send = await attach(cdp, t.targetId);
+        await send('Profiler.enable');
+        await send('Profiler.setSamplingInterval', { interval: 200 });
+        await send('Profiler.start');
+        sessions.push({ name: t.type === 'page' ? 'page' : `service worker ${new URL(t.url).pathname}`, send });
+      }
     }
+    const recording = perf ? await recordBrowser(perfData(PERF_DIR, `${driver.engine}-${id}`), TOP) : null;
     const cpuBefore = browserCpu();
     const memory = samplePeakPssByKind();
-    const run = await timed(driver, c, `profile-${id}.${extension(c)}`, SIZE);
+    // A failed run stops the sampler and perf too.
+    let peaks: [string, number][] = [];
+    let recorded: ThreadProfile[] = [];
+    let run;
+    try {
+      run = await timed(driver, c, `profile-${id}.${extension(c)}`, size);
+    } finally {
+      peaks = memory.stop();
+      recorded = (await recording?.stop()) ?? [];
+    }
     const cpu = cpuUsed(cpuBefore, browserCpu());
-    const grown = memory.stop().filter(([, bytes]) => Math.abs(bytes) >= MiB);
+    const grown = peaks.filter(([, bytes]) => Math.abs(bytes) >= MiB);
     const growth = grown.map(([kind, bytes]) => `${kind} ${bytes >= 0 ? '+' : ''}${(bytes / MiB).toFixed(0)} MiB`).join('; ');
     const rows: string[] = [];
+    const row = (thread: string, busy: string, top: string) => rows.push(`| ${driver.engine} | ${id} | ${run.mbps.toFixed(1)} | ${thread} | ${busy} | ${top} |`);
     const cores = cpu.reduce((sum, [, s]) => sum + s, 0) / run.seconds;
-    rows.push(`| ${id} | ${run.mbps.toFixed(1)} | all processes: ${cores.toFixed(2)} cores | - | ${cpu.slice(0, 8).map(([kind, s]) => `${kind} ${(s / run.seconds).toFixed(2)}`).join('; ')} |`);
-    rows.push(`| ${id} | ${run.mbps.toFixed(1)} | peak PSS growth by process | - | ${growth} |`);
-    console.log(`${id} (${run.mbps.toFixed(1)} MB/s): peak PSS growth: ${growth}`);
-    console.log(`${id} (${run.mbps.toFixed(1)} MB/s): CPU ${cores.toFixed(2)} cores: ${cpu.map(([kind, s]) => `${kind} ${s.toFixed(1)} s`).join(', ')}`);
+    row(`all processes: ${cores.toFixed(2)} cores`, '-', cpu.slice(0, 8).map(([kind, s]) => `${kind} ${(s / run.seconds).toFixed(2)}`).join('; '));
+    row('peak PSS growth by process', '-', growth);
+    const label = `${driver.engine} ${id} (${run.mbps.toFixed(1)} MB/s)`;
+    console.log(`${label}: peak PSS growth: ${growth}`);
+    console.log(`${label}: CPU ${cores.toFixed(2)} cores: ${cpu.map(([kind, s]) => `${kind} ${s.toFixed(1)} s`).join(', ')}`);
     for (const { name, send } of sessions) {
       const { profile } = await send('Profiler.stop');
       const s = summary(profile);
-      rows.push(`| ${id} | ${run.mbps.toFixed(1)} | ${name} | ${(100 * s.busy).toFixed(0)}% | ${s.top.join('; ')} |`);
-      console.log(`${id} (${run.mbps.toFixed(1)} MB/s): ${name}: busy ${(100 * s.busy).toFixed(0)}% of ${(s.ms / 1000).toFixed(1)} s; top: ${s.top.join('; ')}`);
+      row(name, `${(100 * s.busy).toFixed(0)}%`, s.top.join('; '));
+      console.log(`${label}: ${name}: busy ${(100 * s.busy).toFixed(0)}% of ${(s.ms / 1000).toFixed(1)} s; top: ${s.top.join('; ')}`);
+    }
+    // The threads that were busy at least 2% of the recording.
+    for (const t of recorded) {
+      if (t.busy < 0.02) continue;
+      row(t.thread, `${(100 * t.busy).toFixed(0)}%`, t.top.join('; '));
+      console.log(`${label}: ${t.thread}: busy ${(100 * t.busy).toFixed(0)}%; top: ${t.top.join('; ')}`);
     }
     appendFileSync(OUT, `${rows.join('\n')}\n`);
   });

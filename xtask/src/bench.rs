@@ -118,17 +118,28 @@ pub fn bench(root: &Path, geckodriver: &Path, quick: bool, runs: Option<u32>) ->
     status.and(report)
 }
 
-/// Profiles the large-write cases in Chromium (compat-tests/bench/profile.spec.ts): where each
-/// thread's time goes, in `target/bench/profile.md`.
+/// Profiles the large-write cases in Chromium and WebKitGTK (compat-tests/bench/profile.spec.ts):
+/// where each thread's time goes, in `target/bench/profile.md`. WebKitGTK's takes Linux `perf`
+/// (installed with apt when missing).
 pub fn profile(root: &Path, mib: u32) -> Result<(), Fail> {
-    step(&format!("profile: Chromium's sampling profiler in the page and service workers, {mib} MiB per case"));
+    if util::output(Command::new("perf").arg("--version")).is_none() {
+        crate::setup::apt_install(&["linux-perf"])?;
+    }
+    step(&format!(
+        "profile: Chromium's sampling profiler and perf over WebKitGTK, {mib} MiB per case (SLUICE_PROFILE_CASES: which)"
+    ));
+    let out = root.join("target/bench/profile.md");
+    if out.exists() {
+        std::fs::remove_file(&out).map_err(|e| Fail(format!("removing {}: {e}", out.display())))?;
+    }
     let mut cmd = crate::browsers::npx_with_display();
     cmd.current_dir(root)
-        .args(["playwright", "test", "--config", "playwright.bench.config.ts", "profile.spec.ts", "--project=chromium"])
+        .args(["playwright", "test", "--config", "playwright.bench.config.ts", "profile.spec.ts"])
+        .args(["--project=chromium", "--project=webkit"])
         .env("SLUICE_PROFILE_MIB", mib.to_string())
         .env("CI", "1");
     util::run(&mut cmd)?;
-    println!("{}", String::from_utf8_lossy(&util::read(&root.join("target/bench/profile.md"))?));
+    println!("{}", String::from_utf8_lossy(&util::read(&out)?));
     Ok(())
 }
 

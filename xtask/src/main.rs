@@ -18,8 +18,9 @@
 //!   real downloads to disk in every engine; writes `BENCHMARKS.md` and `BENCHMARKS.svg`.
 //!   `--quick` (small workloads, one run) takes a few minutes; `--report [--runs N]` only
 //!   rewrites them from `target/bench/results.jsonl` (after re-running a case into it).
-//! - `bench profile [--mib N]`: Chromium's sampling profiler in the page and the service workers
-//!   while each large-write case saves N MiB (512): `target/bench/profile.md`.
+//! - `bench profile [--mib N]`: Chromium's sampling profiler in the page and the service workers,
+//!   and Linux perf over WebKitGTK's threads, while each large-write case saves N MiB (512):
+//!   `target/bench/profile.md`.
 //! - `bench bus`: the bus's throughput page <-> service worker in each engine (prints figures).
 //!
 //! Every step prints a `==>` line; set-up steps are idempotent.
@@ -487,7 +488,7 @@ fn bench(BenchArgs { quick, runs, zip }: BenchArgs) -> Result<(), Fail> {
     bench::bench(&root, &drivers.geckodriver, quick, runs)
 }
 
-/// `bench profile [--mib N]`: where the time goes in Chromium, per large-write case.
+/// `bench profile [--mib N]`: where the time goes in Chromium and WebKitGTK, per large-write case.
 fn bench_profile(args: &[String]) -> Result<(), Fail> {
     let mib = match args.iter().position(|a| a == "--mib") {
         None => 512,
