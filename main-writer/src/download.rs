@@ -29,10 +29,25 @@ use crate::error::SluiceError;
 use crate::handoff::PageLink;
 use crate::local::{self, Finish, Target};
 
-/// Bytes to write: the caller's JavaScript view (never copied whole into wasm) or Rust bytes.
+/// Bytes to write: the caller's JavaScript view (never copied whole into wasm), a JavaScript
+/// buffer that is Sluice's own, or Rust bytes.
 pub(crate) enum Bytes {
+    /// The caller's: each chunk cut from it is a copy (the caller may reuse its buffer).
     Js(Uint8Array),
+    /// Sluice's own, a view on the whole of its `ArrayBuffer` (the small writes gathered): sent
+    /// as it is, not copied again, when it makes one chunk. Its length is kept: a sent view
+    /// reads 0 once its buffer is transferred.
+    Owned(Uint8Array, usize),
     Rust(Vec<u8>),
+}
+
+impl Bytes {
+    /// Sluice's own bytes: `view` must cover the whole of its `ArrayBuffer`, which nothing else
+    /// keeps.
+    pub(crate) fn owned(view: Uint8Array) -> Bytes {
+        let len = view.length() as usize;
+        Bytes::Owned(view, len)
+    }
 }
 
 /// One chunk, as a JavaScript buffer of its own (to transfer or to write).
@@ -50,20 +65,22 @@ impl Buffer for Bytes {
     fn len(&self) -> usize {
         match self {
             Bytes::Js(view) => view.length() as usize,
+            Bytes::Owned(_, len) => *len,
             Bytes::Rust(bytes) => bytes.len(),
         }
     }
 
     fn copy(&self, at: usize, len: usize) -> Vec<u8> {
         match self {
-            Bytes::Js(view) => view.subarray(at as u32, (at + len) as u32).to_vec(),
+            Bytes::Js(view) | Bytes::Owned(view, _) => view.subarray(at as u32, (at + len) as u32).to_vec(),
             Bytes::Rust(bytes) => bytes[at..at + len].to_vec(),
         }
     }
 
     fn piece(&self, at: usize, len: usize) -> Piece {
         Piece(match self {
-            Bytes::Js(view) => view.slice(at as u32, (at + len) as u32),
+            Bytes::Owned(view, whole) if at == 0 && len == *whole => view.clone(),
+            Bytes::Js(view) | Bytes::Owned(view, _) => view.slice(at as u32, (at + len) as u32),
             Bytes::Rust(bytes) => Uint8Array::from(&bytes[at..at + len]),
         })
     }

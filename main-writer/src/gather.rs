@@ -167,7 +167,7 @@ impl Gather {
                 break Ok(());
             }
             let sent = match self.take() {
-                Ok(chunk) => self.download.write_bytes(Bytes::Js(chunk)).await,
+                Ok(chunk) => self.download.write_bytes(Bytes::owned(chunk)).await,
                 Err(e) => Err(e),
             };
             if let Err(e) = sent {
@@ -195,7 +195,7 @@ impl Gather {
         if self.staged() == 0 {
             return Ok(());
         }
-        self.download.write_bytes(Bytes::Js(self.take()?)).await
+        self.download.write_bytes(Bytes::owned(self.take()?)).await
     }
 
     /// The staged bytes, copied out of the staging buffer (which takes the next writes). Staged

@@ -244,7 +244,7 @@ fn pieces<'a>(
     let take = move |piece: Vec<u8>| writer.borrow_mut().data(&piece).map(|()| piece).map_err(SluiceError::from);
     match bytes {
         Bytes::Rust(bytes) => Box::new(std::iter::once(take(bytes))),
-        Bytes::Js(view) => {
+        Bytes::Js(view) | Bytes::Owned(view, _) => {
             let len = view.length();
             Box::new(
                 (0..len)
