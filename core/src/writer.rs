@@ -26,7 +26,8 @@ pub trait Buffer {
     }
     /// `len` bytes from `at`, copied (they go into the coalescer).
     fn copy(&self, at: usize, len: usize) -> Vec<u8>;
-    /// `len` bytes from `at` as a chunk of their own.
+    /// `len` bytes from `at` as a chunk of their own. A piece of the whole may take the bytes
+    /// with it (a transferred buffer): the writer then reads only `len` of this buffer.
     fn piece(&self, at: usize, len: usize) -> Self::Piece;
     /// A chunk made of coalesced bytes.
     fn coalesced(bytes: Vec<u8>) -> Self::Piece;
@@ -462,6 +463,58 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    /// A buffer whose bytes go with its piece: cut twice, copied, or cut in part, it panics.
+    struct Taken {
+        len: usize,
+        cut: std::cell::Cell<bool>,
+    }
+
+    impl Buffer for Taken {
+        type Piece = Vec<u8>;
+
+        fn len(&self) -> usize {
+            self.len
+        }
+
+        fn copy(&self, _: usize, _: usize) -> Vec<u8> {
+            panic!("copied")
+        }
+
+        fn piece(&self, at: usize, len: usize) -> Vec<u8> {
+            assert!(!self.cut.replace(true), "cut twice");
+            assert_eq!((at, len), (0, self.len), "cut in part");
+            vec![0; len]
+        }
+
+        fn coalesced(bytes: Vec<u8>) -> Vec<u8> {
+            bytes
+        }
+    }
+
+    #[test]
+    fn a_write_that_makes_one_chunk_is_cut_once_whole_and_not_read_again() {
+        for path in [TransferPath::Fallback, TransferPath::Transfer] {
+            let id = DownloadId::from_u128(1);
+            let mut w = Writer::<Taken, SendError>::new(id, path, flow(), None, Duration::ZERO).unwrap();
+            w.handle_grant(2, 100);
+            w.handle_write(Taken { len: 30, cut: Default::default() }).unwrap();
+            let mut out: Vec<_> = std::iter::from_fn(|| w.poll_output()).collect();
+            if path == TransferPath::Transfer {
+                w.handle_written(Ok(()));
+                out.extend(std::iter::from_fn(|| w.poll_output()));
+            }
+            let sent: Vec<_> = out
+                .iter()
+                .filter_map(|o| match o {
+                    Output::Send { piece, .. } | Output::Write(piece) => Some(piece.len()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(sent, vec![30], "{path:?}: one chunk of the whole write");
+            assert!(matches!(out.last(), Some(Output::Settled(Ok(())))), "{path:?}: {out:?}");
+        }
     }
 
     #[test]

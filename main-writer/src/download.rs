@@ -42,11 +42,14 @@ pub(crate) enum Bytes {
 }
 
 impl Bytes {
-    /// Sluice's own bytes: `view` must cover the whole of its `ArrayBuffer`, which nothing else
-    /// keeps.
+    /// Bytes of Sluice's own, which nothing else keeps: sent as they are if `view` covers the
+    /// whole of its `ArrayBuffer` (as a transfer takes it), else copied as the caller's are.
     pub(crate) fn owned(view: Uint8Array) -> Bytes {
         let len = view.length() as usize;
-        Bytes::Owned(view, len)
+        match view.byte_offset() == 0 && view.byte_length() == view.buffer().byte_length() {
+            true => Bytes::Owned(view, len),
+            false => Bytes::Js(view),
+        }
     }
 }
 

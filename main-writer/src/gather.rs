@@ -198,8 +198,9 @@ impl Gather {
         self.download.write_bytes(Bytes::owned(self.take()?)).await
     }
 
-    /// The staged bytes, copied out of the staging buffer (which takes the next writes). Staged
-    /// bytes are never dropped: were the buffer gone, the download fails.
+    /// The staged bytes, copied out of the staging buffer (which takes the next writes) into a
+    /// buffer of their own, sent as it is. Staged bytes are never dropped: were the buffer
+    /// gone, the download fails.
     fn take(&self) -> Result<Uint8Array, SluiceError> {
         let len = self.staged() as u32;
         let Some(buffer) = self.buffer() else {
