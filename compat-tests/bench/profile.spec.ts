@@ -12,14 +12,15 @@ import type { CDPSession } from '@playwright/test';
 import { test, expect } from '../fixtures';
 import { CASES, MiB, extension, prepare, timed } from './harness';
 import { browserCpu, cpuUsed, samplePeakPssByKind } from '../memory';
-import { nameJitCode, perfData, perfMissing, recordBrowser, type ThreadProfile } from './perf';
+import { nameJitCode, perfMissing, recordBrowser, type ThreadProfile } from './perf';
 
 const SIZE = Number(process.env.SLUICE_PROFILE_MIB ?? 512) * MiB;
 const OUT = join(process.cwd(), 'target/bench/profile.md');
 const PERF_DIR = join(process.cwd(), 'target/bench/perf');
 const TOP = Number(process.env.SLUICE_PROFILE_TOP ?? 5);
+const JIT_DIR = join(PERF_DIR, 'jit');
 // Before the browser starts: JavaScriptCore reads its options once.
-nameJitCode(join(PERF_DIR, 'jit'));
+nameJitCode(JIT_DIR);
 /** The cases profiled (SLUICE_PROFILE_CASES: a comma-separated list of case ids instead). */
 const PROFILED = process.env.SLUICE_PROFILE_CASES?.split(',') ?? ['sluice-transfer', 'streamsaver', 'sluice-fallback', 'messages', 'ceiling'];
 
@@ -74,7 +75,7 @@ function summary(profile: Profile): { ms: number; busy: number; top: string[] } 
 test.beforeAll(() => {
   mkdirSync(dirname(OUT), { recursive: true });
   // One header for the engines of one invocation (`cargo xtask bench profile` removes the last).
-  if (!existsSync(OUT)) writeFileSync(OUT, `# Where the time goes: ${SIZE / MiB} MiB of 1 MiB writes (tiny-write cases: their own size)\n\nWritten by \`cargo xtask bench profile\`: Chromium: the DevTools protocol's sampling profiler in the page and each service worker during one timed download; WebKitGTK: Linux perf over every thread of the browser's processes (engine "webkit", thread as "process: thread"). Busy: the share of the thread's time not idle. Top: self time, as a share of the thread's time. All processes: the CPU the browser's processes used during the download, in cores (this machine has 2), then the eight busiest threads (process: thread name). Peak PSS growth by process: each process's highest PSS during the download over its PSS before it.\n\n| engine | case | MB/s | thread | busy | top self time |\n|---|---|---|---|---|---|\n`);
+  if (!existsSync(OUT)) writeFileSync(OUT, `# Where the time goes: ${SIZE / MiB} MiB of 1 MiB writes (tiny-write cases: their own size)\n\nWritten by \`cargo xtask bench profile\`: Chromium: the DevTools protocol's sampling profiler in the page and each service worker during one timed download; WebKitGTK: Linux perf over the threads of the browser's processes (those busy at least 2% of the recording, as "process: thread", with "#tid" where names repeat), JIT code named by JavaScriptCore's JIT dumps. MB/s is with the profiler running. Busy: the share of the thread's time not idle. Top: self time, as a share of the thread's time. All processes: the CPU the browser's processes used during the download, in cores (this machine has 2), then the eight busiest threads (process: thread name). Peak PSS growth by process: each process's highest PSS during the download over its PSS before it.\n\n| engine | case | MB/s | thread | busy | top self time |\n|---|---|---|---|---|---|\n`);
 });
 
 for (const id of PROFILED) {
@@ -85,6 +86,8 @@ for (const id of PROFILED) {
     const perf = driver.cdp === null && driver.engine === 'webkit';
     test.skip(driver.cdp === null && !perf, 'no profiler here: Chromium (DevTools protocol) and WebKitGTK (perf) only');
     const missing = perf ? perfMissing() : null;
+    // In the report too: the line reporter does not print why a test was skipped.
+    if (missing) appendFileSync(OUT, `| ${driver.engine} | ${id} | - | not profiled | - | ${missing} |\n`);
     test.skip(missing !== null, missing ?? '');
     // A tiny-write case keeps its own size (512 MiB of 100 B writes would take an hour).
     const size = c.chunk < MiB ? c.sizes[0] : SIZE;
@@ -107,24 +110,28 @@ for (const id of PROFILED) {
         sessions.push({ name: t.type === 'page' ? 'page' : `service worker ${new URL(t.url).pathname}`, send });
       }
     }
-    const recording = perf ? await recordBrowser(perfData(PERF_DIR, `${driver.engine}-${id}`), TOP) : null;
+    const recording = perf ? await recordBrowser(join(PERF_DIR, `perf-${driver.engine}-${id}.data`), JIT_DIR, TOP) : null;
     const cpuBefore = browserCpu();
     const memory = samplePeakPssByKind();
     // A failed run stops the sampler and perf too.
     let peaks: [string, number][] = [];
     let recorded: ThreadProfile[] = [];
-    let run;
+    let run: Awaited<ReturnType<typeof timed>>;
     try {
       run = await timed(driver, c, `profile-${id}.${extension(c)}`, size);
-    } finally {
-      peaks = memory.stop();
-      recorded = (await recording?.stop()) ?? [];
+    } catch (e) {
+      memory.stop();
+      await recording?.stop().catch(() => []);
+      throw e;
     }
+    peaks = memory.stop();
+    recorded = (await recording?.stop()) ?? [];
     const cpu = cpuUsed(cpuBefore, browserCpu());
     const grown = peaks.filter(([, bytes]) => Math.abs(bytes) >= MiB);
     const growth = grown.map(([kind, bytes]) => `${kind} ${bytes >= 0 ? '+' : ''}${(bytes / MiB).toFixed(0)} MiB`).join('; ');
     const rows: string[] = [];
-    const row = (thread: string, busy: string, top: string) => rows.push(`| ${driver.engine} | ${id} | ${run.mbps.toFixed(1)} | ${thread} | ${busy} | ${top} |`);
+    const named = size === SIZE ? id : `${id} (${size / 1e6} MB)`;
+    const row = (thread: string, busy: string, top: string) => rows.push(`| ${driver.engine} | ${named} | ${run.mbps.toFixed(1)} | ${thread} | ${busy} | ${top} |`);
     const cores = cpu.reduce((sum, [, s]) => sum + s, 0) / run.seconds;
     row(`all processes: ${cores.toFixed(2)} cores`, '-', cpu.slice(0, 8).map(([kind, s]) => `${kind} ${(s / run.seconds).toFixed(2)}`).join('; '));
     row('peak PSS growth by process', '-', growth);
