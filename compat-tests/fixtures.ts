@@ -130,7 +130,9 @@ async function playwrightBrowser(type: BrowserType, baseURL: string, downloadDir
       finished.set(d.suggestedFilename(), done);
       started.set(d.suggestedFilename(), d);
       awaited.get(d.suggestedFilename())?.(d);
-      void d.saveAs(join(downloadDir, d.suggestedFilename())).catch(() => {});
+      // Then Playwright's own copy goes: it keeps each download until the run ends, and a
+      // `cargo xtask bench` saves hundreds of GB (it filled the disk mid-run).
+      void d.saveAs(join(downloadDir, d.suggestedFilename())).then(() => d.delete()).catch(() => {});
     });
     return page;
   };
